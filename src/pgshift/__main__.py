@@ -1,0 +1,3 @@
+from pgshift.cli import main
+
+main()

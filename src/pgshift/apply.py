@@ -1,0 +1,265 @@
+"""Applying and reverting migrations of a locked session, one transaction each.
+
+:class:`Applier` turns runner failures into :class:`MigrationFailed` /
+:class:`RollbackFailed` carrying what the run had done, retries a migration whose
+statements hit pgshift's ``lock_timeout``, and turns Ctrl-C / SIGTERM into
+:class:`Interrupted` after the running transaction was rolled back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pgshift import directory, runner, sqlfile, store
+from pgshift.errors import (
+    ConnectionFailed,
+    FailedStatement,
+    Interrupted,
+    MigrationFailed,
+    RollbackFailed,
+    ServerError,
+    StateError,
+)
+from pgshift.results import AppliedMigration
+
+if TYPE_CHECKING:
+    from pgshift.migrator import Migrator, _Session
+
+LOCK_NOT_AVAILABLE = "55P03"
+UNSAFE_NEW_ENUM_VALUE = "55P04"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RevertPlan:
+    """One migration to roll back: its row and the DOWN section to run."""
+
+    row: store.AppliedRow
+    down: sqlfile.Section
+    no_transaction: bool
+
+
+class Applier:
+    """Runs the migrations of one session (connection, held lock, tracking table)."""
+
+    def __init__(self, migrator: Migrator, session: _Session) -> None:
+        self.m = migrator
+        self.s = session
+        self.done: list[AppliedMigration] = []
+        self._setup_needed = not session.state.exists or session.state.legacy
+
+    # --- apply --------------------------------------------------------------------------
+
+    def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
+        list[AppliedMigration]
+    ):
+        names = [p.name for p in parsed]
+        for position, migration in enumerate(parsed):
+            self.s.held.check()
+            self.m._emit("applying", f"applying {migration.name}", migration.name)
+            one = self._interruptible(
+                lambda m=migration: self._apply_one(m, batch), names[position:], "applied"
+            )
+            self.done.append(one)
+            self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+        return self.done
+
+    def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
+        started = time.monotonic()
+        conn, table = self.s.conn, self.s.table
+
+        def setup(c: Any) -> None:
+            if self._setup_needed:
+                store.create_or_upgrade(c, table, self.s.state)
+
+        def finish(c: Any) -> None:
+            store.insert(c, table, name=migration.name, batch=batch,
+                         checksum=migration.checksum, duration_ms=_ms(started),
+                         down_sql=migration.down_sql)
+
+        try:
+            if migration.no_transaction:
+                outcome = self._outside(migration.up, setup, finish)
+            else:
+                outcome = self._with_retries(
+                    migration.name,
+                    lambda: runner.run_in_transaction(
+                        conn, migration.up, prefix=self._prefix(), setup=setup,
+                        finish=finish, strict=self.m.strict),
+                )
+        except runner.StatementError as error:
+            raise self._failure(MigrationFailed, migration.name, migration.up, error) from None
+        except runner.InvalidIndex as error:
+            raise self._invalid(MigrationFailed, migration.name, error) from None
+        self._setup_needed = False
+        for warning in outcome.warnings:
+            self.m._emit("warning", f"{migration.name}: {warning}", migration.name)
+        return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
+                                tuple(outcome.warnings))
+
+    def _outside(self, section: sqlfile.Section, setup: runner.Hook, finish: runner.Hook) -> (
+        runner.Outcome
+    ):
+        conn = self.s.conn
+        if self._setup_needed:
+            with conn.transaction():
+                setup(conn)
+            self._setup_needed = False
+        conn.autocommit = True
+        try:
+            outcome = runner.run_outside_transaction(conn, section, strict=self.m.strict)
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
+        with conn.transaction():
+            finish(conn)
+        return outcome
+
+    def _prefix(self) -> str:
+        if not self.m.lock_timeout:
+            return ""
+        return f"SET LOCAL lock_timeout = '{int(self.m.lock_timeout * 1000)}ms';\n"
+
+    def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except runner.StatementError as error:
+                if (error.server.sqlstate != LOCK_NOT_AVAILABLE or not self.m.lock_timeout
+                        or tries >= self.m.lock_retries):
+                    raise
+                tries += 1
+                pause = min(30.0, 2.0 ** tries)
+                self.m._emit("retry", f"{name}: lock_timeout hit ({error.server.message}); "
+                             f"retry {tries} of {self.m.lock_retries} in {pause:g} s", name)
+                time.sleep(pause)
+
+    # --- revert -------------------------------------------------------------------------
+
+    def plan_reverts(self, rows: Sequence[store.AppliedRow]) -> list[RevertPlan]:
+        """The DOWN of every row (file first, else stored); refuse before doing anything
+        when one has none."""
+        files = self.s.discovery.by_name()
+        stored = store.stored_down_sql(self.s.conn, self.s.table, [r.name for r in rows])
+        self.s.conn.rollback()
+        plans: list[RevertPlan] = []
+        lacking: list[str] = []
+        for row in rows:
+            file = files.get(row.name)
+            if file is not None:
+                parsed = sqlfile.parse(directory.read_text(file), file.name)
+                down = parsed.down
+                no_tx = parsed.down_no_transaction()
+            else:
+                text = stored.get(row.name)
+                down = sqlfile.parse_down(text, row.name) if text else None
+                no_tx = bool(down and down.needs_no_transaction)
+                if down is not None:
+                    self.m._emit("notice", f"{row.name}: file is missing; using the DOWN "
+                                 "section stored when it was applied", row.name)
+            if down is None or down.is_empty:
+                lacking.append(row.name)
+                continue
+            plans.append(RevertPlan(row, down, no_tx))
+        if lacking:
+            raise StateError(
+                f"cannot roll back: {', '.join(lacking)} ha{'s' if len(lacking) == 1 else 've'} "
+                "no DOWN section; nothing was rolled back",
+                hint="write the DOWN section in the file (pgshift uses the file's DOWN, "
+                "else the one stored when it was applied)",
+            )
+        return plans
+
+    def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
+        names = [p.row.name for p in plans]
+        for position, plan in enumerate(plans):
+            self.s.held.check()
+            self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
+            one = self._interruptible(lambda p=plan: self._revert_one(p), names[position:],
+                                      "rolled back")
+            self.done.append(one)
+            self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
+        return self.done
+
+    def _revert_one(self, plan: RevertPlan) -> AppliedMigration:
+        started = time.monotonic()
+        name, conn, table = plan.row.name, self.s.conn, self.s.table
+
+        def finish(c: Any) -> None:
+            store.delete(c, table, name)
+
+        try:
+            if plan.no_transaction:
+                self._outside(plan.down, lambda c: None, finish)
+            else:
+                self._with_retries(name, lambda: runner.run_in_transaction(
+                    conn, plan.down, prefix=self._prefix(), finish=finish, strict=True))
+        except runner.StatementError as error:
+            raise self._failure(RollbackFailed, name, plan.down, error) from None
+        except runner.InvalidIndex as error:
+            raise self._invalid(RollbackFailed, name, error) from None
+        return AppliedMigration(name, plan.row.batch, _ms(started), plan.no_transaction)
+
+    # --- failures -----------------------------------------------------------------------
+
+    def _interruptible(self, step: Callable[[], _T], remaining: list[str], verb: str) -> _T:
+        try:
+            return step()
+        except KeyboardInterrupt as interrupt:
+            number = int(getattr(interrupt, "signal_number", 2))
+            done = ", ".join(d.name for d in self.done) or "nothing"
+            raise Interrupted(
+                f"interrupted: {remaining[0]} not {verb} (its transaction was rolled back); "
+                f"{verb} before the interruption: {done}; not {verb}: {', '.join(remaining)}",
+                signal_number=number,
+                applied=[d.name for d in self.done],
+            ) from None
+
+    def _failure(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
+                 section: sqlfile.Section, error: runner.StatementError) -> Exception:
+        done = [d.name for d in self.done]
+        if error.connection_lost:
+            verb = "applied" if kind is MigrationFailed else "rolled back"
+            outcome = (
+                f"it may or may not have been committed: run pgshift status to see whether "
+                f"it is recorded" if error.during_commit else f"{name} was not {verb}"
+            )
+            return ConnectionFailed(
+                f"the connection was lost during {name} ({error.server.message}"
+                f"{', SQLSTATE ' + error.server.sqlstate if error.server.sqlstate else ''}); "
+                f"{outcome}. Done before it in this run: {', '.join(done) or 'nothing'}",
+                hint="run the command again once the server is reachable",
+            )
+        statement = None
+        if error.statement is not None:
+            s = error.statement
+            statement = FailedStatement(name, s.line, s.head, s.index + 1, len(section), s.sql)
+        notes = list(error.notes)
+        if error.server.sqlstate == UNSAFE_NEW_ENUM_VALUE:
+            notes.append("a value added with ALTER TYPE … ADD VALUE cannot be used in the same "
+                         "transaction: move its use to a later migration file, or mark this "
+                         "file '-- pgshift: no-transaction'")
+        if error.server.sqlstate == LOCK_NOT_AVAILABLE and self.m.lock_timeout:
+            notes.append(f"gave up after {self.m.lock_retries} retries: another session holds "
+                         "a lock on a table this migration changes (see pg_locks)")
+        return kind(name, server=error.server, statement=statement, applied=done,
+                    ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+
+    def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
+                 error: runner.InvalidIndex) -> Exception:
+        listed = ", ".join(error.names)
+        server = ServerError(
+            message=f"index {listed} exists but is INVALID (left by a failed or interrupted "
+                    "CREATE INDEX CONCURRENTLY); an invalid index never counts as existing",
+            hint="; ".join(f"DROP INDEX CONCURRENTLY {n};" for n in error.names)
+            + " then run the command again",
+        )
+        return kind(name, server=server, statement=None, applied=[d.name for d in self.done])
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,262 @@
+"""Settings: where they come from and what they mean.
+
+Precedence: command-line flag > environment > ``.env`` > ``[tool.pgshift]`` > default.
+:func:`resolve` is pure: it reads the environment only through its ``environ`` argument
+and files only under ``cwd`` (or the ``--env-file`` given). :func:`redact` masks passwords
+in any text that may be shown.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from pgshift.connect import CONNECTION_DEFAULTS
+from pgshift.errors import ConfigError
+
+DEFAULT_DIR = "migrations"
+DEFAULT_TABLE = "_migrations"
+EMBEDDED_DIR = ".pgshift"
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+_STRONG_SSLMODES = {"require", "verify-ca", "verify-full"}
+# libpq environment variables a .env file may carry, with their conninfo keywords
+_PG_ENV = {
+    "PGHOST": "host", "PGHOSTADDR": "hostaddr", "PGPORT": "port", "PGDATABASE": "dbname",
+    "PGUSER": "user", "PGPASSWORD": "password", "PGSERVICE": "service",
+    "PGSSLMODE": "sslmode", "PGSSLROOTCERT": "sslrootcert", "PGSSLCERT": "sslcert",
+    "PGSSLKEY": "sslkey", "PGAPPNAME": "application_name", "PGCONNECT_TIMEOUT": "connect_timeout",
+    "PGOPTIONS": "options", "PGPASSFILE": "passfile", "PGTARGETSESSIONATTRS":
+    "target_session_attrs",
+}
+
+_ENV_FOR_DEFAULT = {"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME"}
+PYPROJECT_KEYS = frozenset({"dir", "table", "lock_wait", "lock_timeout", "strict", "atomic"})
+_IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<name>{_IDENT})$")
+
+
+@dataclass(frozen=True)
+class CliValues:
+    """What the command line said (None: not given)."""
+
+    database_url: str | None = None
+    directory: str | None = None
+    table: str | None = None
+    env_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. ``conninfo`` is None when the embedded server is to be used."""
+
+    conninfo: str | None
+    url_source: str
+    directory: Path
+    table_schema: str | None
+    table_name: str
+    secrets: tuple[str, ...] = ()
+    project: Mapping[str, Any] = field(default_factory=dict)
+    cwd: Path = Path(".")
+
+    @property
+    def use_embedded(self) -> bool:
+        return self.conninfo is None
+
+    @property
+    def embedded_dir(self) -> Path:
+        return self.cwd / EMBEDDED_DIR
+
+
+def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
+    """Combine flag, environment, ``.env`` and ``[tool.pgshift]`` into Settings.
+
+    Raises:
+        ConfigError: names the bad setting and where it came from.
+    """
+    dotenv = _read_dotenv(cli.env_file, cwd)
+    project = _read_pyproject(cwd)
+    merged = {**dotenv, **environ}
+
+    def origin(name: str) -> str:
+        return "environment" if name in environ else ".env"
+
+    url, url_source = cli.database_url, "--database-url"
+    if url is None and merged.get("DATABASE_URL"):
+        url, url_source = merged["DATABASE_URL"], f"DATABASE_URL ({origin('DATABASE_URL')})"
+    ssl = _parse_ssl(merged.get("DATABASE_SSL"), origin("DATABASE_SSL"))
+    pg_from_dotenv = {k: v for k, v in dotenv.items() if k in _PG_ENV and k not in environ}
+    libpq_target = any(merged.get(k) for k in ("PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE"))
+    directory = Path(cli.directory or str(project.get("dir") or DEFAULT_DIR))
+    table_schema, table_name = parse_table_name(
+        cli.table or str(project.get("table") or DEFAULT_TABLE),
+        "--table" if cli.table else "[tool.pgshift] table",
+    )
+    common = {
+        "directory": directory if directory.is_absolute() else cwd / directory,
+        "table_schema": table_schema,
+        "table_name": table_name,
+        "project": project,
+        "cwd": cwd,
+    }
+    if url is None and not libpq_target:
+        return Settings(conninfo=None, url_source="embedded", **common)  # type: ignore[arg-type]
+    if url is None:
+        url, url_source = "", "libpq environment (PG* variables)"
+    conninfo, secrets = build_conninfo(url, url_source, ssl, environ, pg_from_dotenv)
+    if merged.get("PGPASSWORD"):
+        secrets = (*secrets, merged["PGPASSWORD"])
+    return Settings(conninfo=conninfo, url_source=url_source, secrets=secrets, **common)  # type: ignore[arg-type]
+
+
+def parse_table_name(value: str, source: str) -> tuple[str | None, str]:
+    """``name`` or ``schema.name`` (each part plain or double-quoted) → (schema, name).
+
+    Raises:
+        ConfigError: anything else (so no text ever reaches SQL unquoted).
+    """
+    match = _TABLE_NAME.match(value.strip())
+    if match is None:
+        raise ConfigError(
+            f"{source} {value!r} is not a table name",
+            hint='use name or schema.name; quote parts with "" for other characters',
+        )
+
+    def unquote_ident(part: str) -> str:
+        if part.startswith('"'):
+            return part[1:-1].replace('""', '"')
+        return part.lower()
+
+    schema = match.group("schema")
+    return (unquote_ident(schema) if schema else None), unquote_ident(match.group("name"))
+
+
+def _parse_ssl(value: str | None, source: str) -> bool:
+    if value is None or value.strip().lower() in _FALSE:
+        return False
+    if value.strip().lower() in _TRUE:
+        return True
+    raise ConfigError(
+        f"DATABASE_SSL={value!r} ({source}) is not one of true, 1, yes, false, 0, no"
+    )
+
+
+def _check_url_shape(url: str, source: str) -> None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.lower().startswith("postgres"):
+        return
+    hostpart = rest.split("?", 1)[0]
+    at = hostpart.rfind("@")
+    if at >= 0 and any(c in hostpart[:at] for c in "@/#?"):
+        raise ConfigError(
+            f"{source} is malformed: its user/password part contains '@', '/', '#' or '?'",
+            hint="percent-encode them in the URL (@ → %40, / → %2F, # → %23, ? → %3F)",
+        )
+
+
+def build_conninfo(
+    url: str,
+    source: str,
+    ssl: bool,
+    environ: Mapping[str, str],
+    pg_from_dotenv: Mapping[str, str],
+) -> tuple[str, tuple[str, ...]]:
+    """The conninfo string to connect with, and the secrets it holds (to mask).
+
+    Keys the URL sets always win; then libpq variables from ``.env``; then pgshift's
+    connection defaults where neither the URL nor the environment set them.
+
+    Raises:
+        ConfigError: the URL cannot be parsed (the message never contains the password).
+    """
+    from psycopg import conninfo as ci
+
+    _check_url_shape(url, source)
+    try:
+        params = ci.conninfo_to_dict(url)
+    except Exception:  # psycopg raises ProgrammingError; its text may echo the password
+        raise ConfigError(
+            f"{source} is not a valid PostgreSQL URL or key=value connection string",
+            hint="e.g. postgresql://user:password@host:5432/dbname (percent-encode special "
+            "characters)",
+        ) from None
+    secrets = tuple(str(params[k]) for k in ("password",) if params.get(k))
+    extra: dict[str, str] = {}
+    for env_name, keyword in _PG_ENV.items():
+        if env_name in pg_from_dotenv and keyword not in params:
+            extra[keyword] = pg_from_dotenv[env_name]
+    for keyword, value in CONNECTION_DEFAULTS.items():
+        env_name = _ENV_FOR_DEFAULT.get(keyword)
+        if keyword not in params and keyword not in extra and not (
+            env_name and environ.get(env_name)
+        ):
+            extra[keyword] = value
+    if ssl and "sslmode" not in params and "sslmode" not in extra:
+        env_mode = environ.get("PGSSLMODE", "").lower()
+        if env_mode not in _STRONG_SSLMODES:
+            extra["sslmode"] = "require"
+    if extra.get("password"):
+        secrets = (*secrets, extra["password"])
+    return ci.make_conninfo(url, **extra), secrets
+
+
+def _read_dotenv(env_file: str | None, cwd: Path) -> dict[str, str]:
+    path = Path(env_file) if env_file else cwd / ".env"
+    if env_file and not path.is_absolute():
+        path = cwd / path
+    if not path.exists():
+        if env_file:
+            raise ConfigError(f"--env-file {env_file}: no such file")
+        return {}
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path, interpolate=False)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _read_pyproject(cwd: Path) -> dict[str, Any]:
+    path = cwd / "pyproject.toml"
+    if not path.exists():
+        return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    section = data.get("tool", {}).get("pgshift", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.pgshift] must be a table")
+    unknown = sorted(set(section) - PYPROJECT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {', '.join(unknown)} in [tool.pgshift]",
+            hint=f"known keys: {', '.join(sorted(PYPROJECT_KEYS))}",
+        )
+    return dict(section)
+
+
+_URL_USERINFO = re.compile(r"(postgres(?:ql)?://[^:/?#@\s]*:)[^\s]*@", re.IGNORECASE)
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with every password shown as ``***``: URL user-info (even malformed),
+    ``password=`` parameters, and each known secret in plain or percent-decoded form."""
+    text = _URL_USERINFO.sub(r"\1***@", text)
+    text = _PASSWORD_PARAM.sub(r"\1***", text)
+    for secret in secrets:
+        for form in {secret, unquote(secret)}:
+            if len(form) >= 2:
+                text = text.replace(form, "***")
+    return text

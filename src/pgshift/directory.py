@@ -1,0 +1,166 @@
+"""The migrations directory: discovery, names, order, reading files, ``create``.
+
+Nothing here touches the database or splits SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pgshift.errors import ConfigError, MigrationFileError, UsageRefused
+
+NAME_PATTERN = re.compile(r"^(?P<number>[0-9]+)_(?P<name>[a-z0-9_]+)\.sql$")
+DEFAULT_WIDTH = 3
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """A file whose name matches ``<number>_<name>.sql``."""
+
+    name: str
+    number: int
+    path: Path
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (self.number, self.name)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The migration files of a directory, in order, and what was wrong around them."""
+
+    directory: Path
+    files: tuple[MigrationFile, ...]
+    warnings: tuple[str, ...]
+
+    def by_name(self) -> dict[str, MigrationFile]:
+        return {f.name: f for f in self.files}
+
+
+def discover(directory: Path) -> Discovery:
+    """List the migrations of ``directory`` in order (number, then whole name).
+
+    Raises:
+        ConfigError: the directory does not exist or is not a directory.
+    """
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise ConfigError(
+            f"migrations directory {directory} {what}",
+            hint="pass --dir DIR, set dir in [tool.pgshift] of pyproject.toml, "
+            "or create ./migrations (pgshift create NAME does)",
+        )
+    files: list[MigrationFile] = []
+    warnings: list[str] = []
+    for path in directory.iterdir():
+        if path.suffix.lower() != ".sql" or not path.is_file():
+            continue
+        match = NAME_PATTERN.match(path.name)
+        if match is None:
+            warnings.append(
+                f"{path.name} is not named <number>_<name>.sql "
+                "(digits, '_', then lowercase letters, digits and '_'): it is never run"
+            )
+            continue
+        files.append(MigrationFile(path.name, int(match.group("number")), path))
+    files.sort(key=lambda f: f.sort_key)
+    by_number: dict[int, list[str]] = {}
+    for f in files:
+        by_number.setdefault(f.number, []).append(f.name)
+    for number, names in sorted(by_number.items()):
+        if len(names) > 1:
+            warnings.append(
+                f"migration number {number} is used by {len(names)} files: {', '.join(names)} "
+                "(they run in name order)"
+            )
+    return Discovery(directory, tuple(files), tuple(sorted(warnings)))
+
+
+def decode(data: bytes, filename: str) -> str:
+    """Decode a migration file's bytes as UTF-8 (a leading BOM is dropped).
+
+    Raises:
+        MigrationFileError: names the byte offset (from 0, in the file) of the first invalid byte.
+    """
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = skip + error.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise MigrationFileError(
+            filename,
+            f"not valid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset} (line {line})",
+            byte_offset=offset,
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def read_text(file: MigrationFile) -> str:
+    """The decoded text of a migration file (see :func:`decode`)."""
+    try:
+        data = file.path.read_bytes()
+    except OSError as error:
+        raise MigrationFileError(file.name, f"cannot be read: {error.strerror}") from None
+    return decode(data, file.name)
+
+
+def normalize_name(raw: str) -> str:
+    """The file-name part for ``create``: lowercased, spaces and '-' become '_'.
+
+    Raises:
+        UsageRefused: empty, a path separator, or characters outside [a-z0-9_].
+    """
+    allowed = "allowed: letters, digits, '_', '-' and spaces ([a-z0-9_] after lowercasing)"
+    if "/" in raw or "\\" in raw or raw in {".", ".."}:
+        raise UsageRefused(f"migration name {raw!r} contains a path separator; {allowed}")
+    name = raw.strip().lower().replace(" ", "_").replace("-", "_")
+    if not name:
+        raise UsageRefused(f"migration name is empty; {allowed}")
+    bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c == "_"))})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise UsageRefused(f"migration name {raw!r} contains {shown}; {allowed}")
+    return name
+
+
+def create(directory: Path, raw_name: str, *, today: date) -> Path:
+    """Write ``DIR/<next number>_<name>.sql`` from the template and return its path.
+
+    The number is the highest existing number + 1, zero-padded to the width the directory
+    already uses (3 for an empty one).
+
+    Raises:
+        UsageRefused: for a bad name. ConfigError: DIR exists and is not a directory.
+    """
+    name = normalize_name(raw_name)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"migrations directory {directory} is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    numbered = [
+        (int(m.group("number")), len(m.group("number")))
+        for m in (NAME_PATTERN.match(p.name) for p in directory.iterdir())
+        if m is not None
+    ]
+    highest = max((n for n, _ in numbered), default=0)
+    width = max((w for n, w in numbered if n == highest), default=DEFAULT_WIDTH)
+    filename = f"{highest + 1:0{width}d}_{name}.sql"
+    path = directory / filename
+    description = name.replace("_", " ")
+    path.write_text(
+        f"-- Migration: {filename}\n-- Created: {today.isoformat()}\n"
+        f"-- Description: {description}\n\n-- UP\n\n\n-- DOWN\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def check_file_name(name: str) -> None:
+    """Raise MigrationFileError when ``name`` is not a valid migration file name."""
+    if NAME_PATTERN.match(name) is None:
+        raise MigrationFileError(name, "is not named <number>_<name>.sql")

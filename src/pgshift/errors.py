@@ -1,0 +1,185 @@
+"""The exceptions pgshift raises.
+
+Every error is a :class:`PgshiftError`. Its ``exit_code`` is the one SPEC §4 gives the
+command-line program: ``2`` for bad usage or bad input (:class:`InputError`), ``1`` for a
+failure while running or a state that forbids the command (:class:`RunError`). Errors
+carry their facts as attributes; ``str(error)`` is the one-paragraph message the CLI
+prints. This module is a leaf: it imports nothing from pgshift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class PgshiftError(Exception):
+    """Root of every error pgshift raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- exit code 2: bad usage or bad input -------------------------------------------
+
+
+class InputError(PgshiftError):
+    """Bad usage or bad input: exit code 2. Nothing was changed."""
+
+    exit_code = 2
+
+
+class MigrationFileError(InputError):
+    """A migration file is malformed (name, encoding, markers, SQL syntax).
+
+    ``file`` is the file name, ``line`` the 1-based line (or ``None``) and
+    ``byte_offset`` the 0-based offset of an invalid byte (or ``None``).
+    """
+
+    def __init__(
+        self,
+        file: str,
+        problem: str,
+        *,
+        line: int | None = None,
+        byte_offset: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = file
+        if line is not None:
+            where = f"{file}:{line}"
+        elif byte_offset is not None:
+            where = f"{file} (byte offset {byte_offset})"
+        super().__init__(f"{where}: {problem}", hint=hint)
+        self.file = file
+        self.line = line
+        self.byte_offset = byte_offset
+        self.problem = problem
+
+
+class ConfigError(InputError):
+    """A setting is invalid: names the setting and where it came from."""
+
+
+class UsageRefused(InputError):
+    """The command was refused as used (e.g. ``reset`` without ``--yes`` and no terminal)."""
+
+
+# --- exit code 1: a run failed, or the state forbids the command --------------------
+
+
+class RunError(PgshiftError):
+    """A migration, a rollback or the database failed, or the state forbids the command."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """What PostgreSQL said about a failed statement (psql's fields)."""
+
+    message: str
+    sqlstate: str | None = None
+    detail: str | None = None
+    hint: str | None = None
+    position: int | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class FailedStatement:
+    """Where a statement that failed stands in its file."""
+
+    file: str
+    line: int
+    head: str
+    index: int
+    total: int
+    sql: str = field(repr=False, default="")
+
+
+class StatementFailed(RunError):
+    """A statement of a migration's UP or DOWN section failed.
+
+    ``applied`` lists the migrations completed earlier in the same run (and kept);
+    ``ran_outside_transaction`` lists 1-based statement numbers that ran outside a
+    transaction before the failure and were not undone.
+    """
+
+    action = "migration"
+
+    def __init__(
+        self,
+        migration: str,
+        *,
+        server: ServerError,
+        statement: FailedStatement | None,
+        applied: Sequence[str] = (),
+        ran_outside_transaction: Sequence[int] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        where = migration
+        if statement is not None:
+            where = f"{statement.file}:{statement.line}"
+        super().__init__(f"{self.action} {migration} failed at {where}: {server.message}")
+        self.migration = migration
+        self.server = server
+        self.statement = statement
+        self.applied = list(applied)
+        self.ran_outside_transaction = list(ran_outside_transaction)
+        self.notes = list(notes)
+
+
+class MigrationFailed(StatementFailed):
+    """An UP section failed; the migration is not recorded."""
+
+    action = "migration"
+
+
+class RollbackFailed(StatementFailed):
+    """A DOWN section failed; the migration stays recorded."""
+
+    action = "rollback of"
+
+
+class StateError(RunError):
+    """The recorded state forbids the command (no DOWN section, drift under --strict, ...)."""
+
+
+class LockTimeout(RunError):
+    """The migration lock was not obtained within ``--lock-wait`` seconds."""
+
+
+class TrackingTableError(RunError):
+    """The tracking table exists with a shape pgshift does not recognise."""
+
+
+class ConnectionFailed(RunError):
+    """The server could not be reached or refused the connection, or the connection was lost."""
+
+
+class ReadOnlyServer(RunError):
+    """The server is a read-only standby (in recovery)."""
+
+
+class Interrupted(RunError):
+    """SIGINT or SIGTERM arrived during a run; ``exit_code`` is 130 or 143."""
+
+    def __init__(self, message: str, *, signal_number: int, applied: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
+        self.applied = list(applied)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by the CLI's SIGTERM handler; treated like Ctrl-C (the running query is
+    cancelled and the transaction rolled back)."""
+
+    signal_number = 15

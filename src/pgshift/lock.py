@@ -1,0 +1,169 @@
+"""The migration lock.
+
+A transaction-level advisory lock, taken with ``pg_try_advisory_xact_lock`` on a
+connection of its own and held by leaving that READ COMMITTED transaction idle:
+
+- the server releases it the moment the holder's backend ends (killed client, lost
+  network once keepalives give up), so a crash never leaves it behind;
+- behind a transaction-mode pooler the open transaction pins one server connection, so the
+  lock cannot leak to another client the way a session advisory lock does;
+- an idle READ COMMITTED transaction holds no snapshot (its ``backend_xmin`` is NULL), so it
+  never stalls ``CREATE INDEX CONCURRENTLY``; waiters poll with a try-lock and never block
+  inside a transaction.
+
+Nothing but snapshot-free commands (``SHOW``) is ever sent inside the held transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from pgshift.errors import ConnectionFailed, LockTimeout
+
+# Namespace string hashed with the table name: distinct from keys other tools derive.
+LOCK_NAMESPACE = "pgshift migration lock"
+POLL_SECONDS = 0.5
+REPORT_EVERY_SECONDS = 10.0
+
+
+def lock_key(schema: str, table: str) -> int:
+    """The signed 64-bit advisory lock key of a tracking table."""
+    digest = hashlib.sha256(f"{LOCK_NAMESPACE}\x00{schema}\x00{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The session holding the lock, as pg_stat_activity shows it."""
+
+    pid: int
+    application_name: str | None
+    client: str | None
+    since: datetime | None
+    state: str | None
+
+    def describe(self) -> str:
+        parts = [f"pid {self.pid}"]
+        if self.application_name:
+            parts.append(f"application {self.application_name!r}")
+        if self.client:
+            parts.append(f"client {self.client}")
+        if self.since:
+            parts.append(f"since {self.since:%Y-%m-%d %H:%M:%S %Z}".strip())
+        return ", ".join(parts)
+
+
+WaitReporter = Callable[[Holder | None, float], None]
+
+
+def _settings_sql(server_version: int) -> str:
+    # Each set_config(..., true) is SET LOCAL: it ends with the transaction and cannot leak
+    # to other clients of a pooler. The server-side keepalives make a vanished client's
+    # backend (and with it the lock) die within about a minute.
+    settings = [
+        "set_config('idle_in_transaction_session_timeout', '0', true)",
+        "set_config('tcp_keepalives_idle', '15', true)",
+        "set_config('tcp_keepalives_interval', '5', true)",
+        "set_config('tcp_keepalives_count', '6', true)",
+    ]
+    if server_version >= 170000:
+        settings.append("set_config('transaction_timeout', '0', true)")
+    return "SELECT " + ", ".join(settings) + ", pg_try_advisory_xact_lock(%s)"
+
+
+def find_holder(conn: psycopg.Connection[Any], key: int) -> Holder | None:
+    """Who holds ``key`` in the current database, if anyone."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = conn.execute(
+        "SELECT l.pid, a.application_name, "
+        "  CASE WHEN a.client_addr IS NULL THEN 'local socket' "
+        "       ELSE host(a.client_addr) || ':' || a.client_port END, "
+        "  a.xact_start, a.state "
+        "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "  AND l.classid::bigint = %s AND l.objid::bigint = %s "
+        "LIMIT 1",
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return None
+    return Holder(pid=row[0], application_name=row[1], client=row[2], since=row[3], state=row[4])
+
+
+@dataclass
+class HeldLock:
+    """A held lock. :meth:`check` proves the holding connection is still alive."""
+
+    conn: psycopg.Connection[Any]
+    key: int
+
+    def check(self) -> None:
+        """Raise ConnectionFailed when the lock's connection (and so the lock) is gone."""
+        try:
+            self.conn.execute("SHOW server_version")
+        except psycopg.Error as error:
+            raise ConnectionFailed(
+                f"the migration lock's connection was lost ({error}); the lock is released "
+                "and no further migration of this run was started"
+            ) from error
+
+
+@contextmanager
+def hold(
+    conn: psycopg.Connection[Any],
+    key: int,
+    *,
+    wait: float | None,
+    on_wait: WaitReporter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[HeldLock]:
+    """Take the lock on ``conn`` (non-autocommit, used for nothing else) and hold it.
+
+    ``wait`` is the most seconds to wait (None: no limit). ``on_wait`` is called at the
+    first failed attempt and then about every 10 s with the holder and the seconds waited.
+
+    Raises:
+        LockTimeout: not obtained within ``wait`` seconds; names the holder.
+    """
+    conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+    query = _settings_sql(conn.info.server_version)
+    started = time.monotonic()
+    next_report = started
+    while True:
+        row = conn.execute(query, (key,)).fetchone()
+        if row is not None and row[-1]:
+            break
+        holder = find_holder(conn, key)
+        conn.rollback()
+        waited = time.monotonic() - started
+        if wait is not None and waited >= wait:
+            who = holder.describe() if holder else "another session"
+            raise LockTimeout(
+                f"the migration lock was not obtained within {wait:g} s: held by {who}",
+                hint=(
+                    f"wait for it, or end it with SELECT pg_terminate_backend({holder.pid});"
+                    if holder else "run again later"
+                ),
+            )
+        if on_wait and time.monotonic() >= next_report:
+            on_wait(holder, waited)
+            next_report = time.monotonic() + REPORT_EVERY_SECONDS
+        pause = POLL_SECONDS if wait is None else min(POLL_SECONDS, max(0.0, wait - waited))
+        sleep(pause)
+    try:
+        yield HeldLock(conn, key)
+    finally:
+        if not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                conn.close()

@@ -1,0 +1,197 @@
+"""Turning results and errors into text or JSON. Everything shown passes through
+:func:`pgshift.config.redact`. Nothing here queries, exits or reads settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any
+
+from pgshift.config import redact
+from pgshift.errors import (
+    Interrupted,
+    PgshiftError,
+    StatementFailed,
+)
+from pgshift.results import MigrationStatus, RunResult, StatusReport
+
+_STATE_STYLE = {"executed": "green", "pending": "yellow", "missing file": "red",
+                "modified": "magenta"}
+
+
+def to_json(value: Any, secrets: Sequence[str] = ()) -> str:
+    """One JSON document (dataclasses as objects, datetimes in ISO 8601)."""
+
+    def default(obj: Any) -> Any:
+        if is_dataclass(obj) and not isinstance(obj, type):
+            return asdict(obj)
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        return str(obj)
+
+    return redact(json.dumps(value, default=default, indent=2, ensure_ascii=False),
+                  tuple(secrets))
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _state_label(entry: MigrationStatus) -> str:
+    return entry.state + (" (no transaction)" if entry.no_transaction else "")
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    return {
+        "table": report.table,
+        "table_exists": report.table_exists,
+        "migrations": [
+            {
+                "name": e.name,
+                "state": e.state,
+                "batch": e.batch,
+                "executed_at": e.executed_at,
+                "checksum": e.checksum,
+                "file_checksum": e.file_checksum,
+                "duration_ms": e.duration_ms,
+                "no_transaction": e.no_transaction,
+                "metadata": dict(e.metadata),
+            }
+            for e in report.entries
+        ],
+        "summary": report.counts,
+        "warnings": list(report.warnings),
+    }
+
+
+def summary_line(report: StatusReport) -> str:
+    parts = [f"{count} {state}" for state, count in report.counts.items() if count]
+    total = len(report.entries)
+    return f"{total} migration{'s' if total != 1 else ''}: " + (", ".join(parts) or "none")
+
+
+def status_text(report: StatusReport, *, verbose: bool) -> str:
+    """Plain aligned columns (for pipes and files)."""
+    header = ["name", "state", "batch", "executed_at"]
+    if verbose:
+        header += ["duration_ms", "description"]
+    rows = [header]
+    for e in report.entries:
+        row = [e.name, _state_label(e), "" if e.batch is None else str(e.batch),
+               _when(e.executed_at)]
+        if verbose:
+            row += ["" if e.duration_ms is None else str(e.duration_ms),
+                    dict(e.metadata).get("description", "")]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join([*lines, "", summary_line(report)])
+
+
+def print_status_table(report: StatusReport, *, verbose: bool, color: bool) -> None:
+    """A rich table on a terminal (colour unless ``color`` is False)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(no_color=not color, highlight=False)
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "state", "batch", "executed_at"):
+        table.add_column(column)
+    if verbose:
+        table.add_column("duration_ms", justify="right")
+        table.add_column("description")
+    for e in report.entries:
+        cells = [e.name, f"[{_STATE_STYLE[e.state]}]{_state_label(e)}[/]",
+                 "" if e.batch is None else str(e.batch), _when(e.executed_at)]
+        if verbose:
+            cells += ["" if e.duration_ms is None else str(e.duration_ms),
+                      dict(e.metadata).get("description", "")]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(summary_line(report))
+
+
+def run_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "action": result.action,
+        "ok": True,
+        "batch": result.batch,
+        "applied": [asdict(a) for a in result.applied],
+        "rolled_back": [asdict(a) for a in result.rolled_back],
+        "warnings": list(result.warnings),
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def run_text(result: RunResult) -> str:
+    lines: list[str] = []
+    if result.rolled_back:
+        lines.append(f"Rolled back {len(result.rolled_back)} migration"
+                     f"{'s' if len(result.rolled_back) != 1 else ''}:")
+        lines += [f"  {a.name} (batch {a.batch}, {a.duration_ms} ms)" for a in result.rolled_back]
+    elif result.action in ("rollback", "reset", "refresh"):
+        lines.append("Nothing to roll back.")
+    if result.applied:
+        lines.append(f"Applied {len(result.applied)} migration"
+                     f"{'s' if len(result.applied) != 1 else ''} in batch {result.batch}:")
+        for a in result.applied:
+            mode = ", outside a transaction" if a.no_transaction else ""
+            lines.append(f"  {a.name} ({a.duration_ms} ms{mode})")
+    elif result.action in ("migrate", "refresh"):
+        lines.append("Nothing to migrate.")
+    return "\n".join(lines)
+
+
+def error_text(error: PgshiftError, secrets: Sequence[str] = ()) -> str:
+    """The message block for stderr: psql-like for a failed statement."""
+    lines = [f"error: {error.message}"]
+    if isinstance(error, StatementFailed):
+        lines = _statement_block(error)
+    if error.hint:
+        lines.append(f"hint: {error.hint}")
+    return redact("\n".join(lines), tuple(secrets))
+
+
+def _statement_block(error: StatementFailed) -> list[str]:
+    server, statement = error.server, error.statement
+    title = "migration" if error.action == "migration" else "rollback of"
+    where = f"{statement.file}:{statement.line}: " if statement else f"{error.migration}: "
+    lines = [f"error: {title} {error.migration} failed", f"{where}ERROR:  {server.message}"]
+    if statement is not None:
+        lines.append(f"LINE {statement.line}: {statement.head}")
+        lines.append(f"(statement {statement.index} of {statement.total})")
+    if server.detail:
+        lines.append(f"DETAIL:  {server.detail}")
+    if server.hint:
+        lines.append(f"HINT:  {server.hint}")
+    if server.context:
+        lines.append(f"CONTEXT:  {server.context}")
+    if server.sqlstate:
+        lines.append(f"SQLSTATE: {server.sqlstate}")
+    lines += [f"note: {n}" for n in error.notes]
+    if error.ran_outside_transaction:
+        ran = ", ".join(str(n) for n in error.ran_outside_transaction)
+        lines.append(f"note: this migration runs outside a transaction: statement(s) {ran} "
+                     "ran and were NOT undone")
+    verb = "applied" if error.action == "migration" else "rolled back"
+    done = ", ".join(error.applied) or "nothing"
+    lines.append(f"{verb.capitalize()} earlier in this run (kept): {done}")
+    state = "not recorded" if error.action == "migration" else "still recorded"
+    lines.append(f"{error.migration} is {state}.")
+    return lines
+
+
+def error_json(error: PgshiftError) -> dict[str, Any]:
+    body: dict[str, Any] = {"ok": False, "error": type(error).__name__,
+                            "message": error.message, "hint": error.hint,
+                            "exit_code": error.exit_code}
+    if isinstance(error, StatementFailed):
+        body.update(migration=error.migration, server=asdict(error.server),
+                    statement=asdict(error.statement) if error.statement else None,
+                    applied=error.applied, notes=error.notes,
+                    ran_outside_transaction=error.ran_outside_transaction)
+    if isinstance(error, Interrupted):
+        body["applied"] = error.applied
+    return body

@@ -1,0 +1,87 @@
+"""The values :class:`pgshift.Migrator` returns and the events it reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+State = Literal["executed", "pending", "missing file", "modified"]
+STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress reported through ``on_event``.
+
+    ``kind`` is one of: ``lock-wait``, ``lock-acquired``, ``applying``, ``applied``,
+    ``reverting``, ``reverted``, ``warning``, ``notice``, ``retry``.
+    """
+
+    kind: str
+    message: str
+    name: str | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """A migration applied (or rolled back) by a run."""
+
+    name: str
+    batch: int
+    duration_ms: int
+    no_transaction: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``migrate``/``rollback``/``reset``/``refresh`` did.
+
+    ``applied`` are the migrations applied in ``batch``; ``rolled_back`` those reverted,
+    newest first. Nothing to do is a result with both empty, not an exception.
+    """
+
+    action: str
+    batch: int | None = None
+    applied: tuple[AppliedMigration, ...] = ()
+    rolled_back: tuple[AppliedMigration, ...] = ()
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """One line of ``status``: a migration file, an applied row, or both."""
+
+    name: str
+    state: State
+    batch: int | None = None
+    executed_at: datetime | None = None
+    checksum: str | None = None
+    file_checksum: str | None = None
+    duration_ms: int | None = None
+    no_transaction: bool = False
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """``entries`` in migration order, the ``warnings`` found, and whether a table exists."""
+
+    entries: tuple[MigrationStatus, ...]
+    warnings: tuple[str, ...] = ()
+    table: str = "_migrations"
+    table_exists: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def count(entries: tuple[MigrationStatus, ...]) -> dict[str, int]:
+        found = Counter(e.state for e in entries)
+        return {state: found.get(state, 0) for state in STATES}
+
+    @property
+    def pending(self) -> tuple[MigrationStatus, ...]:
+        return tuple(e for e in self.entries if e.state == "pending")

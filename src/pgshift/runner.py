@@ -1,0 +1,255 @@
+"""Running one section of SQL: in a transaction, or statement by statement outside one.
+
+The happy path of a transactional section is one round trip: the whole section is sent
+as one simple query. Only after a failure is the section run again statement by statement
+(each behind a savepoint that is released at once), which both locates the failing
+statement and lets "already exists" errors be skipped one statement at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgshift import store
+from pgshift.errors import ServerError
+from pgshift.sqlfile import Section, Statement
+
+ALREADY_EXISTS = frozenset({"42P07", "42701", "42710", "42P06", "42723", "42P04"})
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+Hook = Callable[[psycopg.Connection[Any]], None]
+
+
+class StatementError(Exception):
+    """A statement failed. ``statement`` is None when it cannot be known (lost connection)."""
+
+    def __init__(
+        self,
+        server: ServerError,
+        statement: Statement | None,
+        *,
+        connection_lost: bool = False,
+        during_commit: bool = False,
+        ran_before: Sequence[int] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(server.message)
+        self.server = server
+        self.statement = statement
+        self.connection_lost = connection_lost
+        self.during_commit = during_commit
+        self.ran_before = list(ran_before)
+        self.notes = list(notes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running a section produced besides success: warnings to show."""
+
+    warnings: tuple[str, ...] = ()
+
+
+def server_error(error: psycopg.Error) -> ServerError:
+    diag = error.diag
+    position = diag.statement_position
+    return ServerError(
+        message=diag.message_primary or str(error).strip(),
+        sqlstate=diag.sqlstate or error.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint,
+        position=int(position) if position else None,
+        context=diag.context,
+    )
+
+
+def is_connection_error(error: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
+    state = error.sqlstate or ""
+    if conn.closed or conn.broken:
+        return True
+    return isinstance(error, psycopg.OperationalError) and (
+        not state or state.startswith(_CONNECTION_STATES)
+    )
+
+
+def run_in_transaction(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    prefix: str = "",
+    setup: Hook | None = None,
+    finish: Hook | None = None,
+    strict: bool = False,
+) -> Outcome:
+    """Run ``setup``, the section, an INVALID-index check and ``finish`` in one transaction.
+
+    ``prefix`` (e.g. ``SET LOCAL lock_timeout …;``) is sent in the same query as the section.
+
+    Raises:
+        StatementError: the transaction was rolled back; the error names the statement.
+    """
+    committing = False
+    try:
+        with conn.transaction():
+            if setup:
+                setup(conn)
+            conn.execute(prefix + section.text)
+            _refuse_invalid_indexes(conn, section, None)
+            if finish:
+                finish(conn)
+            committing = True
+        return Outcome()
+    except psycopg.Error as error:
+        if is_connection_error(error, conn):
+            raise StatementError(
+                server_error(error), None, connection_lost=True, during_commit=committing
+            ) from error
+        located = _locate(section, error, len(prefix))
+        if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
+            raise StatementError(server_error(error), located) from error
+    return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish, strict=strict)
+
+
+def _locate(section: Section, error: psycopg.Error, shift: int) -> Statement | None:
+    position = error.diag.statement_position
+    if not position:
+        return None
+    offset = int(position) - 1 - shift
+    if offset < 0 or offset >= len(section.text):
+        return None
+    return section.statement(section.statement_at(offset))
+
+
+def _run_one_by_one(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    prefix: str,
+    setup: Hook | None,
+    finish: Hook | None,
+    strict: bool,
+) -> Outcome:
+    warnings: list[str] = []
+    committing = False
+    try:
+        with conn.transaction():
+            if setup:
+                setup(conn)
+            if prefix:
+                conn.execute(prefix)
+            for statement in section.statements():
+                try:
+                    with conn.transaction():
+                        conn.execute(statement.sql)
+                except psycopg.Error as error:
+                    if is_connection_error(error, conn):
+                        raise
+                    warning = _skippable(conn, section, statement, error, strict)
+                    if warning is None:
+                        raise StatementError(server_error(error), statement) from error
+                    warnings.append(warning)
+            _refuse_invalid_indexes(conn, section, None)
+            if finish:
+                finish(conn)
+            committing = True
+    except psycopg.Error as error:
+        lost = is_connection_error(error, conn)
+        raise StatementError(
+            server_error(error), None, connection_lost=lost, during_commit=committing and lost
+        ) from error
+    return Outcome(tuple(warnings))
+
+
+def _skippable(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    statement: Statement,
+    error: psycopg.Error,
+    strict: bool,
+) -> str | None:
+    """The warning for a skippable "already exists" error, or None when it must fail."""
+    if strict or (error.sqlstate or "") not in ALREADY_EXISTS:
+        return None
+    index = section.index_created_by(statement.index)
+    if index is not None and store.invalid_indexes(conn, [index]):
+        return None
+    message = error.diag.message_primary or str(error)
+    return f"line {statement.line}: {message}; statement skipped"
+
+
+class InvalidIndex(Exception):
+    def __init__(self, names: list[str], statement: Statement | None) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+        self.statement = statement
+
+
+def _refuse_invalid_indexes(
+    conn: psycopg.Connection[Any], section: Section, statement: Statement | None
+) -> None:
+    """An index the section creates must not be left INVALID (IF NOT EXISTS can skip one)."""
+    names = [(schema, name) for _, schema, name in section.index_names]
+    bad = store.invalid_indexes(conn, names)
+    if bad:
+        raise InvalidIndex(bad, statement)
+
+
+def run_outside_transaction(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    start_at: int = 0,
+    strict: bool = False,
+    on_statement_done: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Run statements ``start_at…`` one by one on an autocommit connection.
+
+    Raises:
+        StatementError: ``ran_before`` lists the (0-based) statements of this call that
+            completed and stay applied; ``notes`` name an INVALID index left behind.
+    """
+    warnings: list[str] = []
+    done: list[int] = []
+    for statement in section.statements():
+        if statement.index < start_at:
+            continue
+        try:
+            conn.execute(statement.sql)
+        except psycopg.Error as error:
+            if is_connection_error(error, conn):
+                raise StatementError(
+                    server_error(error), statement, connection_lost=True, ran_before=done
+                ) from error
+            warning = _skippable(conn, section, statement, error, strict)
+            if warning is None:
+                notes = _invalid_left_behind(conn, section, statement)
+                raise StatementError(
+                    server_error(error), statement, ran_before=done, notes=notes
+                ) from error
+            warnings.append(warning)
+        done.append(statement.index)
+        if on_statement_done:
+            on_statement_done(statement.index)
+    bad = store.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
+    if bad:
+        raise InvalidIndex(bad, None)
+    return Outcome(tuple(warnings))
+
+
+def _invalid_left_behind(
+    conn: psycopg.Connection[Any], section: Section, statement: Statement
+) -> list[str]:
+    index = section.index_created_by(statement.index)
+    if index is None or conn.closed or conn.broken:
+        return []
+    try:
+        bad = store.invalid_indexes(conn, [index])
+    except psycopg.Error:
+        return []
+    return [
+        f"index {name} was left INVALID; remove it with: DROP INDEX CONCURRENTLY {name};"
+        for name in bad
+    ]

@@ -1,0 +1,248 @@
+"""Every SQL statement about the tracking table.
+
+The table is named by :class:`TrackingTable`; identifiers are always composed with
+``psycopg.sql.Identifier`` and values always bound as parameters. Nothing here commits or
+decides policy: callers own the transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgshift.errors import TrackingTableError
+
+# Columns of the full table, in order; the first four are the legacy (Node.js tool) shape.
+LEGACY_COLUMNS = ("id", "name", "batch", "executed_at")
+EXTRA_COLUMNS = ("checksum", "duration_ms", "down_sql")
+_TEXT_TYPES = {"text", "character varying", "varchar"}
+_INT_TYPES = {"integer", "bigint", "smallint"}
+_EXPECTED = {
+    "id": _INT_TYPES,
+    "name": _TEXT_TYPES,
+    "batch": _INT_TYPES,
+    "executed_at": {"timestamp with time zone", "timestamp without time zone"},
+    "checksum": _TEXT_TYPES,
+    "duration_ms": _INT_TYPES,
+    "down_sql": _TEXT_TYPES,
+}
+# type OIDs of the result columns, to check a table's shape from the one status query
+_OID_NAMES = {20: "bigint", 21: "smallint", 23: "integer", 25: "text", 1043: "character varying",
+              1114: "timestamp without time zone", 1184: "timestamp with time zone"}
+
+
+@dataclass(frozen=True)
+class TrackingTable:
+    """The tracking table's name; ``schema`` is None for "the current schema"."""
+
+    schema: str | None
+    name: str
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name) if self.schema else sql.Identifier(self.name)
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def qualified(self, current_schema: str) -> TrackingTable:
+        return self if self.schema else TrackingTable(current_schema, self.name)
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """One row of the tracking table. ``checksum``/``duration_ms`` are None for legacy rows."""
+
+    id: int
+    name: str
+    batch: int
+    executed_at: datetime
+    checksum: str | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What :func:`read` found: ``exists``, ``legacy`` (4 columns only) and the rows by id."""
+
+    exists: bool
+    legacy: bool
+    rows: tuple[AppliedRow, ...]
+
+    @property
+    def max_batch(self) -> int:
+        return max((r.batch for r in self.rows), default=0)
+
+
+_FULL_SELECT = "SELECT id, name, batch, executed_at, checksum, duration_ms FROM {} ORDER BY id"
+_LEGACY_SELECT = "SELECT id, name, batch, executed_at, NULL::text, NULL::int FROM {} ORDER BY id"
+
+
+def read(conn: psycopg.Connection[Any], table: TrackingTable) -> TableState:
+    """Read every row with one query on the usual path; inspect the shape only when needed.
+
+    The connection must be in autocommit mode or inside a transaction the caller owns.
+
+    Raises:
+        TrackingTableError: the table exists with a shape pgshift does not recognise.
+    """
+    query = sql.SQL(_FULL_SELECT).format(table.identifier)
+    try:
+        with conn.transaction() if not conn.autocommit else _nullcontext():
+            cursor = conn.execute(query)
+            _check_result_types(cursor, table)
+            return TableState(True, False, tuple(AppliedRow(*r) for r in cursor.fetchall()))
+    except psycopg.errors.UndefinedTable:
+        return TableState(False, False, ())
+    except psycopg.errors.UndefinedColumn:
+        pass
+    columns = inspect(conn, table)
+    _check_shape(columns, table)
+    cursor = conn.execute(sql.SQL(_LEGACY_SELECT).format(table.identifier))
+    return TableState(True, True, tuple(AppliedRow(*r) for r in cursor.fetchall()))
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _check_result_types(cursor: psycopg.Cursor[Any], table: TrackingTable) -> None:
+    description = cursor.description or []
+    for column in description:
+        type_name = _OID_NAMES.get(column.type_code, f"type oid {column.type_code}")
+        if type_name not in _EXPECTED[column.name]:
+            _raise_shape(table, f"column {column.name} has type {type_name}")
+
+
+def inspect(conn: psycopg.Connection[Any], table: TrackingTable) -> dict[str, str]:
+    """Column name → type of the tracking table ({} when it does not exist)."""
+    regclass = table.identifier.as_string(conn)
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum",
+        (regclass,),
+    ).fetchall()
+    return {name: type_name for name, type_name in rows}
+
+
+def _check_shape(columns: dict[str, str], table: TrackingTable) -> None:
+    missing = [c for c in LEGACY_COLUMNS if c not in columns]
+    if missing:
+        _raise_shape(table, f"column {', '.join(missing)} is missing")
+    for column, type_name in columns.items():
+        expected = _EXPECTED.get(column)
+        base = type_name.split("(")[0]
+        if expected is not None and base not in expected:
+            _raise_shape(table, f"column {column} has type {type_name}")
+    partial = [c for c in EXTRA_COLUMNS if c in columns]
+    if partial and len(partial) != len(EXTRA_COLUMNS):
+        absent = [c for c in EXTRA_COLUMNS if c not in columns]
+        _raise_shape(table, f"column {', '.join(absent)} is missing")
+
+
+def _raise_shape(table: TrackingTable, problem: str) -> None:
+    raise TrackingTableError(
+        f"tracking table {table.display} has an unexpected shape: {problem}",
+        hint="pgshift never changes a table it does not recognise; use --table NAME for "
+        "pgshift's own table (expected columns: id, name, batch, executed_at, "
+        "checksum, duration_ms, down_sql)",
+    )
+
+
+def create_or_upgrade(conn: psycopg.Connection[Any], table: TrackingTable, state: TableState) -> (
+    None
+):
+    """Create the table, or add the three new columns to a legacy one (rows kept)."""
+    if not state.exists:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "id serial PRIMARY KEY, name text NOT NULL UNIQUE, batch integer NOT NULL, "
+                "executed_at timestamptz NOT NULL DEFAULT now(), checksum text, "
+                "duration_ms integer, down_sql text)"
+            ).format(table.identifier)
+        )
+    elif state.legacy:
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS checksum text, "
+                "ADD COLUMN IF NOT EXISTS duration_ms integer, "
+                "ADD COLUMN IF NOT EXISTS down_sql text"
+            ).format(table.identifier)
+        )
+
+
+def insert(
+    conn: psycopg.Connection[Any],
+    table: TrackingTable,
+    *,
+    name: str,
+    batch: int,
+    checksum: str,
+    duration_ms: int,
+    down_sql: str | None,
+) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (name, batch, checksum, duration_ms, down_sql) "
+            "VALUES (%s, %s, %s, %s, %s)"
+        ).format(table.identifier),
+        (name, batch, checksum, duration_ms, down_sql),
+    )
+
+
+def delete(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> int:
+    cursor = conn.execute(
+        sql.SQL("DELETE FROM {} WHERE name = %s").format(table.identifier), (name,)
+    )
+    return cursor.rowcount
+
+
+def stored_down_sql(
+    conn: psycopg.Connection[Any], table: TrackingTable, names: Sequence[str]
+) -> dict[str, str | None]:
+    """name → stored ``down_sql`` for the given names (legacy tables have none)."""
+    if not names:
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT name, down_sql FROM {} WHERE name = ANY(%s)").format(table.identifier),
+        (list(names),),
+    ).fetchall()
+    return {name: down for name, down in rows}
+
+
+def server_facts(conn: psycopg.Connection[Any]) -> tuple[str | None, bool, int]:
+    """(current_schema(), pg_is_in_recovery(), server_version_num)."""
+    row = conn.execute(
+        "SELECT current_schema(), pg_is_in_recovery(), "
+        "current_setting('server_version_num')::int"
+    ).fetchone()
+    assert row is not None
+    return row[0], bool(row[1]), int(row[2])
+
+
+def invalid_indexes(
+    conn: psycopg.Connection[Any], names: Sequence[tuple[str | None, str]]
+) -> list[str]:
+    """Which of the given (schema, index) names exist and are INVALID."""
+    if not names:
+        return []
+    regclasses = [sql.Identifier(*[p for p in pair if p]).as_string(conn) for pair in names]
+    rows = conn.execute(
+        "SELECT c.relname FROM unnest(%s::text[]) AS n(name) "
+        "JOIN pg_index i ON i.indexrelid = to_regclass(n.name) "
+        "JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid",
+        (regclasses,),
+    ).fetchall()
+    return [r[0] for r in rows]
