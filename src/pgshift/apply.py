@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgshift import directory, runner, sqlfile, store
@@ -61,7 +62,7 @@ class Applier:
             self.s.held.check()
             self.m._emit("applying", f"applying {migration.name}", migration.name)
             one = self._interruptible(
-                lambda m=migration: self._apply_one(m, batch), names[position:], "applied"
+                partial(self._apply_one, migration, batch), names[position:], "applied"
             )
             self.done.append(one)
             self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
@@ -144,8 +145,10 @@ class Applier:
         """The DOWN of every row (file first, else stored); refuse before doing anything
         when one has none."""
         files = self.s.discovery.by_name()
-        stored = store.stored_down_sql(self.s.conn, self.s.table, [r.name for r in rows])
-        self.s.conn.rollback()
+        stored: dict[str, str | None] = {}
+        if not self.s.state.legacy:
+            stored = store.stored_down_sql(self.s.conn, self.s.table, [r.name for r in rows])
+            self.s.conn.rollback()
         plans: list[RevertPlan] = []
         lacking: list[str] = []
         for row in rows:
@@ -179,7 +182,7 @@ class Applier:
         for position, plan in enumerate(plans):
             self.s.held.check()
             self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
-            one = self._interruptible(lambda p=plan: self._revert_one(p), names[position:],
+            one = self._interruptible(partial(self._revert_one, plan), names[position:],
                                       "rolled back")
             self.done.append(one)
             self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
@@ -225,8 +228,8 @@ class Applier:
         if error.connection_lost:
             verb = "applied" if kind is MigrationFailed else "rolled back"
             outcome = (
-                f"it may or may not have been committed: run pgshift status to see whether "
-                f"it is recorded" if error.during_commit else f"{name} was not {verb}"
+                "it may or may not have been committed: run pgshift status to see whether "
+                "it is recorded" if error.during_commit else f"{name} was not {verb}"
             )
             return ConnectionFailed(
                 f"the connection was lost during {name} ({error.server.message}"
