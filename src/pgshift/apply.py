@@ -50,7 +50,9 @@ class Applier:
         self.m = migrator
         self.s = session
         self.done: list[AppliedMigration] = []
-        self._setup_needed = not session.state.exists or session.state.legacy
+        state = session.state
+        self._setup_needed = not state.exists or state.legacy or not state.has_progress_table
+        self._partial = {p.name: p for p in state.partial}
 
     # --- apply --------------------------------------------------------------------------
 
@@ -83,7 +85,7 @@ class Applier:
 
         try:
             if migration.no_transaction:
-                outcome = self._outside(migration.up, setup, finish)
+                outcome = self._outside_up(migration, setup, finish)
             else:
                 outcome = self._with_retries(
                     migration.name,
@@ -101,23 +103,95 @@ class Applier:
         return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
                                 tuple(outcome.warnings))
 
-    def _outside(self, section: sqlfile.Section, setup: runner.Hook, finish: runner.Hook) -> (
-        runner.Outcome
-    ):
+    def _outside(self, section: sqlfile.Section, finish: runner.Hook) -> runner.Outcome:
+        """A DOWN section outside a transaction; its row goes after its last statement."""
         conn = self.s.conn
-        if self._setup_needed:
-            with conn.transaction():
-                setup(conn)
-            self._setup_needed = False
         conn.autocommit = True
         try:
-            outcome = runner.run_outside_transaction(conn, section, strict=self.m.strict)
+            outcome = runner.run_outside_transaction(conn, section, strict=True)
         finally:
             if not conn.closed:
                 conn.autocommit = False
         with conn.transaction():
             finish(conn)
         return outcome
+
+    def _outside_up(self, migration: sqlfile.ParsedMigration, setup: runner.Hook,
+                    finish: runner.Hook) -> runner.Outcome:
+        """An UP section outside a transaction, recording each statement's completion so an
+        interrupted run resumes where it stopped."""
+        conn, table, name, section = self.s.conn, self.s.table, migration.name, migration.up
+        sums = [sqlfile.statement_checksum(st.sql) for st in section.statements()]
+        with conn.transaction():
+            setup(conn)
+            self._setup_needed = False
+            start_at = self._resume_point(migration, sums)
+            if start_at == 0:
+                store.progress_start(conn, table, name, len(sums))
+        conn.autocommit = True
+        try:
+            self._drop_own_invalid_index(migration, start_at)
+
+            def before(index: int) -> None:
+                created = section.index_created_by(index)
+                if index in section.concurrent_indexes and created is not None:
+                    ours = None if store.index_exists(conn, created) else _qualified(created)
+                    store.progress_index(conn, table, name, ours)
+
+            def done(index: int) -> None:
+                store.progress_step(conn, table, name, index + 1, sums[index])
+
+            outcome = runner.run_outside_transaction(
+                conn, section, start_at=start_at, strict=self.m.strict,
+                before_statement=before, on_statement_done=done)
+        except runner.StatementError as error:
+            error.ran_before = list(range(start_at)) + error.ran_before
+            raise
+        finally:
+            if not conn.closed and not conn.broken:
+                conn.autocommit = False
+        with conn.transaction():
+            finish(conn)
+            store.progress_delete(conn, table, name)
+        self._partial.pop(name, None)
+        return outcome
+
+    def _resume_point(self, migration: sqlfile.ParsedMigration, sums: list[str]) -> int:
+        """Where an earlier, interrupted run of ``migration`` stopped (0: start afresh)."""
+        progress = self._partial.get(migration.name)
+        if progress is None or progress.applied == 0:
+            return 0
+        done = progress.applied
+        if done > len(sums) or list(progress.checksums[:done]) != sums[:done]:
+            changed = [i + 1 for i in range(min(done, len(sums)))
+                       if i >= len(progress.checksums) or progress.checksums[i] != sums[i]]
+            raise StateError(
+                f"{migration.name} was partially applied by an earlier run ({done} of "
+                f"{progress.total} statements ran outside a transaction and stay applied), "
+                f"and statement(s) {', '.join(map(str, changed)) or '1-' + str(done)} of the "
+                "file changed since: pgshift will not guess how to continue",
+                hint=f"restore those statements, or undo what they did by hand and then "
+                f"forget the partial run: DELETE FROM {self.s.table.progress.display} "
+                f"WHERE name = '{migration.name}';",
+            )
+        self.m._emit("notice", f"{migration.name}: resuming at statement {done + 1} of "
+                     f"{len(sums)}; statements 1-{done} completed in an earlier run",
+                     migration.name)
+        return int(done)
+
+    def _drop_own_invalid_index(self, migration: sqlfile.ParsedMigration, start_at: int) -> None:
+        """An INVALID index left by pgshift's own interrupted CREATE INDEX CONCURRENTLY is
+        dropped (concurrently) so the statement can build it again; any other is kept."""
+        progress = self._partial.get(migration.name)
+        if progress is None or not progress.pending_index:
+            return
+        conn = self.s.conn
+        if not store.invalid_indexes(conn, [progress.pending_index]):
+            return
+        self.m._emit("notice", f"{migration.name}: dropping the INVALID index "
+                     f"{progress.pending_index} left by its interrupted CREATE INDEX "
+                     "CONCURRENTLY, to build it again", migration.name)
+        store.drop_index_concurrently(conn, progress.pending_index)
 
     def _prefix(self) -> str:
         if not self.m.lock_timeout:
@@ -197,7 +271,7 @@ class Applier:
 
         try:
             if plan.no_transaction:
-                self._outside(plan.down, lambda c: None, finish)
+                self._outside(plan.down, finish)
             else:
                 self._with_retries(name, lambda: runner.run_in_transaction(
                     conn, plan.down, prefix=self._prefix(), finish=finish, strict=True))
@@ -262,6 +336,13 @@ class Applier:
             + " then run the command again",
         )
         return kind(name, server=server, statement=None, applied=[d.name for d in self.done])
+
+
+def _qualified(index: tuple[str | None, str]) -> str:
+    from psycopg import sql
+
+    schema, name = index
+    return sql.Identifier(*([schema] if schema else []), name).as_string(None)
 
 
 def _ms(started: float) -> int:

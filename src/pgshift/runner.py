@@ -203,6 +203,7 @@ def run_outside_transaction(
     *,
     start_at: int = 0,
     strict: bool = False,
+    before_statement: Callable[[int], None] | None = None,
     on_statement_done: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run statements ``start_at…`` one by one on an autocommit connection.
@@ -216,6 +217,8 @@ def run_outside_transaction(
     for statement in section.statements():
         if statement.index < start_at:
             continue
+        if before_statement:
+            before_statement(statement.index)
         try:
             conn.execute(statement.sql)
         except psycopg.Error as error:

@@ -81,7 +81,7 @@ class Section:
     def statements(self) -> Iterator[Statement]:
         line = self.first_line
         previous = 0
-        for index, (start, end) in enumerate(zip(self.starts, self.ends)):
+        for index, (start, end) in enumerate(zip(self.starts, self.ends, strict=False)):
             line += self.text.count("\n", previous, start)
             previous = start
             yield Statement(index=index, sql=self.text[start:end], line=line)
@@ -148,6 +148,11 @@ def normalize(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
+
+
+def statement_checksum(sql: str) -> str:
+    """Checksum of one statement's text (for resuming a non-transactional migration)."""
+    return hashlib.sha256(sql.strip().encode("utf-8")).hexdigest()[:32]
 
 
 def checksum(up_text: str) -> str:
@@ -408,6 +413,7 @@ def _parse_header(
                 filename,
                 f"unknown pgshift directive {directive.group(1)!r}",
                 line=number,
-                hint="known directives: '-- pgshift: no-transaction', '-- pgshift: allow <rule-id>'",
+                hint="known directives: '-- pgshift: no-transaction', "
+                "'-- pgshift: allow <rule-id>'",
             )
     return tuple(metadata), no_transaction, frozenset(allowed)

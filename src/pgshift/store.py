@@ -8,6 +8,7 @@ decides policy: callers own the transactions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,8 +33,10 @@ _EXPECTED = {
     "down_sql": _TEXT_TYPES,
 }
 # type OIDs of the result columns, to check a table's shape from the one status query
-_OID_NAMES = {20: "bigint", 21: "smallint", 23: "integer", 25: "text", 1043: "character varying",
-              1114: "timestamp without time zone", 1184: "timestamp with time zone"}
+_OID_NAMES = {
+    20: "bigint", 21: "smallint", 23: "integer", 25: "text", 1043: "character varying",
+    1114: "timestamp without time zone", 1184: "timestamp with time zone",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class TrackingTable:
     def qualified(self, current_schema: str) -> TrackingTable:
         return self if self.schema else TrackingTable(current_schema, self.name)
 
+    @property
+    def progress(self) -> TrackingTable:
+        """The companion table recording statement progress of non-transactional runs."""
+        return TrackingTable(self.schema, self.name + "_progress")
+
 
 @dataclass(frozen=True)
 class AppliedRow:
@@ -68,12 +76,29 @@ class AppliedRow:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """A migration run outside a transaction that has not completed: ``applied`` of
+    ``total`` statements ran, with these per-statement ``checksums``. ``pending_index`` is
+    the index a ``CREATE INDEX CONCURRENTLY`` of pgshift's was building when it stopped."""
+
+    name: str
+    total: int
+    applied: int
+    checksums: tuple[str, ...] = ()
+    pending_index: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TableState:
-    """What :func:`read` found: ``exists``, ``legacy`` (4 columns only) and the rows by id."""
+    """What :func:`read` found: ``exists``, ``legacy`` (4 columns only), the rows by id,
+    and the partially applied migrations (``partial``, by name)."""
 
     exists: bool
     legacy: bool
     rows: tuple[AppliedRow, ...]
+    partial: tuple[Progress, ...] = ()
+    has_progress_table: bool = False
 
     @property
     def max_batch(self) -> int:
@@ -81,6 +106,13 @@ class TableState:
 
 
 _FULL_SELECT = "SELECT id, name, batch, executed_at, checksum, duration_ms FROM {} ORDER BY id"
+# Rows and partial runs in one round trip: status costs one query whatever the count.
+_WITH_PROGRESS = (
+    "SELECT id, name, batch, executed_at, checksum, duration_ms, "
+    "NULL::int, NULL::int, NULL::text[], NULL::text FROM {0} "
+    "UNION ALL SELECT NULL, name, NULL, updated_at, NULL, NULL, total, applied, checksums, "
+    "pending_index FROM {1} ORDER BY 1 NULLS LAST, 2"
+)
 _LEGACY_SELECT = "SELECT id, name, batch, executed_at, NULL::text, NULL::int FROM {} ORDER BY id"
 
 
@@ -92,10 +124,18 @@ def read(conn: psycopg.Connection[Any], table: TrackingTable) -> TableState:
     Raises:
         TrackingTableError: the table exists with a shape pgshift does not recognise.
     """
-    query = sql.SQL(_FULL_SELECT).format(table.identifier)
+    both = sql.SQL(_WITH_PROGRESS).format(table.identifier, table.progress.identifier)
     try:
-        with conn.transaction() if not conn.autocommit else _nullcontext():
-            cursor = conn.execute(query)
+        with _savepoint(conn):
+            cursor = conn.execute(both)
+            _check_result_types(cursor, table)
+            return _split_rows(cursor.fetchall())
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+            psycopg.errors.DatatypeMismatch, psycopg.errors.InsufficientPrivilege):
+        pass
+    try:
+        with _savepoint(conn):
+            cursor = conn.execute(sql.SQL(_FULL_SELECT).format(table.identifier))
             _check_result_types(cursor, table)
             return TableState(True, False, tuple(AppliedRow(*r) for r in cursor.fetchall()))
     except psycopg.errors.UndefinedTable:
@@ -108,17 +148,24 @@ def read(conn: psycopg.Connection[Any], table: TrackingTable) -> TableState:
     return TableState(True, True, tuple(AppliedRow(*r) for r in cursor.fetchall()))
 
 
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
+def _savepoint(conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
+    """A transaction (or savepoint) so a failed probe leaves the caller's state intact."""
+    return nullcontext() if conn.autocommit else conn.transaction()
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+
+def _split_rows(rows: list[tuple[Any, ...]]) -> TableState:
+    applied = tuple(AppliedRow(*r[:6]) for r in rows if r[0] is not None)
+    partial = tuple(
+        Progress(name=r[1], total=r[6], applied=r[7], checksums=tuple(r[8] or ()),
+                 pending_index=r[9], updated_at=r[3])
+        for r in rows if r[0] is None
+    )
+    return TableState(True, False, applied, partial, has_progress_table=True)
 
 
 def _check_result_types(cursor: psycopg.Cursor[Any], table: TrackingTable) -> None:
     description = cursor.description or []
-    for column in description:
+    for column in description[:6]:
         type_name = _OID_NAMES.get(column.type_code, f"type oid {column.type_code}")
         if type_name not in _EXPECTED[column.name]:
             _raise_shape(table, f"column {column.name} has type {type_name}")
@@ -181,6 +228,60 @@ def create_or_upgrade(conn: psycopg.Connection[Any], table: TrackingTable, state
                 "ADD COLUMN IF NOT EXISTS down_sql text"
             ).format(table.identifier)
         )
+    if not state.has_progress_table:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "name text PRIMARY KEY, total integer NOT NULL, applied integer NOT NULL, "
+                "checksums text[] NOT NULL DEFAULT '{{}}', pending_index text, "
+                "started_at timestamptz NOT NULL DEFAULT now(), "
+                "updated_at timestamptz NOT NULL DEFAULT now())"
+            ).format(table.progress.identifier)
+        )
+
+
+def progress_start(conn: psycopg.Connection[Any], table: TrackingTable, name: str, total: int) -> (
+    None
+):
+    """Record that ``name`` starts running outside a transaction (no statement done yet)."""
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (name, total, applied) VALUES (%s, %s, 0) "
+            "ON CONFLICT (name) DO UPDATE SET total = EXCLUDED.total, updated_at = now()"
+        ).format(table.progress.identifier),
+        (name, total),
+    )
+
+
+def progress_step(
+    conn: psycopg.Connection[Any], table: TrackingTable, name: str, applied: int, checksum: str
+) -> None:
+    """Statement number ``applied`` (1-based) of ``name`` completed."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET applied = %s, checksums = checksums[1:%s] || %s::text, "
+            "pending_index = NULL, updated_at = now() WHERE name = %s"
+        ).format(table.progress.identifier),
+        (applied, applied - 1, checksum, name),
+    )
+
+
+def progress_index(
+    conn: psycopg.Connection[Any], table: TrackingTable, name: str, index: str | None
+) -> None:
+    """Record the index a CREATE INDEX CONCURRENTLY of ``name`` is about to build."""
+    conn.execute(
+        sql.SQL("UPDATE {} SET pending_index = %s, updated_at = now() WHERE name = %s").format(
+            table.progress.identifier
+        ),
+        (index, name),
+    )
+
+
+def progress_delete(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> None:
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE name = %s").format(table.progress.identifier), (name,)
+    )
 
 
 def insert(
@@ -222,6 +323,13 @@ def stored_down_sql(
     return {name: down for name, down in rows}
 
 
+def has_progress_table(conn: psycopg.Connection[Any], table: TrackingTable) -> bool:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (table.progress.identifier.as_string(conn),)
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def server_facts(conn: psycopg.Connection[Any]) -> tuple[str | None, bool, int]:
     """(current_schema(), pg_is_in_recovery(), server_version_num)."""
     row = conn.execute(
@@ -232,13 +340,36 @@ def server_facts(conn: psycopg.Connection[Any]) -> tuple[str | None, bool, int]:
     return row[0], bool(row[1]), int(row[2])
 
 
+def index_exists(conn: psycopg.Connection[Any], index: tuple[str | None, str]) -> bool:
+    regclass = sql.Identifier(*[p for p in index if p]).as_string(conn)
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,)).fetchone()
+    return bool(row and row[0])
+
+
+def drop_index_concurrently(conn: psycopg.Connection[Any], qualified: str) -> None:
+    """Drop an index given as a quoted, possibly qualified name (autocommit connection)."""
+    row = conn.execute("SELECT to_regclass(%s)::oid", (qualified,)).fetchone()
+    if row is None or row[0] is None:
+        return
+    names = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = %s", (row[0],)
+    ).fetchone()
+    assert names is not None
+    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(*names)))
+
+
 def invalid_indexes(
-    conn: psycopg.Connection[Any], names: Sequence[tuple[str | None, str]]
+    conn: psycopg.Connection[Any], names: Sequence[tuple[str | None, str] | str]
 ) -> list[str]:
-    """Which of the given (schema, index) names exist and are INVALID."""
+    """Which of the given indexes exist and are INVALID; each is a (schema, name) pair or
+    an already quoted, possibly qualified name."""
     if not names:
         return []
-    regclasses = [sql.Identifier(*[p for p in pair if p]).as_string(conn) for pair in names]
+    regclasses = [
+        pair if isinstance(pair, str) else sql.Identifier(*[p for p in pair if p]).as_string(conn)
+        for pair in names
+    ]
     rows = conn.execute(
         "SELECT c.relname FROM unnest(%s::text[]) AS n(name) "
         "JOIN pg_index i ON i.indexrelid = to_regclass(n.name) "

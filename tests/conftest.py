@@ -1,0 +1,176 @@
+"""Fixtures shared by pgshift's tests.
+
+``pg_url`` is the one PostgreSQL server of a test run: the one named by
+``PGSHIFT_TEST_DATABASE_URL`` when that is set, else an embedded server started in a
+temporary directory the first time a test asks for it. When neither works the tests
+that need it error; they never skip. ``db_url`` gives each test a fresh database on it.
+
+``cli`` runs the click command in-process and ``run_pgshift`` runs ``python -m pgshift``
+in a subprocess; both start from an environment without ``DATABASE_URL``,
+``DATABASE_SSL`` and ``PG*`` variables, so a developer's settings never leak into a test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from pgtest import CliResult, Env, clean_environ, is_database_variable, url_for_database
+
+TEST_URL_VARIABLE = "PGSHIFT_TEST_DATABASE_URL"
+# Durability is worthless for throw-away test data; many concurrent pgshift processes
+# (lock and crash tests) need more than the default 100 connections.
+EMBEDDED_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
+_SERVER_KEY = pytest.StashKey[str]()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get(TEST_URL_VARIABLE)
+    if url:
+        return f"pgshift test server: {_describe(url)} (from {TEST_URL_VARIABLE})"
+    return "pgshift test server: embedded PostgreSQL, started when a test first needs it"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    server = terminalreporter.config.stash.get(_SERVER_KEY, None)
+    if server is not None:
+        terminalreporter.write_line(f"pgshift tests ran against {server}")
+
+
+@pytest.fixture(scope="session")
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The superuser URL of the test server (see the module docstring)."""
+    url = os.environ.get(TEST_URL_VARIABLE)
+    if url:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                version = conn.execute("SHOW server_version").fetchone()
+        except psycopg.Error as error:
+            pytest.fail(f"{TEST_URL_VARIABLE} is set but its server does not answer: {error}")
+        request.config.stash[_SERVER_KEY] = (
+            f"PostgreSQL {version[0] if version else '?'} at {_describe(url)}"
+        )
+        yield url
+        return
+    from pgshift import embedded
+
+    # Not under pytest's basetemp: pytest makes that private (0700) again on each run,
+    # which would lock the server's OS user out while another run's server starts.
+    base_dir = Path(tempfile.mkdtemp(prefix="pgshift-test-server-"))
+    try:
+        server, _ = embedded.ensure_running(base_dir, settings=EMBEDDED_SETTINGS)
+        request.config.stash[_SERVER_KEY] = (
+            f"embedded PostgreSQL {server.version} at {server.host}:{server.port}"
+        )
+        yield server.url
+    finally:
+        embedded.stop(base_dir)
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def db_url(pg_url: str) -> Iterator[str]:
+    """The URL of a new, empty database ``pgshift_t_<hex>``, dropped after the test."""
+    name = f"pgshift_t_{secrets.token_hex(6)}"
+    ident = sql.Identifier(name)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident))
+    try:
+        yield url_for_database(pg_url, name)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Callable[..., Path]:
+    """A factory ``migrations(files, subdir="migrations") -> Path`` writing ``files``
+    (name → text, or bytes written as they are) into ``tmp_path / subdir``; calling it
+    again adds files to the same directory."""
+
+    def write(files: Mapping[str, str | bytes], subdir: str = "migrations") -> Path:
+        directory = tmp_path / subdir
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        return directory
+
+    return write
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """``cli(*args, input=None, env=None) -> CliResult``: the click command run in-process
+    from ``tmp_path``; ``env`` adds variables (a ``None`` value removes one)."""
+    from click.testing import CliRunner
+    from pgshift.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str, input: str | None = None, env: Env | None = None) -> CliResult:
+        overrides: dict[str, str | None] = {
+            name: None for name in os.environ if is_database_variable(name)
+        }
+        overrides.update(env or {})
+        result = CliRunner().invoke(
+            main, list(args), input=input, env=overrides, catch_exceptions=False
+        )
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+@pytest.fixture
+def run_pgshift(tmp_path: Path) -> Callable[..., CliResult]:
+    """``run_pgshift(*args, env=None, input=None, timeout=120, cwd=None) -> CliResult``:
+    ``python -m pgshift`` in a subprocess, from ``cwd`` (default ``tmp_path``)."""
+
+    def run(
+        *args: str,
+        env: Env | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+        cwd: Path | None = None,
+    ) -> CliResult:
+        completed = subprocess.run(
+            [sys.executable, "-m", "pgshift", *args],
+            input=input,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            cwd=cwd or tmp_path,
+            env=clean_environ(env),
+            check=False,
+        )
+        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+def _describe(url: str) -> str:
+    """``user@host:port/dbname`` of a connection string, without its password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(unparsable connection string)"
+    user, host = params.get("user", ""), params.get("host", "")
+    return f"{user}@{host}:{params.get('port', '5432')}/{params.get('dbname', '')}"
