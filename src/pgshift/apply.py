@@ -23,6 +23,7 @@ from pgshift.errors import (
     RollbackFailed,
     ServerError,
     StateError,
+    TrackingTableError,
 )
 from pgshift.results import AppliedMigration
 
@@ -174,9 +175,9 @@ class Applier:
                 f"forget the partial run: DELETE FROM {self.s.table.progress.display} "
                 f"WHERE name = '{migration.name}';",
             )
+        ran = f"statements 1-{done}" if done > 1 else "statement 1"
         self.m._emit("notice", f"{migration.name}: resuming at statement {done + 1} of "
-                     f"{len(sums)}; statements 1-{done} completed in an earlier run",
-                     migration.name)
+                     f"{len(sums)}; {ran} completed in an earlier run", migration.name)
         return int(done)
 
     def _drop_own_invalid_index(self, migration: sqlfile.ParsedMigration, start_at: int) -> None:
@@ -311,6 +312,13 @@ class Applier:
                 f"{outcome}. Done before it in this run: {', '.join(done) or 'nothing'}",
                 hint="run the command again once the server is reachable",
             )
+        if error.statement is None and self._setup_needed and error.server.sqlstate == "42501":
+            return TrackingTableError(
+                f"cannot create the tracking table {self.s.table.display}: "
+                f"{error.server.message} (SQLSTATE 42501); nothing was applied",
+                hint="grant CREATE on that schema to this role, let an owner run the first "
+                "migrate, or pass --table schema.name for a schema this role can write to",
+            )
         statement = None
         if error.statement is not None:
             s = error.statement
@@ -320,11 +328,25 @@ class Applier:
             notes.append("a value added with ALTER TYPE … ADD VALUE cannot be used in the same "
                          "transaction: move its use to a later migration file, or mark this "
                          "file '-- pgshift: no-transaction'")
-        if error.server.sqlstate == LOCK_NOT_AVAILABLE and self.m.lock_timeout:
-            notes.append(f"gave up after {self.m.lock_retries} retries: another session holds "
-                         "a lock on a table this migration changes (see pg_locks)")
+        if error.server.sqlstate == LOCK_NOT_AVAILABLE:
+            notes += self._blockers(error)
         return kind(name, server=error.server, statement=statement, applied=done,
                     ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+
+    def _blockers(self, error: runner.StatementError) -> list[str]:
+        from pgshift.classify import relations
+
+        tables = relations(error.statement.sql) if error.statement else []
+        try:
+            holders = store.lock_holders(self.s.conn, tables)
+            self.s.conn.rollback()
+        except Exception:  # the diagnosis is best effort; the failure is what matters
+            holders = []
+        tries = f" after {self.m.lock_retries} retries" if self.m.lock_retries else ""
+        first = (f"gave up{tries}: another session holds a lock on a table this statement "
+                 "needs; the migration was not applied and nothing waited on the table "
+                 f"for more than {self.m.lock_timeout:g} s")
+        return [first, *(f"blocking: {h}" for h in holders)]
 
     def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
                  error: runner.InvalidIndex) -> Exception:

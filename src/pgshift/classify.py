@@ -36,7 +36,7 @@ def classify(sql: str) -> Classified:
     return _classify_node(raw[0].stmt)
 
 
-def _classify_node(node: object) -> Classified:  # noqa: PLR0911 - one case per statement type
+def _classify_node(node: object) -> Classified:
     kind = type(node).__name__
     if kind == "IndexStmt":
         relation = getattr(node, "relation", None)
@@ -74,3 +74,30 @@ def _classify_node(node: object) -> Classified:  # noqa: PLR0911 - one case per 
         if stmt_kind in _OWN_TRANSACTION_KINDS:
             return Classified(outside_transaction="its own BEGIN/COMMIT")
     return Classified()
+
+
+def relations(sql: str) -> list[tuple[str | None, str]]:
+    """(schema, name) of every table a statement names, in order of appearance."""
+    from pglast import ast, parser
+
+    try:
+        raw = parser.parse_sql(sql)
+    except parser.ParseError:
+        return []
+    found: list[tuple[str | None, str]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, ast.RangeVar) and node.relname:
+            pair = (node.schemaname, node.relname)
+            if pair not in found:
+                found.append(pair)
+        if isinstance(node, ast.Node):
+            for attribute in node:
+                walk(getattr(node, attribute))
+        elif isinstance(node, tuple):
+            for item in node:
+                walk(item)
+
+    for statement in raw:
+        walk(statement)
+    return found

@@ -117,11 +117,12 @@ def _signals_as_exceptions() -> Iterator[None]:
 
 def _report(ctx: click.Context, error: PgshiftError) -> None:
     from pgshift import render
+    from pgshift.config import redact
 
     opts = _opts(ctx)
     secrets = ctx.find_root().meta.get("pgshift.secrets", ())
     if opts.get("verbose"):
-        click.echo(render.redact(traceback.format_exc(), tuple(secrets)), err=True)
+        click.echo(redact(traceback.format_exc(), tuple(secrets)), err=True)
     click.echo(render.error_text(error, secrets), err=True)
     if opts.get("as_json"):
         click.echo(render.to_json(render.error_json(error), secrets))

@@ -191,9 +191,9 @@ def build_conninfo(
         if env_name in pg_from_dotenv and keyword not in params:
             extra[keyword] = pg_from_dotenv[env_name]
     for keyword, value in CONNECTION_DEFAULTS.items():
-        env_name = _ENV_FOR_DEFAULT.get(keyword)
+        env_var = _ENV_FOR_DEFAULT.get(keyword)
         if keyword not in params and keyword not in extra and not (
-            env_name and environ.get(env_name)
+            env_var and environ.get(env_var)
         ):
             extra[keyword] = value
     if ssl and "sslmode" not in params and "sslmode" not in extra:

@@ -53,7 +53,7 @@ def connect(conninfo: str, *, autocommit: bool) -> Any:
     extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
     try:
         return psycopg.connect(
-            conninfo, autocommit=autocommit, prepare_threshold=None, **extra
+            ci.make_conninfo(conninfo, **extra), autocommit=autocommit, prepare_threshold=None
         )
     except psycopg.OperationalError as error:
         reason = str(error).strip()

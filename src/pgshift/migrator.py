@@ -24,7 +24,6 @@ from pgshift.errors import (
     TrackingTableError,
 )
 from pgshift.results import (
-    AppliedMigration,
     Event,
     MigrationStatus,
     RunResult,
@@ -216,6 +215,14 @@ class Migrator:
         state = session.state
         applied_names = {r.name for r in state.rows}
         pending = [f for f in session.discovery.files if f.name not in applied_names]
+        missing_partial = [p.name for p in state.partial
+                           if p.name not in session.discovery.by_name()]
+        if missing_partial:
+            raise StateError(
+                f"{', '.join(missing_partial)}: partially applied by an earlier run, but the "
+                "file is gone; nothing was applied",
+                hint="restore the file so migrate can resume it",
+            )
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in pending]
         entries, warnings = self._merge(session.discovery, state)
         warnings = [*session.discovery.warnings, *warnings, *self._late(session, pending)]
@@ -275,11 +282,23 @@ class Migrator:
     ):
         files = discovery.by_name()
         rows = {r.name: r for r in state.rows}
+        partial = {p.name: p for p in state.partial}
         entries: list[MigrationStatus] = []
         warnings: list[str] = []
-        for name in sorted(set(files) | set(rows), key=_order_key):
+        for name in sorted(set(files) | set(rows) | set(partial), key=_order_key):
             row = rows.get(name)
             file = files.get(name)
+            if row is None and name in partial:
+                progress = partial[name]
+                warnings.append(
+                    f"{name} is partially applied: {progress.applied} of {progress.total} "
+                    "statements ran outside a transaction; migrate resumes it"
+                    + (f" (index {progress.pending_index} may be left INVALID)"
+                       if progress.pending_index else ""))
+                entries.append(MigrationStatus(
+                    name, "partial", executed_at=progress.updated_at, no_transaction=True,
+                    statements_done=progress.applied, statements_total=progress.total))
+                continue
             if row is None:
                 entries.append(MigrationStatus(name, "pending"))
                 continue

@@ -18,7 +18,7 @@ from pgshift.errors import (
 from pgshift.results import MigrationStatus, RunResult, StatusReport
 
 _STATE_STYLE = {"executed": "green", "pending": "yellow", "missing file": "red",
-                "modified": "magenta"}
+                "modified": "magenta", "partial": "red"}
 
 
 def to_json(value: Any, secrets: Sequence[str] = ()) -> str:
@@ -40,7 +40,7 @@ def _when(value: datetime | None) -> str:
 
 
 def _state_label(entry: MigrationStatus) -> str:
-    return entry.state + (" (no transaction)" if entry.no_transaction else "")
+    return entry.label
 
 
 def status_json(report: StatusReport) -> dict[str, Any]:
@@ -57,6 +57,8 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "file_checksum": e.file_checksum,
                 "duration_ms": e.duration_ms,
                 "no_transaction": e.no_transaction,
+                "statements_done": e.statements_done,
+                "statements_total": e.statements_total,
                 "metadata": dict(e.metadata),
             }
             for e in report.entries
@@ -86,7 +88,7 @@ def status_text(report: StatusReport, *, verbose: bool) -> str:
                     dict(e.metadata).get("description", "")]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([*lines, "", summary_line(report)])
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-State = Literal["executed", "pending", "missing file", "modified"]
-STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified")
+State = Literal["executed", "pending", "missing file", "modified", "partial"]
+STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified", "partial")
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,23 @@ class MigrationStatus:
     duration_ms: int | None = None
     no_transaction: bool = False
     metadata: tuple[tuple[str, str], ...] = ()
+    statements_done: int | None = None
+    statements_total: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The state as ``status`` shows it, e.g. ``partial (2 of 3 statements)``."""
+        if self.state == "partial":
+            return f"partial ({self.statements_done} of {self.statements_total} statements)"
+        return self.state + (" (no transaction)" if self.no_transaction else "")
 
 
 @dataclass(frozen=True)
 class StatusReport:
-    """``entries`` in migration order, the ``warnings`` found, and whether a table exists."""
+    """``entries`` in migration order, the ``warnings`` found, and whether a table exists.
+
+    A ``partial`` entry is a migration run outside a transaction whose run stopped part-way
+    (its completed statements stay applied; the next ``migrate`` resumes it)."""
 
     entries: tuple[MigrationStatus, ...]
     warnings: tuple[str, ...] = ()

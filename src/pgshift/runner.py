@@ -253,6 +253,7 @@ def _invalid_left_behind(
     except psycopg.Error:
         return []
     return [
-        f"index {name} was left INVALID; remove it with: DROP INDEX CONCURRENTLY {name};"
+        f"index {name} was left INVALID by the failed statement: the next pgshift migrate "
+        f"drops and rebuilds it (or drop it yourself: DROP INDEX CONCURRENTLY {name};)"
         for name in bad
     ]

@@ -330,6 +330,31 @@ def has_progress_table(conn: psycopg.Connection[Any], table: TrackingTable) -> b
     return bool(row and row[0])
 
 
+def lock_holders(
+    conn: psycopg.Connection[Any], relations: Sequence[tuple[str | None, str]]
+) -> list[str]:
+    """Other sessions holding locks on these tables, described for a message."""
+    names = [sql.Identifier(*[p for p in pair if p]).as_string(conn) for pair in relations]
+    if not names:
+        return []
+    rows = conn.execute(
+        "SELECT a.pid, a.application_name, a.state, a.xact_start, "
+        "  split_part(a.query, E'\\n', 1), l.relation::regclass::text, "
+        "  string_agg(DISTINCT l.mode, ', ') "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.granted AND l.pid <> pg_backend_pid() "
+        "  AND l.relation IN (SELECT to_regclass(n) FROM unnest(%s::text[]) AS n) "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 4 NULLS LAST LIMIT 10",
+        (names,),
+    ).fetchall()
+    return [
+        f"pid {pid} (application {app!r}, {state}"
+        + (f" since {since:%H:%M:%S}" if since else "")
+        + f", query: {query[:80]!r}) holds {modes} on {relation}"
+        for pid, app, state, since, query, relation, modes in rows
+    ]
+
+
 def server_facts(conn: psycopg.Connection[Any]) -> tuple[str | None, bool, int]:
     """(current_schema(), pg_is_in_recovery(), server_version_num)."""
     row = conn.execute(
