@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
+
 from pgshift import directory, runner, sqlfile, store
 from pgshift.errors import (
     ConnectionFailed,
@@ -98,6 +100,9 @@ class Applier:
             raise self._failure(MigrationFailed, migration.name, migration.up, error) from None
         except runner.InvalidIndex as error:
             raise self._invalid(MigrationFailed, migration.name, error) from None
+        except psycopg.Error as error:  # tracking-table bookkeeping around the statements
+            raise self._failure(MigrationFailed, migration.name, migration.up,
+                                self._bookkeeping(error)) from None
         self._setup_needed = False
         for warning in outcome.warnings:
             self.m._emit("warning", f"{migration.name}: {warning}", migration.name)
@@ -280,6 +285,9 @@ class Applier:
             raise self._failure(RollbackFailed, name, plan.down, error) from None
         except runner.InvalidIndex as error:
             raise self._invalid(RollbackFailed, name, error) from None
+        except psycopg.Error as error:
+            raise self._failure(RollbackFailed, name, plan.down,
+                                self._bookkeeping(error)) from None
         return AppliedMigration(name, plan.row.batch, _ms(started), plan.no_transaction)
 
     # --- failures -----------------------------------------------------------------------
@@ -332,6 +340,10 @@ class Applier:
             notes += self._blockers(error)
         return kind(name, server=error.server, statement=statement, applied=done,
                     ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+
+    def _bookkeeping(self, error: psycopg.Error) -> runner.StatementError:
+        lost = runner.is_connection_error(error, self.s.conn)
+        return runner.StatementError(runner.server_error(error), None, connection_lost=lost)
 
     def _blockers(self, error: runner.StatementError) -> list[str]:
         from pgshift.classify import relations

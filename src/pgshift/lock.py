@@ -11,12 +11,19 @@ connection of its own and held by leaving that READ COMMITTED transaction idle:
   never stalls ``CREATE INDEX CONCURRENTLY``; waiters poll with a try-lock and never block
   inside a transaction.
 
-Nothing but snapshot-free commands (``SHOW``) is ever sent inside the held transaction.
+Nothing but snapshot-free commands (``SHOW``) is ever sent inside the held transaction;
+a heartbeat thread sends one every few seconds to prove the connection (and so the
+lock) is alive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import select
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +39,11 @@ from pgshift.errors import ConnectionFailed, LockTimeout
 LOCK_NAMESPACE = "pgshift migration lock"
 POLL_SECONDS = 0.5
 REPORT_EVERY_SECONDS = 10.0
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_DEADLINE_SECONDS = 15.0
+# A vanished client's lock transaction is ended by the server after this much idleness;
+# the heartbeat keeps a live one well inside it.
+LOCK_IDLE_TIMEOUT = "60s"
 
 
 def lock_key(schema: str, table: str) -> int:
@@ -69,7 +81,7 @@ def _settings_sql(server_version: int) -> str:
     # to other clients of a pooler. The server-side keepalives make a vanished client's
     # backend (and with it the lock) die within about a minute.
     settings = [
-        "set_config('idle_in_transaction_session_timeout', '0', true)",
+        f"set_config('idle_in_transaction_session_timeout', '{LOCK_IDLE_TIMEOUT}', true)",
         "set_config('tcp_keepalives_idle', '15', true)",
         "set_config('tcp_keepalives_interval', '5', true)",
         "set_config('tcp_keepalives_count', '6', true)",
@@ -99,22 +111,88 @@ def find_holder(conn: psycopg.Connection[Any], key: int) -> Holder | None:
     return Holder(pid=row[0], application_name=row[1], client=row[2], since=row[3], state=row[4])
 
 
-@dataclass
 class HeldLock:
-    """A held lock. :meth:`check` proves the holding connection is still alive."""
+    """A held lock, watched by a heartbeat thread.
 
-    conn: psycopg.Connection[Any]
-    key: int
+    Every :data:`HEARTBEAT_SECONDS` the thread sends ``SHOW server_version`` (which takes
+    no snapshot) on the lock's connection. When no answer comes within
+    :data:`HEARTBEAT_DEADLINE_SECONDS` the lock must be presumed lost: the thread shuts
+    down the socket of ``watched`` (the migration connection) so that a statement
+    waiting on a dead network fails at once instead of hanging, and :meth:`check` raises.
+    The heartbeat also keeps the lock's transaction from reaching the server-side
+    ``idle_in_transaction_session_timeout`` that frees the lock of a vanished client.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], key: int,
+                 watched: psycopg.Connection[Any] | None = None) -> None:
+        self.conn = conn
+        self.key = key
+        self.watched = watched
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="pgshift-lock-heartbeat",
+                                        daemon=True)
+        self._thread.start()
 
     def check(self) -> None:
         """Raise ConnectionFailed when the lock's connection (and so the lock) is gone."""
-        try:
-            self.conn.execute("SHOW server_version")
-        except psycopg.Error as error:
+        if self.lost is None and (self.conn.closed or self.conn.broken):
+            self.lost = "its connection is closed"
+        if self.lost is not None:
             raise ConnectionFailed(
-                f"the migration lock's connection was lost ({error}); the lock is released "
-                "and no further migration of this run was started"
-            ) from error
+                f"the migration lock was lost ({self.lost}); no further migration of this "
+                "run was started",
+                hint="check the network and the server, then run the command again",
+            )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_DEADLINE_SECONDS + 1)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            if not _ping(self.conn, HEARTBEAT_DEADLINE_SECONDS):
+                if self._stop.is_set():
+                    return
+                self.lost = (f"its connection did not answer for {HEARTBEAT_DEADLINE_SECONDS:g} s"
+                             if not self.conn.broken else "its connection broke")
+                _shutdown(self.watched)
+                return
+
+
+def _ping(conn: psycopg.Connection[Any], deadline: float) -> bool:
+    """Send one snapshot-free command and wait at most ``deadline`` seconds for its end."""
+    pgconn = conn.pgconn
+    ends = time.monotonic() + deadline
+    with conn.lock:
+        try:
+            if conn.closed or conn.broken:
+                return False
+            pgconn.send_query(b"SHOW server_version")
+            while True:
+                while not pgconn.is_busy():
+                    if pgconn.get_result() is None:
+                        return True
+                remaining = ends - time.monotonic()
+                if remaining <= 0:
+                    return False
+                readable, _, _ = select.select([pgconn.socket], [], [], remaining)
+                if readable:
+                    pgconn.consume_input()
+        except (psycopg.Error, OSError):
+            return False
+
+
+def _shutdown(conn: psycopg.Connection[Any] | None) -> None:
+    if conn is None or conn.closed:
+        return
+    try:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 @contextmanager
@@ -124,12 +202,14 @@ def hold(
     *,
     wait: float | None,
     on_wait: WaitReporter | None = None,
+    watched: psycopg.Connection[Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[HeldLock]:
     """Take the lock on ``conn`` (non-autocommit, used for nothing else) and hold it.
 
     ``wait`` is the most seconds to wait (None: no limit). ``on_wait`` is called at the
     first failed attempt and then about every 10 s with the holder and the seconds waited.
+    ``watched`` is the connection the migrations run on (see :class:`HeldLock`).
 
     Raises:
         LockTimeout: not obtained within ``wait`` seconds; names the holder.
@@ -159,9 +239,11 @@ def hold(
             next_report = time.monotonic() + REPORT_EVERY_SECONDS
         pause = POLL_SECONDS if wait is None else min(POLL_SECONDS, max(0.0, wait - waited))
         sleep(pause)
+    held = HeldLock(conn, key, watched)
     try:
-        yield HeldLock(conn, key)
+        yield held
     finally:
+        held.stop()
         if not conn.closed:
             try:
                 conn.rollback()

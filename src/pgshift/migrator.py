@@ -198,7 +198,8 @@ class Migrator:
                            f"({waited:.0f} s so far)")
 
             key = lock.lock_key(table.schema or "", table.name)
-            with lock.hold(lock_conn, key, wait=self.lock_wait, on_wait=waiting) as held:
+            with lock.hold(lock_conn, key, wait=self.lock_wait, on_wait=waiting,
+                           watched=conn) as held:
                 state = store.read(conn, table)
                 conn.rollback()
                 yield _Session(conn, held, table, state, discovery)
