@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from pgshift.errors import ConnectionFailed, LockTimeout
 
@@ -88,7 +89,7 @@ def _settings_sql(server_version: int) -> str:
     ]
     if server_version >= 170000:
         settings.append("set_config('transaction_timeout', '0', true)")
-    return "SELECT " + ", ".join(settings) + ", pg_try_advisory_xact_lock(%s)"
+    return "SELECT " + ", ".join(settings) + ", pg_try_advisory_xact_lock({})"
 
 
 def find_holder(conn: psycopg.Connection[Any], key: int) -> Holder | None:
@@ -215,11 +216,14 @@ def hold(
         LockTimeout: not obtained within ``wait`` seconds; names the holder.
     """
     conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-    query = _settings_sql(conn.info.server_version)
+    # The key is inlined (it is an int) so the query goes by the simple protocol: an
+    # extended-protocol portal would stay open with its snapshot, and the idle lock
+    # transaction would then hold back xmin and stall CREATE INDEX CONCURRENTLY.
+    query = sql.SQL(_settings_sql(conn.info.server_version)).format(sql.Literal(key))
     started = time.monotonic()
     next_report = started
     while True:
-        row = conn.execute(query, (key,)).fetchone()
+        row = conn.execute(query).fetchone()
         if row is not None and row[-1]:
             break
         holder = find_holder(conn, key)
