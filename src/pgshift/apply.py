@@ -49,9 +49,10 @@ class RevertPlan:
 class Applier:
     """Runs the migrations of one session (connection, held lock, tracking table)."""
 
-    def __init__(self, migrator: Migrator, session: _Session) -> None:
+    def __init__(self, migrator: Migrator, session: _Session, *, atomic: bool = False) -> None:
         self.m = migrator
         self.s = session
+        self.atomic = atomic
         self.done: list[AppliedMigration] = []
         state = session.state
         self._setup_needed = not state.exists or state.legacy or not state.has_progress_table
@@ -62,15 +63,53 @@ class Applier:
     def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
         list[AppliedMigration]
     ):
+        if self.atomic:
+            outside = [p.name for p in parsed if p.no_transaction]
+            if outside:
+                raise StateError(
+                    f"--atomic: {', '.join(outside)} must run outside a transaction "
+                    "(see its statements), so the run cannot be one transaction; nothing "
+                    "was applied",
+                    hint="apply it on its own first (pgshift migrate --to NAME), or run "
+                    "without --atomic",
+                )
+            return self._as_one_transaction(lambda: self._apply_each(parsed, batch))
+        return self._apply_each(parsed, batch)
+
+    def _as_one_transaction(self, body: Callable[[], list[AppliedMigration]]) -> (
+        list[AppliedMigration]
+    ):
+        """Run ``body`` in one transaction: each migration's own transaction becomes a
+        savepoint of it, and any failure rolls the whole run back."""
+        try:
+            with self.s.conn.transaction():
+                return body()
+        except (MigrationFailed, RollbackFailed) as error:
+            error.applied = []
+            error.notes.append("--atomic: the whole run was rolled back; nothing of it "
+                               "is applied")
+            raise
+        except Interrupted as error:
+            error.applied = []
+            error.message += " (--atomic: the whole run was rolled back)"
+            raise
+
+    def _apply_each(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
+        list[AppliedMigration]
+    ):
         names = [p.name for p in parsed]
-        for position, migration in enumerate(parsed):
-            self.s.held.check()
-            self.m._emit("applying", f"applying {migration.name}", migration.name)
-            one = self._interruptible(
-                partial(self._apply_one, migration, batch), names[position:], "applied"
-            )
-            self.done.append(one)
-            self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+        self.m._emit("batch-start", f"applying batch {batch}", total=len(parsed))
+        try:
+            for position, migration in enumerate(parsed):
+                self.s.held.check()
+                self.m._emit("applying", f"applying {migration.name}", migration.name)
+                one = self._interruptible(
+                    partial(self._apply_one, migration, batch), names[position:], "applied"
+                )
+                self.done.append(one)
+                self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+        finally:
+            self.m._emit("batch-end", f"batch {batch} ended")
         return self.done
 
     def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
@@ -258,14 +297,31 @@ class Applier:
         return plans
 
     def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
+        if self.atomic:
+            outside = [p.row.name for p in plans if p.no_transaction]
+            if outside:
+                raise StateError(
+                    f"--atomic: the DOWN section of {', '.join(outside)} must run outside a "
+                    "transaction, so the rollback cannot be one transaction; nothing was "
+                    "rolled back",
+                    hint="run without --atomic",
+                )
+            return self._as_one_transaction(lambda: self._revert_each(plans))
+        return self._revert_each(plans)
+
+    def _revert_each(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
         names = [p.row.name for p in plans]
-        for position, plan in enumerate(plans):
-            self.s.held.check()
-            self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
-            one = self._interruptible(partial(self._revert_one, plan), names[position:],
-                                      "rolled back")
-            self.done.append(one)
-            self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
+        self.m._emit("batch-start", "rolling back", total=len(plans))
+        try:
+            for position, plan in enumerate(plans):
+                self.s.held.check()
+                self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
+                one = self._interruptible(partial(self._revert_one, plan), names[position:],
+                                          "rolled back")
+                self.done.append(one)
+                self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
+        finally:
+            self.m._emit("batch-end", "rollback ended")
         return self.done
 
     def _revert_one(self, plan: RevertPlan) -> AppliedMigration:

@@ -11,22 +11,29 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
 
 from pgshift._version import __version__
-from pgshift.errors import PgshiftError, Terminated, UsageRefused
+from pgshift.cli_support import (
+    _confirm,
+    _conninfo,
+    _migrator,
+    _opts,
+    _print_result,
+    _settings,
+    atomic_option,
+    global_options,
+    run_options,
+)
+from pgshift.errors import PgshiftError, Terminated
 
-if TYPE_CHECKING:
-    from pgshift.config import Settings
-    from pgshift.migrator import Migrator
-    from pgshift.results import Event
+__all__ = ["_conninfo", "_opts", "_settings", "global_options", "main"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 ALIASES = {
     "migrate:status": "status",
     "migrate:rollback": "rollback",
@@ -35,41 +42,6 @@ ALIASES = {
     "migrate:create": "create",
     "migrate:up": "migrate",
 }
-_META = "pgshift.options"
-
-
-def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Global options may stand before or after the command: the last one given wins."""
-    if value is not None and value is not False and param.name:
-        ctx.find_root().meta.setdefault(_META, {})[param.name] = value
-    return value
-
-
-def global_options(f: F) -> F:
-    options = [
-        click.option("--database-url", metavar="URL", expose_value=False, callback=_store,
-                     help="PostgreSQL URL or key=value string (default: $DATABASE_URL, "
-                     "else the embedded server in ./.pgshift)."),
-        click.option("--dir", "directory", metavar="DIR", expose_value=False, callback=_store,
-                     help="Migrations directory (default: [tool.pgshift] dir, else ./migrations)."),
-        click.option("--table", metavar="NAME", expose_value=False, callback=_store,
-                     help="Tracking table, optionally schema-qualified (default: _migrations)."),
-        click.option("--env-file", metavar="PATH", expose_value=False, callback=_store,
-                     help="Read variables from this file instead of ./.env."),
-        click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_store,
-                     help="Print one JSON document on stdout."),
-        click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_store,
-                     help="More detail; tracebacks on errors."),
-        click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=_store,
-                     help="Print only errors (and status's table)."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _opts(ctx: click.Context) -> dict[str, Any]:
-    return dict(ctx.find_root().meta.get(_META, {}))
 
 
 class PgshiftGroup(click.Group):
@@ -138,114 +110,43 @@ def main() -> None:
     applied in order, recorded in a tracking table, grouped into batches."""
 
 
-# --- shared plumbing ------------------------------------------------------------------
-
-
-def _settings(ctx: click.Context) -> Settings:
-    from pgshift.config import CliValues, resolve
-
-    opts = _opts(ctx)
-    settings = resolve(
-        CliValues(opts.get("database_url"), opts.get("directory"), opts.get("table"),
-                  opts.get("env_file")),
-        os.environ,
-        Path.cwd(),
-    )
-    ctx.find_root().meta["pgshift.secrets"] = settings.secrets
-    return settings
-
-
-def _conninfo(ctx: click.Context, settings: Settings) -> str:
-    if settings.conninfo is not None:
-        return settings.conninfo
-    from pgshift import embedded
-    from pgshift.errors import ConnectionFailed
-
-    try:
-        server, started = embedded.ensure_running(settings.embedded_dir)
-    except embedded.EmbeddedError as error:
-        raise ConnectionFailed(f"the embedded PostgreSQL could not be started: {error}",
-                               hint="set DATABASE_URL to use another server") from None
-    if not _opts(ctx).get("quiet"):
-        verb = "started" if started else "using"
-        click.echo(f"pgshift: no DATABASE_URL: {verb} the embedded PostgreSQL {server.version} "
-                   f"in ./{settings.embedded_dir.name} ({server.url})", err=True)
-    return server.url
-
-
-def _migrator(ctx: click.Context, **options: Any) -> Migrator:
-    from pgshift.migrator import Migrator
-
-    settings = _settings(ctx)
-    conninfo = _conninfo(ctx, settings)
-    quiet, verbose = _opts(ctx).get("quiet"), _opts(ctx).get("verbose")
-    parts = [p for p in (settings.table_schema, settings.table_name) if p is not None]
-    table = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
-
-    def on_event(event: Event) -> None:
-        if quiet:
-            return
-        if event.kind in ("warning", "notice", "lock-wait", "retry"):
-            click.echo(f"{event.kind.replace('-', ' ')}: {event.message}", err=True)
-        elif verbose and event.kind in ("applied", "reverted"):
-            click.echo(f"  {event.message} ({event.duration_ms} ms)", err=True)
-
-    return Migrator(conninfo, settings.directory, table=table,
-                    on_event=on_event, **options)
-
-
-def _print_result(ctx: click.Context, result: Any) -> None:
-    from pgshift import render
-
-    opts = _opts(ctx)
-    if opts.get("as_json"):
-        click.echo(render.to_json(render.run_json(result)))
-    elif not opts.get("quiet"):
-        click.echo(render.run_text(result))
-
-
-def run_options(f: F) -> F:
-    options = [
-        click.option("--lock-wait", type=click.FloatRange(min=0), metavar="SECONDS",
-                     default=None, help="Give up (exit 1) if the migration lock is not "
-                     "obtained within SECONDS (default: wait, reporting every 10 s)."),
-        click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
-                     default=5.0, show_default=True, help="PostgreSQL lock_timeout for the "
-                     "statements of transactional migrations (0: off); retried with backoff."),
-        click.option("--lock-retries", type=click.IntRange(min=0), default=3, show_default=True,
-                     help="Retries of a migration whose statements hit the lock_timeout."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _confirm(command: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageRefused(
-            f"{command} is destructive (it rolls back every migration) and there is no "
-            "terminal to confirm on: pass --yes to proceed"
-        )
-    if not click.confirm(f"{command} rolls back EVERY applied migration. Continue?", err=True):
-        raise UsageRefused(f"{command} cancelled: nothing was changed")
-
-
 # --- commands -----------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--strict", is_flag=True, help="Refuse on drift; fail on 'already exists'.")
+@click.option("--strict", is_flag=True, default=None,
+              help="Refuse on drift; fail on 'already exists'.")
+@click.option("--step", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Apply only the next N pending migrations.")
+@click.option("--to", "to", metavar="NAME", default=None,
+              help="Apply pending migrations up to and including NAME.")
+@click.option("--dry-run", is_flag=True, help="Show what would run (same as pgshift plan).")
+@click.option("--dump-schema", metavar="FILE", default=None,
+              help="After migrating, write the schema (pg_dump --schema-only) to FILE.")
+@atomic_option
 @run_options
 @global_options
 @click.pass_context
-def migrate(ctx: click.Context, strict: bool, lock_wait: float | None, lock_timeout: float,
-            lock_retries: int) -> None:
+def migrate(ctx: click.Context, strict: bool | None, step: int | None, to: str | None,
+            dry_run: bool, dump_schema: str | None, atomic: bool | None,
+            lock_wait: float | None, lock_timeout: float | None,
+            lock_retries: int | None) -> None:
     """Apply every pending migration, in order, as one new batch."""
     migrator = _migrator(ctx, strict=strict, lock_wait=lock_wait, lock_timeout=lock_timeout,
-                         lock_retries=lock_retries)
-    _print_result(ctx, migrator.migrate())
+                         lock_retries=lock_retries, atomic=atomic)
+    if dry_run:
+        return _review_hook(ctx, "plan_migrate", migrator, step=step, to=to)
+    _print_result(ctx, migrator.migrate(step=step, to=to))
+    if dump_schema:
+        _review_hook(ctx, "dump_after_migrate", migrator, path=dump_schema)
+    return None
+
+
+def _review_hook(ctx: click.Context, name: str, migrator: Any, **options: Any) -> None:
+    """Dry runs and schema dumps are rendered by the review commands' module."""
+    from pgshift import cli_review
+
+    getattr(cli_review, name)(ctx, migrator, **options)
 
 
 @main.command()
@@ -270,44 +171,84 @@ def status(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--step", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Roll back the last N migrations, whatever their batches.")
+@click.option("--batch", type=int, default=None, metavar="N",
+              help="Roll back batch N (only if it is the latest).")
+@click.option("--to", "to", metavar="NAME", default=None,
+              help="Roll back everything applied after NAME (NAME stays applied).")
+@click.option("--dry-run", is_flag=True, help="Show what would be rolled back.")
+@atomic_option
 @run_options
 @global_options
 @click.pass_context
-def rollback(ctx: click.Context, lock_wait: float | None, lock_timeout: float,
-             lock_retries: int) -> None:
+def rollback(ctx: click.Context, step: int | None, batch: int | None, to: str | None,
+             dry_run: bool, atomic: bool | None, lock_wait: float | None,
+             lock_timeout: float | None, lock_retries: int | None) -> None:
     """Roll back the last batch, newest migration first."""
     migrator = _migrator(ctx, lock_wait=lock_wait, lock_timeout=lock_timeout,
-                         lock_retries=lock_retries)
-    _print_result(ctx, migrator.rollback())
+                         lock_retries=lock_retries, atomic=atomic)
+    if dry_run:
+        return _review_hook(ctx, "plan_rollback", migrator, step=step, batch=batch, to=to,
+                            everything=False)
+    _print_result(ctx, migrator.rollback(step=step, batch=batch, to=to))
+    return None
 
 
 @main.command()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Show what would be rolled back.")
+@atomic_option
 @run_options
 @global_options
 @click.pass_context
-def reset(ctx: click.Context, yes: bool, lock_wait: float | None, lock_timeout: float,
-          lock_retries: int) -> None:
+def reset(ctx: click.Context, yes: bool, dry_run: bool, atomic: bool | None,
+          lock_wait: float | None, lock_timeout: float | None,
+          lock_retries: int | None) -> None:
     """Roll back every batch, newest first (destructive)."""
-    _confirm("reset", yes)
+    if dry_run:
+        migrator = _migrator(ctx, lock_wait=lock_wait)
+        return _review_hook(ctx, "plan_rollback", migrator, step=None, batch=None, to=None,
+                            everything=True)
+    _confirm("reset rolls back EVERY applied migration", yes)
     migrator = _migrator(ctx, lock_wait=lock_wait, lock_timeout=lock_timeout,
-                         lock_retries=lock_retries)
+                         lock_retries=lock_retries, atomic=atomic)
     _print_result(ctx, migrator.reset())
+    return None
 
 
 @main.command()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--strict", is_flag=True, help="Refuse on drift; fail on 'already exists'.")
+@click.option("--strict", is_flag=True, default=None,
+              help="Refuse on drift; fail on 'already exists'.")
+@atomic_option
 @run_options
 @global_options
 @click.pass_context
-def refresh(ctx: click.Context, yes: bool, strict: bool, lock_wait: float | None,
-            lock_timeout: float, lock_retries: int) -> None:
+def refresh(ctx: click.Context, yes: bool, strict: bool | None, atomic: bool | None,
+            lock_wait: float | None, lock_timeout: float | None,
+            lock_retries: int | None) -> None:
     """Reset, then migrate everything again as batch 1 (destructive)."""
-    _confirm("refresh", yes)
+    _confirm("refresh rolls back EVERY applied migration, then applies them again", yes)
     migrator = _migrator(ctx, strict=strict, lock_wait=lock_wait, lock_timeout=lock_timeout,
-                         lock_retries=lock_retries)
+                         lock_retries=lock_retries, atomic=atomic)
     _print_result(ctx, migrator.refresh())
+
+
+@main.command()
+@click.option("--strict", is_flag=True, default=None,
+              help="Refuse on drift; fail on 'already exists'.")
+@atomic_option
+@run_options
+@global_options
+@click.pass_context
+def redo(ctx: click.Context, strict: bool | None, atomic: bool | None,
+         lock_wait: float | None, lock_timeout: float | None,
+         lock_retries: int | None) -> None:
+    """Roll back the last batch and apply it again (tests its DOWN sections)."""
+    migrator = _migrator(ctx, strict=strict, lock_wait=lock_wait, lock_timeout=lock_timeout,
+                         lock_retries=lock_retries, atomic=atomic)
+    _print_result(ctx, migrator.redo())
 
 
 @main.command()
@@ -333,32 +274,5 @@ def create(ctx: click.Context, name: tuple[str, ...]) -> None:
         click.echo(str(shown))
 
 
-@main.group()
-def embedded() -> None:
-    """The local PostgreSQL kept in ./.pgshift (used when no database is configured)."""
-
-
-@embedded.command("url")
-@global_options
-@click.pass_context
-def embedded_url(ctx: click.Context) -> None:
-    """Start the embedded server if needed and print a URL psql can use."""
-    from pgshift import embedded as emb
-    from pgshift.errors import ConnectionFailed
-
-    try:
-        server, _ = emb.ensure_running(_settings(ctx).embedded_dir)
-    except emb.EmbeddedError as error:
-        raise ConnectionFailed(f"the embedded PostgreSQL could not be started: {error}") from None
-    click.echo(server.url)
-
-
-@embedded.command("stop")
-@global_options
-@click.pass_context
-def embedded_stop(ctx: click.Context) -> None:
-    """Stop the embedded server (its data stays in ./.pgshift)."""
-    from pgshift import embedded as emb
-
-    stopped = emb.stop(_settings(ctx).embedded_dir)
-    click.echo("stopped" if stopped else "not running", err=True)
+# Registers the remaining commands on `main` (kept in their own modules by concern).
+from pgshift import cli_ops  # noqa: E402, F401

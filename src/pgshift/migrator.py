@@ -8,6 +8,7 @@ It never prints and never exits.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,21 +17,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pgshift import directory, sqlfile
+from pgshift import directory, selection, sqlfile, states
 from pgshift.errors import (
-    MigrationFileError,
     ReadOnlyServer,
     StateError,
     TrackingTableError,
 )
-from pgshift.results import (
-    Event,
-    MigrationStatus,
-    RunResult,
-    StatusReport,
-)
+from pgshift.results import Event, RunResult, StatusReport
 
 EventHandler = Callable[[Event], None]
+LOGGER = logging.getLogger("pgshift")
 
 
 @dataclass
@@ -48,7 +44,10 @@ class Migrator:
     ``database_url`` is a libpq URL or key=value string. ``table`` may be schema-qualified.
     ``lock_wait`` bounds the wait for the migration lock (None: no bound);
     ``lock_timeout`` is PostgreSQL's lock_timeout for transactional migrations in seconds
-    (0: off), retried ``lock_retries`` times with backoff.
+    (0: off), retried ``lock_retries`` times with backoff. ``atomic`` makes every run one
+    transaction (all of its migrations or none). ``on_event`` receives progress
+    :class:`Event` values (they are also logged on the ``pgshift`` logger). ``facts`` reads
+    a file's checksum for ``status`` (a caching reader can be passed).
     """
 
     def __init__(
@@ -61,7 +60,9 @@ class Migrator:
         lock_wait: float | None = None,
         lock_timeout: float = 5.0,
         lock_retries: int = 3,
+        atomic: bool = False,
         on_event: EventHandler | None = None,
+        facts: states.FactsReader = states.read_facts,
     ) -> None:
         from pgshift.config import parse_table_name
         from pgshift.store import TrackingTable
@@ -74,7 +75,9 @@ class Migrator:
         self.lock_wait = lock_wait
         self.lock_timeout = lock_timeout
         self.lock_retries = lock_retries
+        self.atomic = atomic
         self._on_event = on_event
+        self._facts = facts
 
     # --- public API -------------------------------------------------------------------
 
@@ -90,7 +93,7 @@ class Migrator:
         discovery = directory.discover(self.directory)
         with connect(self.database_url, autocommit=True) as conn:
             state = store.read(conn, self.table)
-        entries, warnings = self._merge(discovery, state)
+        entries, warnings = states.merge(discovery, state, self._facts)
         return StatusReport(
             entries=entries,
             warnings=(*discovery.warnings, *warnings),
@@ -99,56 +102,95 @@ class Migrator:
             counts=StatusReport.count(entries),
         )
 
-    def migrate(self) -> RunResult:
-        """Apply every pending migration, in order, as one new batch.
+    def migrate(self, *, step: int | None = None, to: str | None = None,
+                atomic: bool | None = None) -> RunResult:
+        """Apply the pending migrations, in order, as one new batch: all of them, the next
+        ``step``, or those up to and including ``to``. ``atomic``: all in one transaction.
 
         Raises:
             MigrationFileError: a pending file is malformed (nothing was applied).
-            MigrationFailed: ``.applied`` lists what this run applied before the failure.
-            StateError: drift under ``strict``. LockTimeout, ConnectionFailed, ReadOnlyServer.
+            MigrationFailed: ``.applied`` lists what this run applied before the failure
+                (empty with ``atomic``: then nothing was applied).
+            StateError: drift under ``strict``; a non-transactional migration under
+                ``atomic``. LockTimeout, ConnectionFailed, ReadOnlyServer.
         """
         started = time.monotonic()
         with self._session() as session:
-            result = self._migrate(session, started)
-        return result
+            return self._migrate(session, started, step=step, to=to,
+                                 atomic=self.atomic if atomic is None else atomic)
 
-    def rollback(self) -> RunResult:
-        """Roll back the last batch, newest migration first.
+    def rollback(self, *, step: int | None = None, batch: int | None = None,
+                 to: str | None = None, atomic: bool | None = None) -> RunResult:
+        """Roll back, newest first: the last batch; or the last ``step`` migrations; or
+        ``batch`` (only if it is the latest); or everything applied after ``to``.
 
         Raises:
-            StateError: a migration of the batch has no DOWN section (nothing rolled back).
+            StateError: a migration concerned has no DOWN section (nothing rolled back).
             RollbackFailed: ``.applied`` lists what was rolled back before the failure.
         """
         started = time.monotonic()
         with self._session() as session:
-            rows = session.state.rows
-            last = session.state.max_batch
-            targets = [r for r in rows if r.batch == last] if rows else []
-            return self._revert(session, targets, "rollback", started)
+            rows = selection.rows_to_revert(session.state.rows, step=step, batch=batch, to=to)
+            return self._revert(session, rows, "rollback", started,
+                                atomic=self.atomic if atomic is None else atomic)
 
-    def reset(self) -> RunResult:
+    def reset(self, *, atomic: bool | None = None) -> RunResult:
         """Roll back every batch, newest first (see :meth:`rollback`)."""
         started = time.monotonic()
         with self._session() as session:
-            return self._revert(session, list(session.state.rows), "reset", started)
+            rows = selection.rows_to_revert(session.state.rows, everything=True)
+            return self._revert(session, rows, "reset", started,
+                                atomic=self.atomic if atomic is None else atomic)
 
     def refresh(self) -> RunResult:
         """``reset`` then ``migrate`` under one hold of the lock; the new batch is 1."""
-        from pgshift import store
-
         started = time.monotonic()
         with self._session() as session:
-            undone = self._revert(session, list(session.state.rows), "reset", started)
-            session.state = store.read(session.conn, session.table)
-            done = self._migrate(session, started)
-        return RunResult(
-            action="refresh",
-            batch=done.batch,
-            applied=done.applied,
-            rolled_back=undone.rolled_back,
-            warnings=(*undone.warnings, *done.warnings),
-            seconds=time.monotonic() - started,
-        )
+            rows = selection.rows_to_revert(session.state.rows, everything=True)
+            undone = self._revert(session, rows, "reset", started, atomic=self.atomic)
+            self._reread(session)
+            done = self._migrate(session, started, atomic=self.atomic)
+        return _combined("refresh", undone, done, started)
+
+    def redo(self) -> RunResult:
+        """Roll back the last batch and apply the same migrations again, as a new batch."""
+        started = time.monotonic()
+        with self._session() as session:
+            rows = selection.rows_to_revert(session.state.rows)
+            undone = self._revert(session, rows, "rollback", started, atomic=self.atomic)
+            self._reread(session)
+            names = {r.name for r in rows}
+            done = self._migrate(session, started, only=names, atomic=self.atomic)
+        return _combined("redo", undone, done, started)
+
+    def baseline(self, to: str, *, dry_run: bool = False) -> RunResult:
+        """Record the migrations up to and including ``to`` as executed, without running
+        them, in batch 0 (which rollback and reset never undo): for a database whose
+        schema already exists.
+
+        Raises:
+            UsageRefused: ``to`` is not a migration file. StateError: some are recorded.
+        """
+        from pgshift import bookkeeping
+
+        with self._session(lock_wait=0.0 if not dry_run else self.lock_wait) as session:
+            return bookkeeping.baseline(self, session, to, dry_run=dry_run)
+
+    def mark(self, name: str) -> RunResult:
+        """Record ``name`` as executed (in a new batch) without running it. Refuses while
+        another process holds the lock."""
+        from pgshift import bookkeeping
+
+        with self._session(lock_wait=0.0) as session:
+            return bookkeeping.mark(self, session, name)
+
+    def unmark(self, name: str) -> RunResult:
+        """Forget the record of ``name`` without running its DOWN section. Refuses while
+        another process holds the lock."""
+        from pgshift import bookkeeping
+
+        with self._session(lock_wait=0.0) as session:
+            return bookkeeping.unmark(self, session, name)
 
     def create(self, name: str, *, today: date | None = None) -> Path:
         """Write the next migration file from the template; return its path.
@@ -160,14 +202,21 @@ class Migrator:
 
     # --- sessions -----------------------------------------------------------------------
 
-    def _emit(self, kind: str, message: str, name: str | None = None, ms: int | None = None) -> (
-        None
-    ):
+    def _emit(self, kind: str, message: str, name: str | None = None, ms: int | None = None,
+              total: int | None = None) -> None:
+        event = Event(kind, message, name, ms, total)
+        _log_event(event)
         if self._on_event is not None:
-            self._on_event(Event(kind, message, name, ms))
+            self._on_event(event)
+
+    def _reread(self, session: _Session) -> None:
+        from pgshift import store
+
+        session.state = store.read(session.conn, session.table)
+        session.conn.rollback()
 
     @contextmanager
-    def _session(self) -> Iterator[_Session]:
+    def _session(self, *, lock_wait: float | None = None) -> Iterator[_Session]:
         """Connect, refuse a standby, take the lock, read the tracking table under it."""
         from pgshift import lock, store
         from pgshift.connect import connect, describe_target
@@ -198,7 +247,8 @@ class Migrator:
                            f"({waited:.0f} s so far)")
 
             key = lock.lock_key(table.schema or "", table.name)
-            with lock.hold(lock_conn, key, wait=self.lock_wait, on_wait=waiting,
+            wait = self.lock_wait if lock_wait is None else lock_wait
+            with lock.hold(lock_conn, key, wait=wait, on_wait=waiting,
                            watched=conn) as held:
                 state = store.read(conn, table)
                 conn.rollback()
@@ -210,26 +260,32 @@ class Migrator:
 
     # --- migrate ------------------------------------------------------------------------
 
-    def _migrate(self, session: _Session, started: float) -> RunResult:
+    def _migrate(self, session: _Session, started: float, *, step: int | None = None,
+                 to: str | None = None, only: set[str] | None = None,
+                 atomic: bool = False) -> RunResult:
         from pgshift.apply import Applier
 
-        state = session.state
+        state, discovery = session.state, session.discovery
         applied_names = {r.name for r in state.rows}
-        pending = [f for f in session.discovery.files if f.name not in applied_names]
-        missing_partial = [p.name for p in state.partial
-                           if p.name not in session.discovery.by_name()]
+        pending = [f for f in discovery.files if f.name not in applied_names]
+        if only is not None:
+            pending = [f for f in pending if f.name in only]
+        missing_partial = [p.name for p in state.partial if p.name not in discovery.by_name()]
         if missing_partial:
             raise StateError(
                 f"{', '.join(missing_partial)}: partially applied by an earlier run, but the "
                 "file is gone; nothing was applied",
                 hint="restore the file so migrate can resume it",
             )
-        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in pending]
-        entries, warnings = self._merge(session.discovery, state)
-        warnings = [*session.discovery.warnings, *warnings, *self._late(session, pending)]
-        drift = [e for e in entries if e.state in ("modified", "missing file")]
+        chosen = selection.pending_to_apply(pending, step=step, to=to,
+                                            applied=sorted(applied_names))
+        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
+        entries, warnings = states.merge(discovery, state, self._facts)
+        warnings = [*discovery.warnings, *warnings,
+                    *states.late_pending(discovery, state, chosen)]
         for warning in warnings:
             self._emit("warning", warning)
+        drift = [e for e in entries if e.state in ("modified", "missing file")]
         if drift and self.strict:
             names = ", ".join(f"{e.name} ({e.state})" for e in drift)
             raise StateError(
@@ -240,90 +296,23 @@ class Migrator:
         if not parsed:
             return RunResult("migrate", None, warnings=tuple(warnings),
                              seconds=time.monotonic() - started)
-        batch = state.max_batch + 1
-        applier = Applier(self, session)
-        done = applier.apply_all(parsed, batch)
+        batch = max(state.max_batch, 0) + 1
+        done = Applier(self, session, atomic=atomic).apply_all(parsed, batch)
         return RunResult("migrate", batch, tuple(done), warnings=tuple(warnings),
                          seconds=time.monotonic() - started)
 
-    def _late(self, session: _Session, pending: list[directory.MigrationFile]) -> list[str]:
-        """Warnings for pending files numbered below the latest applied migration."""
-        known = session.discovery.by_name()
-        applied = [known[r.name] for r in session.state.rows if r.name in known]
-        if not applied or not pending:
-            return []
-        latest = max(applied, key=lambda f: f.sort_key)
-        return [
-            f"{f.name} is pending but sorts before {latest.name}, which is already applied "
-            "(merged late?); it will be applied now"
-            for f in pending
-            if f.sort_key < latest.sort_key
-        ]
-
     # --- rollback -----------------------------------------------------------------------
 
-    def _revert(self, session: _Session, rows: list[Any], action: str, started: float) -> (
-        RunResult
-    ):
+    def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
+                atomic: bool = False) -> RunResult:
         from pgshift.apply import Applier
 
-        rows = sorted(rows, key=lambda r: (r.batch, r.id), reverse=True)
         if not rows:
             return RunResult(action, None, seconds=time.monotonic() - started)
-        applier = Applier(self, session)
-        plans = applier.plan_reverts(rows)
-        undone = applier.revert_all(plans)
+        applier = Applier(self, session, atomic=atomic)
+        undone = applier.revert_all(applier.plan_reverts(rows))
         return RunResult(action, rows[0].batch, rolled_back=tuple(undone),
                          seconds=time.monotonic() - started)
-
-    # --- status -------------------------------------------------------------------------
-
-    def _merge(self, discovery: directory.Discovery, state: Any) -> (
-        tuple[tuple[MigrationStatus, ...], list[str]]
-    ):
-        files = discovery.by_name()
-        rows = {r.name: r for r in state.rows}
-        partial = {p.name: p for p in state.partial}
-        entries: list[MigrationStatus] = []
-        warnings: list[str] = []
-        for name in sorted(set(files) | set(rows) | set(partial), key=_order_key):
-            row = rows.get(name)
-            file = files.get(name)
-            if row is None and name in partial:
-                progress = partial[name]
-                warnings.append(
-                    f"{name} is partially applied: {progress.applied} of {progress.total} "
-                    "statements ran outside a transaction; migrate resumes it"
-                    + (f" (index {progress.pending_index} may be left INVALID)"
-                       if progress.pending_index else ""))
-                entries.append(MigrationStatus(
-                    name, "partial", executed_at=progress.updated_at, no_transaction=True,
-                    statements_done=progress.applied, statements_total=progress.total))
-                continue
-            if row is None:
-                entries.append(MigrationStatus(name, "pending"))
-                continue
-            common = {"batch": row.batch, "executed_at": row.executed_at,
-                      "checksum": row.checksum, "duration_ms": row.duration_ms}
-            if file is None:
-                warnings.append(f"{name} is applied (batch {row.batch}) but its file is missing")
-                entries.append(MigrationStatus(name, "missing file", **common))
-                continue
-            parsed, problem = _parse_quietly(file)
-            file_sum = parsed.checksum if parsed else None
-            modified = problem is not None or (
-                row.checksum is not None and file_sum is not None and row.checksum != file_sum
-            )
-            if modified:
-                why = problem or f"checksum {row.checksum} when applied, now {file_sum}"
-                warnings.append(f"{name} was modified after it was applied: {why}")
-            entries.append(MigrationStatus(
-                name, "modified" if modified else "executed", file_checksum=file_sum,
-                no_transaction=bool(parsed and parsed.no_transaction),
-                metadata=parsed.metadata if parsed else (), **common,
-            ))
-        return tuple(entries), warnings
-
 
 def create_migration(dir_path: str | Path, name: str, *, today: date | None = None) -> Path:
     """Write ``DIR/<next number>_<name>.sql`` from the template (no database needed).
@@ -334,18 +323,30 @@ def create_migration(dir_path: str | Path, name: str, *, today: date | None = No
     return directory.create(Path(dir_path), name, today=today or date.today())
 
 
-def _order_key(name: str) -> tuple[int, str]:
-    digits = name.split("_", 1)[0]
-    return (int(digits) if digits.isdigit() else 1 << 62, name)
+_LOG_LEVELS = {"warning": logging.WARNING, "lock-wait": logging.WARNING,
+               "retry": logging.WARNING, "applied": logging.INFO, "reverted": logging.INFO,
+               "notice": logging.INFO}
 
 
-def _parse_quietly(
-    file: directory.MigrationFile,
-) -> tuple[sqlfile.ParsedMigration | None, str | None]:
-    try:
-        return sqlfile.parse(directory.read_text(file), file.name), None
-    except MigrationFileError as error:
-        return None, str(error)
+def _log_event(event: Event) -> None:
+    """Every event also goes to the ``pgshift`` logger (passwords masked)."""
+    from pgshift.config import redact
+
+    level = _LOG_LEVELS.get(event.kind, logging.DEBUG)
+    if LOGGER.isEnabledFor(level):
+        suffix = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
+        LOGGER.log(level, "%s%s", redact(event.message), suffix)
+
+
+def _combined(action: str, undone: RunResult, done: RunResult, started: float) -> RunResult:
+    return RunResult(
+        action=action,
+        batch=done.batch,
+        applied=done.applied,
+        rolled_back=undone.rolled_back,
+        warnings=(*undone.warnings, *done.warnings),
+        seconds=time.monotonic() - started,
+    )
 
 
 __all__ = ["Migrator", "create_migration"]

@@ -127,7 +127,24 @@ def run_json(result: RunResult) -> dict[str, Any]:
     }
 
 
+def _plural(count: int, word: str = "migration") -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _bookkeeping_text(result: RunResult) -> str:
+    if result.action == "unmark":
+        names = ", ".join(a.name for a in result.rolled_back)
+        return f"Forgot the record of {names} (its DOWN section was not run)."
+    verb = "Would record" if "dry run" in result.action else "Recorded"
+    lines = [f"{verb} {_plural(len(result.applied))} as executed without running "
+             f"{'it' if len(result.applied) == 1 else 'them'} (batch {result.batch}):"]
+    lines += [f"  {a.name}" for a in result.applied]
+    return "\n".join(lines)
+
+
 def run_text(result: RunResult) -> str:
+    if result.action.startswith(("baseline", "mark", "unmark")):
+        return _bookkeeping_text(result)
     lines: list[str] = []
     if result.rolled_back:
         lines.append(f"Rolled back {len(result.rolled_back)} migration"

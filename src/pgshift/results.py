@@ -15,14 +15,16 @@ STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified", 
 class Event:
     """Progress reported through ``on_event``.
 
-    ``kind`` is one of: ``lock-wait``, ``lock-acquired``, ``applying``, ``applied``,
-    ``reverting``, ``reverted``, ``warning``, ``notice``, ``retry``.
+    ``kind`` is one of: ``lock-wait``, ``batch-start`` (``total`` migrations follow),
+    ``applying``, ``applied``, ``reverting``, ``reverted``, ``batch-end``, ``warning``,
+    ``notice``, ``retry``.
     """
 
     kind: str
     message: str
     name: str | None = None
     duration_ms: int | None = None
+    total: int | None = None
 
 
 @dataclass(frozen=True)
