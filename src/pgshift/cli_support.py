@@ -122,8 +122,12 @@ def _migrator(ctx: click.Context, **options: Any) -> Migrator:
     conninfo = _conninfo(ctx, settings)
     parts = [p for p in (settings.table_schema, settings.table_name) if p is not None]
     table = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+    from pgshift.cache import FactsCache, default_path
+
+    cache = FactsCache(default_path(settings.directory, os.environ))
+    ctx.call_on_close(cache.save)
     return Migrator(conninfo, settings.directory, table=table, on_event=_reporter(ctx),
-                    **options)
+                    facts=cache.facts, **options)
 
 
 def _reporter(ctx: click.Context) -> Callable[[Event], None]:

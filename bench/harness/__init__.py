@@ -1,0 +1,1 @@
+"""Building blocks of pgshift's benchmark (``python bench/run.py``)."""
