@@ -11,32 +11,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pgshift._version import __version__
-from pgshift.errors import (
-    ConfigError,
-    ConnectionFailed,
-    InputError,
-    Interrupted,
-    LockTimeout,
-    MigrationFailed,
-    MigrationFileError,
-    PgshiftError,
-    ReadOnlyServer,
-    RollbackFailed,
-    RunError,
-    StateError,
-    TrackingTableError,
-    UsageRefused,
-)
-from pgshift.results import (
-    AppliedMigration,
-    Event,
-    MigrationStatus,
-    RunResult,
-    StatusReport,
-)
 
 if TYPE_CHECKING:
+    from pgshift.errors import (
+        ConfigError,
+        ConnectionFailed,
+        InputError,
+        Interrupted,
+        LockTimeout,
+        MigrationFailed,
+        MigrationFileError,
+        PgshiftError,
+        ReadOnlyServer,
+        RollbackFailed,
+        RunError,
+        StateError,
+        TrackingTableError,
+        UsageRefused,
+    )
     from pgshift.migrator import Migrator, create_migration
+    from pgshift.results import (
+        AppliedMigration,
+        Event,
+        MigrationStatus,
+        RunResult,
+        StatusReport,
+    )
 
 __all__ = [
     "AppliedMigration",
@@ -64,10 +64,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Migrator pulls in the driver; load it on first use so `import pgshift` stays cheap.
-    if name in ("Migrator", "create_migration"):
-        from pgshift import migrator
+_HOMES = {"Migrator": "migrator", "create_migration": "migrator", "AppliedMigration": "results",
+          "Event": "results", "MigrationStatus": "results", "RunResult": "results",
+          "StatusReport": "results"}
 
-        return getattr(migrator, name)
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use so that `import pgshift` (and `pgshift --help`) stays cheap:
+    # Migrator pulls in the driver.
+    import importlib
+
+    if name in __all__ and name != "__version__":
+        module = importlib.import_module(f"pgshift.{_HOMES.get(name, 'errors')}")
+        return getattr(module, name)
     raise AttributeError(f"module 'pgshift' has no attribute {name!r}")

@@ -24,7 +24,7 @@ from pgshift._version import __version__
 from pgshift.sqlfile import CHECKSUM_TAG
 
 # Part of the cache's identity: a new pgshift or checksum algorithm starts afresh.
-CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v1"
+CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v2"
 
 
 def default_path(migrations_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -52,10 +52,10 @@ class FactsCache:
 
     def facts(self, file: directory.MigrationFile) -> states.FileFacts:
         try:
-            stamp = _stamp(file.path.stat())
+            stamp = _stamp(os.stat(file.location))
         except OSError:
             return states.read_facts(file)
-        key = str(file.path.resolve())
+        key = file.name  # one cache file per migrations directory
         cached = self._entries.get(key)
         if cached is not None and cached[0] == stamp:
             checksum, no_transaction, metadata = cached[1:4]

@@ -10,7 +10,7 @@ prints. This module is a leaf: it imports nothing from pgshift.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class PgshiftError(Exception):
@@ -81,9 +81,9 @@ class RunError(PgshiftError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
-class ServerError:
-    """What PostgreSQL said about a failed statement (psql's fields)."""
+class ServerError(NamedTuple):
+    """What PostgreSQL said about a failed statement (psql's fields). A NamedTuple (not a
+    dataclass) so that importing this module stays cheap for ``pgshift --help``."""
 
     message: str
     sqlstate: str | None = None
@@ -93,16 +93,25 @@ class ServerError:
     context: str | None = None
 
 
-@dataclass(frozen=True)
 class FailedStatement:
-    """Where a statement that failed stands in its file."""
+    """Where a statement that failed stands in its file: ``index`` of ``total`` (1-based)."""
 
-    file: str
-    line: int
-    head: str
-    index: int
-    total: int
-    sql: str = field(repr=False, default="")
+    __slots__ = ("file", "head", "index", "line", "sql", "total")
+
+    def __init__(self, file: str, line: int, head: str, index: int, total: int,
+                 sql: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.head = head
+        self.index = index
+        self.total = total
+        self.sql = sql
+
+    def _asdict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in ("file", "line", "head", "index", "total")}
+
+    def __repr__(self) -> str:
+        return f"FailedStatement({self.file!r}, line={self.line}, {self.index}/{self.total})"
 
 
 class StatementFailed(RunError):

@@ -207,8 +207,8 @@ def error_json(error: PgshiftError) -> dict[str, Any]:
                             "message": error.message, "hint": error.hint,
                             "exit_code": error.exit_code}
     if isinstance(error, StatementFailed):
-        body.update(migration=error.migration, server=asdict(error.server),
-                    statement=asdict(error.statement) if error.statement else None,
+        body.update(migration=error.migration, server=error.server._asdict(),
+                    statement=error.statement._asdict() if error.statement else None,
                     applied=error.applied, notes=error.notes,
                     ran_outside_transaction=error.ran_outside_transaction)
     if isinstance(error, Interrupted):
