@@ -376,10 +376,12 @@ class Applier:
                 f"{outcome}. Done before it in this run: {', '.join(done) or 'nothing'}",
                 hint="run the command again once the server is reachable",
             )
-        if error.statement is None and self._setup_needed and error.server.sqlstate == "42501":
+        if (error.statement is None and self._setup_needed
+                and error.server.sqlstate in ("42501", "3F000")):
             return TrackingTableError(
                 f"cannot create the tracking table {self.s.table.display}: "
-                f"{error.server.message} (SQLSTATE 42501); nothing was applied",
+                f"{error.server.message} (SQLSTATE {error.server.sqlstate}); nothing was "
+                "applied",
                 hint="grant CREATE on that schema to this role, let an owner run the first "
                 "migrate, or pass --table schema.name for a schema this role can write to",
             )

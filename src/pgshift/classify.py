@@ -54,6 +54,13 @@ def _classify_node(node: object) -> Classified:
         params = getattr(node, "params", None) or ()
         if any(getattr(p, "defname", None) == "concurrently" for p in params):
             return Classified(outside_transaction="REINDEX CONCURRENTLY")
+        target = getattr(getattr(node, "kind", None), "name", "")
+        if target in ("REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"):
+            return Classified(outside_transaction="REINDEX DATABASE/SYSTEM")
+    if kind == "AlterDatabaseStmt":
+        options = getattr(node, "options", None) or ()
+        if any(getattr(o, "defname", None) == "tablespace" for o in options):
+            return Classified(outside_transaction="ALTER DATABASE … SET TABLESPACE")
     if kind == "AlterTableStmt":
         for cmd in getattr(node, "cmds", None) or ():
             if getattr(getattr(cmd, "def_", None), "concurrent", False):

@@ -18,7 +18,6 @@ from typing import Any
 
 import click
 
-from pgshift._version import __version__
 from pgshift.cli_support import (
     _confirm,
     _conninfo,
@@ -103,7 +102,6 @@ def _report(ctx: click.Context, error: PgshiftError) -> None:
 @click.group(cls=PgshiftGroup, context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Colon aliases: migrate:status, migrate:rollback, migrate:reset, "
              "migrate:refresh, migrate:create.")
-@click.version_option(__version__, "--version", prog_name="pgshift")
 @global_options
 def main() -> None:
     """Schema migrations for PostgreSQL: .sql files with -- UP and -- DOWN sections,

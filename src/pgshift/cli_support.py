@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from pgshift._version import __version__
 from pgshift.errors import ConfigError, UsageRefused
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def global_options(f: F) -> F:
                      help="More detail; tracebacks on errors."),
         click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=_store,
                      help="Print only errors (and status's table)."),
+        click.version_option(__version__, "--version", prog_name="pgshift"),
     ]
     for option in reversed(options):
         f = option(f)

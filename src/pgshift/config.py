@@ -94,8 +94,8 @@ def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
     libpq_target = any(merged.get(k) for k in ("PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE"))
     directory = Path(cli.directory or str(project.get("dir") or DEFAULT_DIR))
     table_schema, table_name = parse_table_name(
-        cli.table or str(project.get("table") or DEFAULT_TABLE),
-        "--table" if cli.table else "[tool.pgshift] table",
+        cli.table if cli.table is not None else str(project.get("table") or DEFAULT_TABLE),
+        "--table" if cli.table is not None else "[tool.pgshift] table",
     )
     common = {
         "directory": directory if directory.is_absolute() else cwd / directory,
@@ -141,18 +141,21 @@ def _parse_ssl(value: str | None, source: str) -> bool:
         return False
     if value.strip().lower() in _TRUE:
         return True
-    raise ConfigError(
-        f"DATABASE_SSL={value!r} ({source}) is not one of true, 1, yes, false, 0, no"
-    )
+    raise ConfigError(f"DATABASE_SSL (from {source}) must be one of true, 1, yes, false, 0, no")
 
 
 def _check_url_shape(url: str, source: str) -> None:
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme.lower().startswith("postgres"):
         return
-    hostpart = rest.split("?", 1)[0]
-    at = hostpart.rfind("@")
-    if at >= 0 and any(c in hostpart[:at] for c in "@/#?"):
+    authority = re.split(r"[/?]", rest, maxsplit=1)[0]
+    beyond = rest[len(authority):]
+    at = authority.rfind("@")
+    userinfo = authority[:at] if at >= 0 else ""
+    # user:pass without '@' before the first '/' or '?' means the password held one of them
+    password_cut = (at < 0 and "@" in beyond and not authority.startswith("[")
+                    and re.search(r":[^\d\[\],]", authority) is not None)
+    if any(c in userinfo for c in "@#") or password_cut:
         raise ConfigError(
             f"{source} is malformed: its user/password part contains '@', '/', '#' or '?'",
             hint="percent-encode them in the URL (@ → %40, / → %2F, # → %23, ? → %3F)",

@@ -165,6 +165,9 @@ def create(directory: Path, raw_name: str, *, today: date) -> Path:
     highest = max((n for n, _ in numbered), default=0)
     width = max((w for n, w in numbered if n == highest), default=DEFAULT_WIDTH)
     filename = f"{highest + 1:0{width}d}_{name}.sql"
+    if len(filename.encode()) > 255:
+        raise UsageRefused(f"migration name {raw_name[:40]!r}… is too long for a file name "
+                           f"({len(filename.encode())} bytes; at most 255)")
     path = directory / filename
     description = name.replace("_", " ")
     path.write_text(

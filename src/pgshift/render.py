@@ -22,17 +22,26 @@ _STATE_STYLE = {"executed": "green", "pending": "yellow", "missing file": "red",
 
 
 def to_json(value: Any, secrets: Sequence[str] = ()) -> str:
-    """One JSON document (dataclasses as objects, datetimes in ISO 8601)."""
+    """One JSON document (dataclasses as objects, datetimes in ISO 8601); every string in
+    it has its passwords masked before it is serialised, so the document stays valid."""
+    hidden = tuple(secrets)
 
-    def default(obj: Any) -> Any:
+    def plain(obj: Any) -> Any:
         if is_dataclass(obj) and not isinstance(obj, type):
-            return asdict(obj)
+            obj = asdict(obj)
+        if isinstance(obj, dict):
+            return {str(k): plain(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [plain(v) for v in obj]
         if isinstance(obj, datetime):
             return obj.isoformat()
-        return str(obj)
+        if isinstance(obj, str):
+            return redact(obj, hidden)
+        if obj is None or isinstance(obj, bool | int | float):
+            return obj
+        return redact(str(obj), hidden)
 
-    return redact(json.dumps(value, default=default, indent=2, ensure_ascii=False),
-                  tuple(secrets))
+    return json.dumps(plain(value), indent=2, ensure_ascii=False)
 
 
 def _when(value: datetime | None) -> str:

@@ -31,6 +31,7 @@ _CANDIDATE_WORDS = re.compile(
 )
 _HEADER_FIELD = re.compile(r"^--[ \t]*(migration|created|description)[ \t]*:[ \t]?(.*)$", re.I)
 _DIRECTIVE = re.compile(r"^--[ \t]*pgshift[ \t]*:[ \t]*(.*?)[ \t]*$", re.IGNORECASE)
+_DIRECTIVE_LINE = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -185,6 +186,13 @@ def parse(text: str, filename: str) -> ParsedMigration:
     if down_at:
         down = _section(text, _line_end(text, down_at[0]), len(text), filename, "DOWN")
     metadata, no_tx, allowed = _parse_header(text[:header_end], filename)
+    stray = _DIRECTIVE_LINE.search(text, up_start)
+    if stray is not None:
+        raise MigrationFileError(
+            filename, "a '-- pgshift:' directive below '-- UP' has no effect",
+            line=_line_of(text, stray.start()),
+            hint="directives belong in the header, before the '-- UP' line",
+        )
     return ParsedMigration(
         name=filename,
         up=up,

@@ -7,6 +7,7 @@ decides policy: callers own the transactions.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -59,8 +60,14 @@ class TrackingTable:
 
     @property
     def progress(self) -> TrackingTable:
-        """The companion table recording statement progress of non-transactional runs."""
-        return TrackingTable(self.schema, self.name + "_progress")
+        """The companion table recording statement progress of non-transactional runs.
+        Its name stays within PostgreSQL's 63-byte limit, so it never truncates to the
+        tracking table's own name."""
+        name = self.name + "_progress"
+        if len(name.encode()) > 63:
+            digest = hashlib.sha256(self.name.encode()).hexdigest()[:8]
+            name = self.name.encode()[:40].decode(errors="ignore") + f"_{digest}_progress"
+        return TrackingTable(self.schema, name)
 
 
 @dataclass(frozen=True)
@@ -99,12 +106,14 @@ class TableState:
     rows: tuple[AppliedRow, ...]
     partial: tuple[Progress, ...] = ()
     has_progress_table: bool = False
+    progress_clash: bool = False
 
     @property
     def max_batch(self) -> int:
         return max((r.batch for r in self.rows), default=0)
 
 
+_PROGRESS_COLUMNS = {"name", "total", "applied", "checksums", "pending_index"}
 _FULL_SELECT = "SELECT id, name, batch, executed_at, checksum, duration_ms FROM {} ORDER BY id"
 # Rows and partial runs in one round trip: status costs one query whatever the count.
 _WITH_PROGRESS = (
@@ -137,11 +146,22 @@ def read(conn: psycopg.Connection[Any], table: TrackingTable) -> TableState:
         with _savepoint(conn):
             cursor = conn.execute(sql.SQL(_FULL_SELECT).format(table.identifier))
             _check_result_types(cursor, table)
-            return TableState(True, False, tuple(AppliedRow(*r) for r in cursor.fetchall()))
+            rows = tuple(AppliedRow(*r) for r in cursor.fetchall())
+            progress_columns = set(inspect(conn, table.progress))
+            ours = progress_columns >= _PROGRESS_COLUMNS
+            return TableState(True, False, rows, has_progress_table=ours,
+                              progress_clash=bool(progress_columns) and not ours)
     except psycopg.errors.UndefinedTable:
         return TableState(False, False, ())
     except psycopg.errors.UndefinedColumn:
         pass
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise TrackingTableError(
+            f"cannot read the tracking table {table.display}: {error.diag.message_primary} "
+            "(SQLSTATE 42501)",
+            hint=f"GRANT SELECT ON {table.display} to this role (and INSERT, DELETE for "
+            "commands that change the database)",
+        ) from None
     columns = inspect(conn, table)
     _check_shape(columns, table)
     cursor = conn.execute(sql.SQL(_LEGACY_SELECT).format(table.identifier))
@@ -228,7 +248,14 @@ def create_or_upgrade(conn: psycopg.Connection[Any], table: TrackingTable, state
                 "ADD COLUMN IF NOT EXISTS down_sql text"
             ).format(table.identifier)
         )
-    if not state.has_progress_table:
+    existing = set() if state.has_progress_table else set(inspect(conn, table.progress))
+    if state.progress_clash or (existing and not _PROGRESS_COLUMNS <= existing):
+        raise TrackingTableError(
+            f"table {table.progress.display} exists but is not pgshift's progress table "
+            f"(pgshift keeps it next to {table.display})",
+            hint="rename that table, or pass --table NAME so that pgshift uses other names",
+        )
+    if not state.has_progress_table and not existing:
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("

@@ -1,0 +1,1 @@
+"""Command-line tests: exit codes, streams, JSON, help, secrets (real database)."""
