@@ -54,6 +54,7 @@ class Applier:
         self.s = session
         self.atomic = atomic
         self.done: list[AppliedMigration] = []
+        self._outside_done = 0  # statements of the current non-transactional UP completed
         state = session.state
         self._setup_needed = not state.exists or state.legacy or not state.has_progress_table
         self._partial = {p.name: p for p in state.partial}
@@ -104,7 +105,8 @@ class Applier:
                 self.s.held.check()
                 self.m._emit("applying", f"applying {migration.name}", migration.name)
                 one = self._interruptible(
-                    partial(self._apply_one, migration, batch), names[position:], "applied"
+                    partial(self._apply_one, migration, batch), names[position:], "applied",
+                    outside=migration.no_transaction,
                 )
                 self.done.append(one)
                 self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
@@ -153,7 +155,8 @@ class Applier:
         conn = self.s.conn
         conn.autocommit = True
         try:
-            outcome = runner.run_outside_transaction(conn, section, strict=True)
+            outcome = runner.run_outside_transaction(conn, section, strict=True,
+                                                     prefix=self._prefix())
         finally:
             if not conn.closed:
                 conn.autocommit = False
@@ -173,6 +176,7 @@ class Applier:
             start_at = self._resume_point(migration, sums)
             if start_at == 0:
                 store.progress_start(conn, table, name, len(sums))
+        self._outside_done = start_at
         conn.autocommit = True
         try:
             self._drop_own_invalid_index(migration, start_at)
@@ -185,9 +189,10 @@ class Applier:
 
             def done(index: int) -> None:
                 store.progress_step(conn, table, name, index + 1, sums[index])
+                self._outside_done = index + 1
 
             outcome = runner.run_outside_transaction(
-                conn, section, start_at=start_at, strict=self.m.strict,
+                conn, section, start_at=start_at, strict=self.m.strict, prefix=self._prefix(),
                 before_statement=before, on_statement_done=done)
         except runner.StatementError as error:
             error.ran_before = list(range(start_at)) + error.ran_before
@@ -239,9 +244,14 @@ class Applier:
         store.drop_index_concurrently(conn, progress.pending_index)
 
     def _prefix(self) -> str:
-        if not self.m.lock_timeout:
-            return ""
-        return f"SET LOCAL lock_timeout = '{int(self.m.lock_timeout * 1000)}ms';\n"
+        """SET LOCALs sent with each transactional section: pgshift's lock_timeout, and on
+        PostgreSQL 14+ a check that ends the statement soon after its client vanished."""
+        parts = []
+        if self.m.lock_timeout:
+            parts.append(f"SET LOCAL lock_timeout = '{int(self.m.lock_timeout * 1000)}ms';")
+        if self.s.conn.info.server_version >= 140000:
+            parts.append("SET LOCAL client_connection_check_interval = '2s';")
+        return "\n".join(parts) + "\n" if parts else ""
 
     def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
         tries = 0
@@ -266,23 +276,25 @@ class Applier:
         files = self.s.discovery.by_name()
         stored: dict[str, str | None] = {}
         if not self.s.state.legacy:
-            stored = store.stored_down_sql(self.s.conn, self.s.table, [r.name for r in rows])
-            self.s.conn.rollback()
+            with self.s.conn.transaction():
+                stored = store.stored_down_sql(self.s.conn, self.s.table,
+                                               [r.name for r in rows])
         plans: list[RevertPlan] = []
         lacking: list[str] = []
         for row in rows:
             file = files.get(row.name)
+            down: sqlfile.Section | None = None
+            no_tx = False
             if file is not None:
                 parsed = sqlfile.parse(directory.read_text(file), file.name)
                 down = parsed.down
                 no_tx = parsed.down_no_transaction()
-            else:
-                text = stored.get(row.name)
-                down = sqlfile.parse_down(text, row.name) if text else None
-                no_tx = bool(down and down.needs_no_transaction)
-                if down is not None:
-                    self.m._emit("notice", f"{row.name}: file is missing; using the DOWN "
-                                 "section stored when it was applied", row.name)
+            if (down is None or down.is_empty) and stored.get(row.name):
+                why = "file is missing" if file is None else "file has no DOWN section"
+                down = sqlfile.parse_down(stored[row.name] or "", row.name)
+                no_tx = down.needs_no_transaction
+                self.m._emit("notice", f"{row.name}: {why}; using the DOWN section stored "
+                             "when it was applied", row.name)
             if down is None or down.is_empty:
                 lacking.append(row.name)
                 continue
@@ -317,7 +329,7 @@ class Applier:
                 self.s.held.check()
                 self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
                 one = self._interruptible(partial(self._revert_one, plan), names[position:],
-                                          "rolled back")
+                                          "rolled back", outside=plan.no_transaction)
                 self.done.append(one)
                 self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
         finally:
@@ -348,15 +360,25 @@ class Applier:
 
     # --- failures -----------------------------------------------------------------------
 
-    def _interruptible(self, step: Callable[[], _T], remaining: list[str], verb: str) -> _T:
+    def _interruptible(self, step: Callable[[], _T], remaining: list[str], verb: str,
+                       outside: bool = False) -> _T:
         try:
             return step()
         except KeyboardInterrupt as interrupt:
             number = int(getattr(interrupt, "signal_number", 2))
             done = ", ".join(d.name for d in self.done) or "nothing"
+            ran = (f"statement(s) 1-{self._outside_done}" if self._outside_done > 1 else
+                   "statement 1" if self._outside_done == 1 else "no statement")
+            current = (
+                f"{remaining[0]} was interrupted part-way: it runs outside a transaction, so "
+                f"{ran} of it completed and stay applied, not undone (pgshift status shows "
+                "how far it got; the next migrate resumes it)"
+                if outside else
+                f"{remaining[0]} not {verb} (its transaction was rolled back)"
+            )
             raise Interrupted(
-                f"interrupted: {remaining[0]} not {verb} (its transaction was rolled back); "
-                f"{verb} before the interruption: {done}; not {verb}: {', '.join(remaining)}",
+                f"interrupted: {current}; {verb} before the interruption: {done}; "
+                f"not {verb}: {', '.join(remaining)}",
                 signal_number=number,
                 applied=[d.name for d in self.done],
             ) from None
@@ -407,10 +429,11 @@ class Applier:
         from pgshift.classify import relations
 
         tables = relations(error.statement.sql) if error.statement else []
+        holders: list[str] = []
         try:
-            holders = store.lock_holders(self.s.conn, tables)
-            self.s.conn.rollback()
-        except Exception:  # the diagnosis is best effort; the failure is what matters
+            with self.s.conn.transaction():
+                holders = store.lock_holders(self.s.conn, tables)
+        except psycopg.Error:  # the diagnosis is best effort; the failure is what matters
             holders = []
         tries = f" after {self.m.lock_retries} retries" if self.m.lock_retries else ""
         first = (f"gave up{tries}: another session holds a lock on a table this statement "

@@ -85,6 +85,9 @@ def unmark(migrator: Migrator, session: _Session, name: str) -> RunResult:
     row = next((r for r in session.state.rows if r.name == name), None)
     partial = any(p.name == name for p in session.state.partial)
     if row is None and not partial:
+        if name not in session.discovery.by_name():
+            raise UsageRefused(f"unmark {name}: no such migration, applied or in "
+                               f"{session.discovery.directory}")
         raise StateError(f"unmark {name}: it is not recorded; nothing changed")
     conn = session.conn
     with conn.transaction():

@@ -74,7 +74,8 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     from pgshift.connect import connect, describe_target
     from pgshift.errors import ConnectionFailed
 
-    name = sql.Identifier(f"{prefix}_{secrets.token_hex(6)}")
+    dbname = f"{prefix}_{secrets.token_hex(6)}"
+    name = sql.Identifier(dbname)
     with connect(server_url, autocommit=True) as conn:
         try:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(name))
@@ -85,7 +86,7 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
                 hint="the role needs the CREATEDB right; or pass --scratch-url for a server "
                 "where it may create databases") from None
     try:
-        yield make_conninfo(server_url, dbname=name.as_string(None).strip('"'))
+        yield make_conninfo(server_url, dbname=dbname)
     finally:
         with connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
@@ -129,31 +130,40 @@ def verify_migrations(migrator: Migrator, names: Sequence[str] = (), *,
     wanted = _resolve_names(files, names)
     last = max(i for i, f in enumerate(files) if f.name in wanted) if wanted else -1
     parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files[: last + 1]]
-    verdicts: list[MigrationVerdict] = []
-    first: list[str] = []
     server = scratch_server(scratch_url, embedded_dir)
     with scratch_database(server, "pgshift_verify") as url, connect(url, autocommit=True) as conn:
-        stopped: str | None = None
-        for migration in parsed:
-            if stopped is not None:
-                if migration.name in wanted:
-                    verdicts.append(MigrationVerdict(migration.name, False, (
-                        f"not verified: verification stopped at {stopped}",), 0.0))
-                continue
-            run, failed = _executor(migration, strict=migrator.strict)
-            if migration.name in wanted:
-                source = VerifyInput(migration.name, migration.up.text,
-                                     migration.down.text if migration.down else None,
-                                     migration.no_transaction)
-                verdicts += verify(conn, [source], run_section=run,
-                                   on_progress=on_progress).verdicts
-            else:
-                verdicts += _apply_first(conn, migration, run, on_progress)
-                first.append(migration.name)
-            stopped = migration.name if failed else None
+        verdicts, first = _verify_on(conn, parsed, wanted, migrator.strict, on_progress)
         scratch = describe_target(url)
     report = VerifyReport(tuple(verdicts), time.perf_counter() - started)
     return VerifyRun(report, tuple(first), scratch)
+
+
+def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set[str],
+               strict: bool, on_progress: Callable[[str], None] | None) -> tuple[
+        list[MigrationVerdict], list[str]]:
+    """The verdicts of the ``wanted`` migrations, and the others applied first; after a
+    section fails, the state is unknown and the rest are "not verified"."""
+    verdicts: list[MigrationVerdict] = []
+    first: list[str] = []
+    stopped: str | None = None
+    for migration in parsed:
+        if stopped is not None:
+            if migration.name in wanted:
+                verdicts.append(MigrationVerdict(migration.name, False, (
+                    f"not verified: verification stopped at {stopped}",), 0.0))
+            continue
+        run, failed = _executor(migration, strict=strict)
+        if migration.name in wanted:
+            source = VerifyInput(migration.name, migration.up.text,
+                                 migration.down.text if migration.down else None,
+                                 migration.no_transaction)
+            verdicts += verify(conn, [source], run_section=run,
+                               on_progress=on_progress).verdicts
+        else:
+            verdicts += _apply_first(conn, migration, run, on_progress)
+            first.append(migration.name)
+        stopped = migration.name if failed else None
+    return verdicts, first
 
 
 def _resolve_names(files: Sequence[directory.MigrationFile], names: Sequence[str]) -> set[str]:
@@ -267,7 +277,7 @@ def dump_schema(conninfo: str, path: Path | None, *, scratch_url: str | None = N
     server = scratch_server(scratch_url, embedded_dir)
     with scratch_database(server, "pgshift_dump") as scratch:
         checked_on = describe_target(scratch)
-        _load(text, scratch)
+        _load(text, scratch, major)
     if path is not None:
         _write_atomically(path, text)
     return DumpResult(text, path, str(program), major, server_major, checked_on)
@@ -336,7 +346,7 @@ def _run(program: Path, label: str, args: list[str], conninfo: str) -> Any:
     return done
 
 
-def _load(text: str, scratch: str) -> None:
+def _load(text: str, scratch: str, pg_dump_major: int) -> None:
     """Load a dump into the scratch database; stop at the first error."""
     import shutil
     import tempfile
@@ -356,8 +366,9 @@ def _load(text: str, scratch: str) -> None:
         except RunError as error:
             raise RunError(f"the dump does not load back, so it was not written: {error}",
                            hint="the schema uses something the scratch server lacks (an "
-                           "extension, a role?); pass --scratch-url for a server like the "
-                           "target") from None
+                           "extension, a role?), or the scratch server is older than "
+                           f"PostgreSQL {pg_dump_major}, whose pg_dump wrote the dump; pass "
+                           "--scratch-url for a server like the target") from None
 
 
 def _write_atomically(path: Path, text: str) -> None:

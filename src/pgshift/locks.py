@@ -27,17 +27,6 @@ MODES = (
 )  # fmt: skip
 AS, RS, RX, SUX, S, SRX, X, AX = MODES
 
-BLOCKS = {
-    AS: "blocks only ACCESS EXCLUSIVE",
-    RS: "blocks EXCLUSIVE and ACCESS EXCLUSIVE",
-    RX: "blocks SHARE and stronger (CREATE INDEX, most DDL); reads and writes go on",
-    SUX: "blocks DDL, VACUUM and other SHARE UPDATE EXCLUSIVE; reads and writes go on",
-    S: "blocks writes; reads go on",
-    SRX: "blocks writes; reads go on",
-    X: "blocks writes and SELECT … FOR UPDATE; plain reads go on",
-    AX: "blocks reads and writes",
-}
-
 # ALTER TABLE subcommands documented below ACCESS EXCLUSIVE (tablecmds.c,
 # AlterTableGetLockLevel); every other subcommand takes ACCESS EXCLUSIVE.
 _SUBCOMMAND_MODES = {
@@ -108,11 +97,6 @@ class Lock:
     def level(self) -> int:
         """1 (ACCESS SHARE) … 8 (ACCESS EXCLUSIVE)."""
         return MODES.index(self.mode) + 1
-
-    @property
-    def blocks(self) -> str:
-        """What the mode keeps other sessions from doing, in a few words."""
-        return BLOCKS[self.mode]
 
 
 @dataclass(frozen=True)

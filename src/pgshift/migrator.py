@@ -142,26 +142,50 @@ class Migrator:
             return self._revert(session, rows, "reset", started,
                                 atomic=self.atomic if atomic is None else atomic)
 
-    def refresh(self) -> RunResult:
-        """``reset`` then ``migrate`` under one hold of the lock; the new batch is 1."""
+    def refresh(self, *, atomic: bool | None = None) -> RunResult:
+        """``reset`` then ``migrate`` under one hold of the lock; the new batch is 1. With
+        ``atomic``, both halves are one transaction."""
         started = time.monotonic()
-        with self._session() as session:
+        atomic = self.atomic if atomic is None else atomic
+        with self._session() as session, self._maybe_one_transaction(session, atomic):
             rows = selection.rows_to_revert(session.state.rows, everything=True)
-            undone = self._revert(session, rows, "reset", started, atomic=self.atomic)
-            self._reread(session)
-            done = self._migrate(session, started, atomic=self.atomic)
+            undone = self._revert(session, rows, "reset", started, atomic=atomic)
+            self._reread(session, end_transaction=not atomic)
+            done = self._migrate(session, started, atomic=atomic)
         return _combined("refresh", undone, done, started)
 
-    def redo(self) -> RunResult:
-        """Roll back the last batch and apply the same migrations again, as a new batch."""
+    def redo(self, *, atomic: bool | None = None) -> RunResult:
+        """Roll back the last batch and apply the same migrations again, as a new batch.
+
+        Raises:
+            StateError: a migration of the batch has no file to apply again (nothing done).
+        """
         started = time.monotonic()
-        with self._session() as session:
+        atomic = self.atomic if atomic is None else atomic
+        with self._session() as session, self._maybe_one_transaction(session, atomic):
             rows = selection.rows_to_revert(session.state.rows)
-            undone = self._revert(session, rows, "rollback", started, atomic=self.atomic)
-            self._reread(session)
+            files = session.discovery.by_name()
+            gone = [r.name for r in rows if r.name not in files]
+            if gone:
+                raise StateError(
+                    f"redo: {', '.join(gone)} cannot be applied again (the file is missing); "
+                    "nothing was rolled back",
+                    hint="restore the file, or use pgshift rollback",
+                )
+            undone = self._revert(session, rows, "rollback", started, atomic=atomic)
+            self._reread(session, end_transaction=not atomic)
             names = {r.name for r in rows}
-            done = self._migrate(session, started, only=names, atomic=self.atomic)
+            done = self._migrate(session, started, only=names, atomic=atomic)
         return _combined("redo", undone, done, started)
+
+    @contextmanager
+    def _maybe_one_transaction(self, session: _Session, atomic: bool) -> Iterator[None]:
+        """With ``atomic``, one transaction around both halves of refresh/redo."""
+        if not atomic:
+            yield
+            return
+        with session.conn.transaction():
+            yield
 
     def baseline(self, to: str, *, dry_run: bool = False) -> RunResult:
         """Record the migrations up to and including ``to`` as executed, without running
@@ -209,11 +233,12 @@ class Migrator:
         if self._on_event is not None:
             self._on_event(event)
 
-    def _reread(self, session: _Session) -> None:
+    def _reread(self, session: _Session, *, end_transaction: bool = True) -> None:
         from pgshift import store
 
         session.state = store.read(session.conn, session.table)
-        session.conn.rollback()
+        if end_transaction:
+            session.conn.rollback()
 
     @contextmanager
     def _session(self, *, lock_wait: float | None = None) -> Iterator[_Session]:

@@ -1,22 +1,16 @@
 """pytest plugin: every test gets its own migrated PostgreSQL database, in milliseconds.
 
 Once per session a template database ``pgshift_tpl_<hex>`` is created and migrated with
-:class:`pgshift.Migrator` from the project's migrations directory; each test that asks for
-:func:`pgshift_db` (or :func:`pgshift_conn`) gets ``pgshift_t_<hex>``, a copy made by
-``CREATE DATABASE … TEMPLATE``, dropped after the test. Every database the plugin creates
-is dropped by the end of the session.
-
-The server is the one of ``--pgshift-url`` / ``PGSHIFT_TEST_URL`` (its role must be
-allowed to ``CREATE DATABASE``), else an embedded PostgreSQL started in a private
-temporary directory and stopped at the end of the session (never the project's
-``./.pgshift``). Migrations come from ``--pgshift-dir``, else the ini option
-``pgshift_dir``, else ``dir`` in ``[tool.pgshift]`` of the rootdir's ``pyproject.toml``,
-else ``migrations``; the tracking table from ``--pgshift-table``, else ``table`` there,
-else ``_migrations``.
+:class:`pgshift.Migrator`; each test that asks for :func:`pgshift_db` (or
+:func:`pgshift_conn`) gets ``pgshift_t_<hex>``, a copy made by ``CREATE DATABASE …
+TEMPLATE`` and dropped after the test. The server is the one of ``--pgshift-url`` /
+``PGSHIFT_TEST_URL``, else an embedded PostgreSQL started in a private temporary directory
+for the session (never the project's ``./.pgshift``). See :func:`read_settings` for where
+the migrations come from.
 
 pytest imports this module in every run of a project that installs pgshift, so importing
-it stays cheap: the driver and the rest of pgshift are imported by the fixtures, and a
-run that uses none of them starts no server and opens no connection.
+it stays cheap (the driver and the rest of pgshift are imported by the fixtures), and a run
+that uses none of the fixtures starts no server and opens no connection.
 """
 
 from __future__ import annotations
@@ -28,10 +22,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -49,6 +43,9 @@ EMBEDDED_SETTINGS: Mapping[str, str] = {
 }
 TEMPLATE_PREFIX = "pgshift_tpl_"
 CLONE_PREFIX = "pgshift_t_"
+EMBEDDED_PREFIX = "pgshift-pytest-"
+# In each embedded server's directory: the pid of the pytest process it belongs to.
+OWNER_FILE = "owner.pid"
 STRATEGIES = frozenset({"FILE_COPY", "WAL_LOG"})
 # How long to wait for the sessions on a database to end before dropping it anyway.
 UNUSED_WAIT = 10.0
@@ -85,8 +82,7 @@ class _Stats:
 
     server: str = ""
     template: Template | None = None
-    create_ms: list[float] = field(default_factory=list)
-    drop_ms: list[float] = field(default_factory=list)
+    per_test_ms: list[float] = field(default_factory=list)
 
 
 _STATS = pytest.StashKey[_Stats]()
@@ -210,8 +206,10 @@ def open_server(
 
     # Not under pytest's basetemp: pytest makes that private again on each run, which
     # would lock out the unprivileged account the server runs as when pytest runs as root.
-    base_dir = Path(tempfile.mkdtemp(prefix="pgshift-pytest-"))
+    remove_abandoned(Path(tempfile.gettempdir()))
+    base_dir = Path(tempfile.mkdtemp(prefix=EMBEDDED_PREFIX))
     try:
+        (base_dir / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
         running, _ = embedded.ensure_running(base_dir, settings=settings)
         with connect(running.url, autocommit=True) as conn:
             description = f"embedded PostgreSQL {running.version} in {base_dir}"
@@ -223,10 +221,28 @@ def open_server(
             shutil.rmtree(base_dir, ignore_errors=True)
 
 
+def remove_abandoned(parent: Path) -> None:
+    """Stop and remove the embedded servers in ``parent`` whose pytest process is gone
+    (killed before its teardown ran). Those of live or unknown owners are left alone."""
+    from pgshift import embedded
+
+    for base_dir in parent.glob(f"{EMBEDDED_PREFIX}*"):
+        try:
+            os.kill(int((base_dir / OWNER_FILE).read_text(encoding="utf-8")), 0)
+        except ProcessLookupError:
+            with suppress(embedded.EmbeddedError):
+                embedded.stop(base_dir)
+            shutil.rmtree(base_dir, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # not written yet, not ours to read, or the owner lives as another user
+
+
 def read_settings(config: pytest.Config) -> PluginSettings:
-    """The plugin's settings from the command line, the environment, the ini file and
-    ``[tool.pgshift]`` (see the module docstring). Relative directories are taken from
-    where they were given: the invocation directory, the ini file's, or the rootdir.
+    """The plugin's settings. Server: ``--pgshift-url``, else ``$PGSHIFT_TEST_URL``, else
+    embedded (None). Migrations: ``--pgshift-dir`` (from the invocation directory), else
+    the ini option ``pgshift_dir`` (from the ini file's), else ``dir`` of ``[tool.pgshift]``
+    in the rootdir's ``pyproject.toml``, else ``migrations`` (both from the rootdir).
+    Tracking table: ``--pgshift-table``, else ``table`` there, else ``_migrations``.
 
     Raises: ConfigError — the rootdir's pyproject.toml cannot be read.
     """
@@ -290,23 +306,14 @@ def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pgshift", "pgshift test databases")
-    group.addoption(
-        "--pgshift-url",
-        metavar="URL",
-        help=f"server for the test databases (default: ${URL_VARIABLE}, else an embedded "
-        "PostgreSQL started for the session); its role must be allowed to CREATE DATABASE",
-    )
-    group.addoption(
-        "--pgshift-dir",
-        metavar="DIR",
-        help="migrations directory (default: ini pgshift_dir, else [tool.pgshift] dir of "
-        "pyproject.toml, else migrations)",
-    )
-    group.addoption(
-        "--pgshift-table",
-        metavar="NAME",
-        help="tracking table (default: [tool.pgshift] table, else _migrations)",
-    )
+    group.addoption("--pgshift-url", metavar="URL", help=(
+        f"server of the test databases, whose role may CREATE DATABASE (default: "
+        f"${URL_VARIABLE}, else an embedded PostgreSQL started for the session)"))
+    group.addoption("--pgshift-dir", metavar="DIR", help=(
+        "migrations directory (default: ini pgshift_dir, else [tool.pgshift] dir, "
+        "else migrations)"))
+    group.addoption("--pgshift-table", metavar="NAME", help=(
+        "tracking table (default: [tool.pgshift] table, else _migrations)"))
     parser.addini("pgshift_dir", "pgshift migrations directory for the test databases")
 
 
@@ -314,24 +321,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     stats = terminalreporter.config.stash.get(_STATS, None)
     if stats is None or stats.template is None:
         return
-    template = stats.template
-    line = (
-        f"pgshift: {stats.server}: template {template.name} migrated "
-        f"({len(template.applied)} migrations, {template.migrate_ms:.0f} ms)"
-    )
-    if stats.create_ms:
-        line += (
-            f"; {len(stats.create_ms)} test databases, "
-            f"CREATE median {_median(stats.create_ms):.0f} ms (max {max(stats.create_ms):.0f}), "
-            f"DROP median {_median(stats.drop_ms or [0.0]):.0f} ms"
-        )
-    terminalreporter.write_line(line)
-
-
-def _median(values: list[float]) -> float:
     import statistics
 
-    return statistics.median(values)
+    line = (f"pgshift: {stats.server}: {len(stats.template.applied)} migrations applied to "
+            f"{stats.template.name} in {stats.template.migrate_ms:.0f} ms")
+    if stats.per_test_ms:
+        line += (f"; {len(stats.per_test_ms)} test databases, each created and dropped in "
+                 f"{statistics.median(stats.per_test_ms):.0f} ms (median; max "
+                 f"{max(stats.per_test_ms):.0f} ms)")
+    terminalreporter.write_line(line)
 
 
 # --- fixtures ---------------------------------------------------------------------------
@@ -370,13 +368,13 @@ def pgshift_db(
 ) -> Iterator[str]:
     """The URL of a new database ``pgshift_t_<hex>``: a copy of the migrated template,
     for this test alone, dropped after it (with any session still connected to it)."""
-    stats = request.config.stash.setdefault(_STATS, _Stats())
     name = f"{CLONE_PREFIX}{secrets.token_hex(6)}"
-    stats.create_ms.append(_pgshift_server.create_database(name, pgshift_template.name))
+    spent = _pgshift_server.create_database(name, pgshift_template.name)
     try:
         yield _pgshift_server.url_for(name)
     finally:
-        stats.drop_ms.append(_pgshift_server.drop_database(name))
+        spent += _pgshift_server.drop_database(name)
+        request.config.stash.setdefault(_STATS, _Stats()).per_test_ms.append(spent)
 
 
 @pytest.fixture
@@ -401,16 +399,10 @@ def _settings_or_fail(config: pytest.Config) -> PluginSettings:
 def _failing_as_pgshift(context: str) -> Iterator[None]:
     """Turn pgshift's errors into a test failure showing pgshift's message, no traceback."""
     from pgshift.errors import PgshiftError
+    from pgshift.render import error_text
 
     try:
         yield
     except PgshiftError as error:
-        _fail(context, error)
-
-
-def _fail(context: str, error: Exception) -> NoReturn:
-    from pgshift.errors import PgshiftError
-    from pgshift.render import error_text
-
-    text = error_text(error) if isinstance(error, PgshiftError) else str(error)
-    pytest.fail(f"pgshift: {context}:\n{text}", pytrace=False)
+        message = f"pgshift: {context}:\n{error_text(error)}"
+        raise pytest.fail.Exception(message, pytrace=False) from None

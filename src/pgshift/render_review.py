@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 # Statement lines shown per statement in text plans (all with verbose).
 SHOWN_SQL_LINES = 6
 SEVERITIES = ("error", "warning", "note")
+# What each lock mode keeps other sessions from doing, in a few words.
+BLOCKS = {
+    "ACCESS SHARE": "blocks only ACCESS EXCLUSIVE",
+    "ROW SHARE": "blocks EXCLUSIVE and ACCESS EXCLUSIVE",
+    "ROW EXCLUSIVE": "blocks SHARE and stronger (CREATE INDEX, most DDL); reads and writes "
+                     "go on",
+    "SHARE UPDATE EXCLUSIVE": "blocks DDL, VACUUM and other SHARE UPDATE EXCLUSIVE; reads "
+                              "and writes go on",
+    "SHARE": "blocks writes; reads go on",
+    "SHARE ROW EXCLUSIVE": "blocks writes; reads go on",
+    "EXCLUSIVE": "blocks writes and SELECT … FOR UPDATE; plain reads go on",
+    "ACCESS EXCLUSIVE": "blocks reads and writes",
+}
 
 
 def _plural(count: int, word: str) -> str:
@@ -106,7 +119,7 @@ def lock_text(lock: Lock) -> str:
     """``ACCESS EXCLUSIVE on users (ADD COLUMN): blocks reads and writes``."""
     target = lock.relation if lock.kind == "table" else f"{lock.kind} {lock.relation}"
     reason = f" ({lock.reason})" if lock.reason else ""
-    return f"{lock.mode} on {target}{reason}: {lock.blocks}"
+    return f"{lock.mode} on {target}{reason}: {BLOCKS[lock.mode]}"
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -128,7 +141,7 @@ def _migration_json(migration: PlannedMigration) -> dict[str, Any]:
         "statements": [{
             "number": s.number, "line": s.line, "sql": s.sql,
             "outside_transaction": s.outside_transaction, "notes": list(s.notes),
-            "locks": [{**asdict(lock), "blocks": lock.blocks} for lock in s.locks],
+            "locks": [{**asdict(lock), "blocks": BLOCKS[lock.mode]} for lock in s.locks],
         } for s in migration.statements],
         "findings": [asdict(f) for f in migration.findings],
     }

@@ -99,7 +99,7 @@ def _plan(migrator: Migrator, action: Any, batch: int | None,
 
     return Plan(action, batch, tuple(planned), tuple(warnings), refusal,
                 describe_target(migrator.database_url), migrator.table.display,
-                bool(getattr(migrator, "atomic", False)))
+                migrator.atomic)
 
 
 def plan_migrate(migrator: Migrator, *, step: int | None = None,
@@ -138,7 +138,7 @@ def _refusal(migrator: Migrator, in_recovery: bool, planned: Sequence[PlannedMig
     if in_recovery and planned:
         return f"the server is in recovery (a read-only standby): it would {verb} nothing"
     outside = [p.name for p in planned if p.no_transaction]
-    if getattr(migrator, "atomic", False) and outside:
+    if migrator.atomic and outside:
         return (f"--atomic: {', '.join(outside)} must run outside a transaction, so the run "
                 f"cannot be one transaction; it would {verb} nothing")
     return None

@@ -197,16 +197,24 @@ def _refuse_invalid_indexes(
         raise InvalidIndex(bad, statement)
 
 
+OWN_TRANSACTION = "its own BEGIN/COMMIT"
+
+
 def run_outside_transaction(
     conn: psycopg.Connection[Any],
     section: Section,
     *,
     start_at: int = 0,
     strict: bool = False,
+    prefix: str = "",
     before_statement: Callable[[int], None] | None = None,
     on_statement_done: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run statements ``start_at…`` one by one on an autocommit connection.
+
+    A statement that may run in a transaction gets one of its own with ``prefix`` (e.g.
+    pgshift's ``SET LOCAL lock_timeout``) — unless the file manages its own transactions.
+    Statements inside the file's own ``BEGIN … COMMIT`` count as done only once committed.
 
     Raises:
         StatementError: ``ran_before`` lists the (0-based) statements of this call that
@@ -214,32 +222,61 @@ def run_outside_transaction(
     """
     warnings: list[str] = []
     done: list[int] = []
+    in_block: list[int] = []
+    outside = {index for index, _ in section.outside_transaction}
+    own_transactions = any(r == OWN_TRANSACTION for _, r in section.outside_transaction)
     for statement in section.statements():
         if statement.index < start_at:
             continue
         if before_statement:
             before_statement(statement.index)
+        wrap = bool(prefix) and not own_transactions and statement.index not in outside
         try:
-            conn.execute(statement.sql)
+            if wrap:
+                with conn.transaction():
+                    conn.execute(prefix + statement.sql)
+            else:
+                conn.execute(statement.sql)
         except psycopg.Error as error:
+            _end_open_block(conn)
             if is_connection_error(error, conn):
                 raise StatementError(
                     server_error(error), statement, connection_lost=True, ran_before=done
                 ) from error
-            warning = _skippable(conn, section, statement, error, strict)
+            warning = None if in_block else _skippable(conn, section, statement, error, strict)
             if warning is None:
                 notes = _invalid_left_behind(conn, section, statement)
+                if in_block:
+                    notes.append(f"statement(s) {', '.join(str(i + 1) for i in in_block)} "
+                                 "ran inside the file's own transaction block and were "
+                                 "rolled back with it")
                 raise StatementError(
                     server_error(error), statement, ran_before=done, notes=notes
                 ) from error
             warnings.append(warning)
-        done.append(statement.index)
-        if on_statement_done:
-            on_statement_done(statement.index)
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            in_block.append(statement.index)
+            continue
+        for index in (*in_block, statement.index):
+            done.append(index)
+            if on_statement_done:
+                on_statement_done(index)
+        in_block.clear()
     bad = store.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
     if bad:
         raise InvalidIndex(bad, None)
     return Outcome(tuple(warnings))
+
+
+def _end_open_block(conn: psycopg.Connection[Any]) -> None:
+    """Roll back a transaction block the file opened itself and left failed or open."""
+    if conn.closed or conn.broken:
+        return
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            return
 
 
 def _invalid_left_behind(

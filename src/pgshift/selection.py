@@ -61,6 +61,8 @@ def rows_to_revert(
     if step is not None and step < 1:
         raise UsageRefused(f"--step must be at least 1 (got {step})")
     ordered = [r for r in newest_first(rows) if r.batch != BASELINE_BATCH]
+    if to is not None and to not in {r.name for r in rows}:
+        raise UsageRefused(f"--to {to}: is not an applied migration")
     if not ordered or everything:
         return ordered
     if step is not None:
@@ -75,8 +77,6 @@ def rows_to_revert(
         return [r for r in ordered if r.batch == batch]
     if to is not None:
         names = [r.name for r in ordered]
-        if to not in names and to not in {r.name for r in rows}:
-            raise UsageRefused(f"--to {to}: is not an applied migration")
         if to not in names:
             return ordered
         position = next(i for i, r in enumerate(ordered) if r.name == to)

@@ -249,7 +249,7 @@ def create_or_upgrade(conn: psycopg.Connection[Any], table: TrackingTable, state
             ).format(table.identifier)
         )
     existing = set() if state.has_progress_table else set(inspect(conn, table.progress))
-    if state.progress_clash or (existing and not _PROGRESS_COLUMNS <= existing):
+    if state.progress_clash or (existing and not existing >= _PROGRESS_COLUMNS):
         raise TrackingTableError(
             f"table {table.progress.display} exists but is not pgshift's progress table "
             f"(pgshift keeps it next to {table.display})",

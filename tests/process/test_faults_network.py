@@ -1,0 +1,362 @@
+"""Network faults between pgshift and its server (RELIABILITY S13, S14, S41).
+
+pgshift runs as a real program (``python -m pgshift``) in subprocesses, connected through
+``faultkit.FaultProxy``, a TCP proxy that can blackhole or cut the connection at a chosen
+moment. The tests assert on the server afterwards, through a direct connection: tracking
+rows against catalog objects, no advisory lock left in the test database, no pgshift
+backend left behind, and no password in any output.
+
+Long statements sleep for ``SELECT seconds FROM fault_sleep`` so a test controls how long
+a migration runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from faultkit import FaultProxy, free_port
+from pgtest import CliResult, clean_environ, execute, fetch, table_exists, tracking_rows
+
+pytestmark = pytest.mark.faults
+
+SECRET = "Wd4Hs8Kt2Pz"
+SLEEP = "SELECT pg_sleep((SELECT seconds FROM fault_sleep));"
+# RELIABILITY S13: a blackholed run ends within this bound on the client...
+CLIENT_BOUND = 60
+# ... and the server frees what it held within this one (pgshift's idle-in-transaction
+# timeout of 60 s on its lock connection, plus slack).
+SERVER_BOUND = 100
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` as its (percent-encoded) password; trust auth ignores it,
+    so it only shows whether pgshift ever prints it."""
+    parts = urlsplit(url)
+    user = quote(parts.username or "postgres", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def migration(up: str, down: str = "", header: str = "") -> str:
+    return f"{header}-- UP\n{up}\n-- DOWN\n{down}\n"
+
+
+def write_files(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+class Run:
+    """One ``python -m pgshift`` process."""
+
+    def __init__(self, url: str, directory: Path, cwd: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pgshift", "--database-url", url, "--dir", str(directory),
+             *args],
+            cwd=cwd, env=clean_environ(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
+        )
+
+    def result(self, timeout: float) -> CliResult:
+        """Wait at most ``timeout`` seconds for the exit; a hang fails the test."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            pytest.fail(f"pgshift did not exit within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
+        return CliResult(self.proc.returncode, out, err)
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+
+    def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+        """:func:`wait_for` that fails at once, with the output, if pgshift has exited."""
+
+        def alive_check() -> Any:
+            if self.proc.poll() is not None:
+                done = self.result(5)
+                pytest.fail(f"pgshift exited ({done.exit_code}) before {what}:\n"
+                            f"{done.stdout}\n{done.stderr}")
+            return check()
+
+        return wait_for(alive_check, timeout, what)
+
+
+class Procs:
+    """Starts pgshift processes and kills any still running when the test ends."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+
+    def start(self, url: str, directory: Path, cwd: Path, *args: str) -> Run:
+        run = Run(url, directory, cwd, *args)
+        self.runs.append(run)
+        return run
+
+    def run(self, url: str, directory: Path, cwd: Path, *args: str,
+            timeout: float = 120) -> CliResult:
+        return self.start(url, directory, cwd, *args).result(timeout)
+
+    def kill_all(self) -> None:
+        for run in self.runs:
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.communicate()
+
+
+@pytest.fixture
+def procs() -> Iterator[Procs]:
+    started = Procs()
+    try:
+        yield started
+    finally:
+        started.kill_all()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``check`` every 0.1 s until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Backend:
+    pid: int
+    state: str | None
+    query: str
+    has_snapshot: bool
+    wait_event_type: str | None
+
+
+def pgshift_backends(url: str) -> list[Backend]:
+    """pgshift's sessions (application_name 'pgshift') in ``url``'s database."""
+    rows = fetch(url, "SELECT pid, state, query, backend_xmin IS NOT NULL, wait_event_type "
+                      "FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND application_name = 'pgshift'")
+    return [Backend(*row) for row in rows]
+
+
+def advisory_locks(url: str) -> list[int]:
+    """pids holding or awaiting an advisory lock in ``url``'s database."""
+    return [r[0] for r in fetch(
+        url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = "
+             "(SELECT oid FROM pg_database WHERE datname = current_database())")]
+
+
+def assert_released(url: str, timeout: float = 15) -> None:
+    """After pgshift exited: no advisory lock and no pgshift backend idle in transaction."""
+
+    def clean() -> bool:
+        idle = [b for b in pgshift_backends(url) if (b.state or "").startswith("idle in trans")]
+        return not advisory_locks(url) and not idle
+
+    wait_for(clean, timeout, f"advisory locks {advisory_locks(url)} and pgshift backends "
+                             f"{pgshift_backends(url)} gone")
+
+
+def assert_no_leak(result: CliResult, secret: str = SECRET) -> None:
+    shown = result.stdout + result.stderr
+    pieces = {secret[i:i + 4] for i in range(len(secret) - 3)}
+    assert not [p for p in pieces if p in shown], shown
+
+
+def rows(url: str) -> list[tuple[str, int]]:
+    return [(r["name"], r["batch"]) for r in tracking_rows(url)]
+
+
+def sleeping_backend(url: str) -> Backend | None:
+    """pgshift's backend while it runs the test's pg_sleep statement."""
+    found = [b for b in pgshift_backends(url)
+             if b.state == "active" and "pg_sleep" in b.query]
+    return found[0] if found else None
+
+
+def set_sleep(url: str, seconds: float) -> None:
+    execute(url, "CREATE TABLE IF NOT EXISTS fault_sleep (seconds float8);"
+                 "DELETE FROM fault_sleep;")
+    execute(url, "INSERT INTO fault_sleep VALUES (%s)", [seconds])
+
+
+def proxy_for(url: str) -> FaultProxy:
+    parts = urlsplit(url)
+    return FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+
+
+def columns_of(url: str, table: str) -> list[str]:
+    return [r[0] for r in fetch(url, "SELECT attname FROM pg_attribute WHERE attrelid = "
+                                     "to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
+                                     "ORDER BY attnum", [table])]
+
+
+def table_is_usable(url: str, table: str) -> bool:
+    """Whether an application can read ``table`` without waiting more than a second."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '1s'")
+        try:
+            conn.execute(f"SELECT count(*) FROM {table}")
+        except psycopg.errors.LockNotAvailable:
+            return False
+    return True
+
+
+# --- S13: network blackhole mid-migration ---------------------------------------------------
+
+
+def test_s13_blackhole_mid_migration_ends_both_sides(
+    db_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    set_sleep(db_url, 3)
+    directory = write_files(tmp_path / "migrations", {
+        "001_t1.sql": migration("CREATE TABLE t1 (id int);\nINSERT INTO t1 VALUES (1);",
+                                "DROP TABLE t1;"),
+        "002_alter.sql": migration(f"ALTER TABLE t1 ADD COLUMN c int;\n{SLEEP}\n"
+                                   "CREATE TABLE b (id int);",
+                                   "DROP TABLE b;\nALTER TABLE t1 DROP COLUMN c;"),
+    })
+    with proxy_for(db_url) as proxy:
+        url = proxy.rewrite_url(with_password(db_url, SECRET))
+        run = procs.start(url, directory, tmp_path, "migrate")
+        run.wait_for(lambda: sleeping_backend(db_url), 60, "002_alter.sql sleeping")
+        proxy.mode = "blackhole"
+        cut_at = time.monotonic()
+        result = run.result(CLIENT_BOUND)
+
+        assert result.exit_code == 1, result.stderr
+        assert "002_alter.sql" in result.stderr and "not applied" in result.stderr, (
+            result.stderr)
+        assert "Traceback" not in result.stderr
+        assert_no_leak(result)
+        # Server side, seen through a direct connection: the lock goes within the bound.
+        wait_for(lambda: not advisory_locks(db_url), SERVER_BOUND, "the advisory lock freed")
+        # ... and so must every session pgshift left in a transaction: the migration's
+        # own still holds ACCESS EXCLUSIVE on t1 when nothing ends it.
+        remaining = max(1.0, SERVER_BOUND - (time.monotonic() - cut_at))
+        try:
+            wait_for(lambda: not pgshift_backends(db_url), remaining, "pgshift's backends gone")
+            left: list[Backend] = []
+        except AssertionError:
+            left = pgshift_backends(db_url)
+        t1_usable = table_is_usable(db_url, "t1")
+        proxy.mode = "reset"  # the partition heals with an RST: the server sees EOF
+        wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone after RST")
+
+    assert rows(db_url) == [("001_t1.sql", 1)]
+    assert columns_of(db_url, "t1") == ["id"] and not table_exists(db_url, "b")
+    again = procs.run(with_password(db_url, SECRET), directory, tmp_path, "migrate")
+    assert again.exit_code == 0, again.stderr
+    assert rows(db_url) == [("001_t1.sql", 1), ("002_alter.sql", 2)]
+    assert columns_of(db_url, "t1") == ["id", "c"] and table_exists(db_url, "b")
+    assert_released(db_url)
+    assert_no_leak(again)
+    assert left == [] and t1_usable, (
+        f"{SERVER_BOUND} s after the blackhole began, pgshift sessions were still open on "
+        f"the server: {left}; t1 readable by an application: {t1_usable}")
+
+
+# --- S14: ambiguous commit ------------------------------------------------------------------
+
+
+def test_s14_ambiguous_commit_is_reported_and_the_table_tells_the_truth(
+    db_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    set_sleep(db_url, 1.5)
+    directory = write_files(tmp_path / "migrations", {
+        "001_t1.sql": migration("CREATE TABLE t1 (id int);", "DROP TABLE t1;"),
+        "002_t2.sql": migration(f"CREATE TABLE t2 (id int);\n{SLEEP}\n"
+                                "INSERT INTO t2 VALUES (1);", "DROP TABLE t2;"),
+        "003_t3.sql": migration("CREATE TABLE t3 (id int);", "DROP TABLE t3;"),
+    })
+    with proxy_for(db_url) as proxy:
+        url = proxy.rewrite_url(with_password(db_url, SECRET))
+        run = procs.start(url, directory, tmp_path, "migrate")
+        run.wait_for(lambda: sleeping_backend(db_url), 60, "002_t2.sql sleeping")
+        proxy.cut_after_client_bytes(b"COMMIT")
+        assert proxy.wait_for_cut(30), "002_t2.sql never sent its COMMIT"
+        result = run.result(CLIENT_BOUND)
+    wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone")
+
+    assert result.exit_code == 1, result.stderr
+    assert "002_t2.sql" in result.stderr
+    assert "may or may not have been committed" in result.stderr, result.stderr
+    assert "003_t3.sql" not in result.stdout
+    assert_no_leak(result)
+    recorded = [name for name, _ in rows(db_url)]
+    # row present <=> objects present: both were in the one transaction
+    assert ("002_t2.sql" in recorded) == table_exists(db_url, "t2")
+    assert not table_exists(db_url, "t3")
+    assert_released(db_url)
+
+    direct = with_password(db_url, SECRET)
+    status = procs.run(direct, directory, tmp_path, "status")
+    assert status.exit_code == 0, status.stderr
+    line = next(x for x in status.stdout.splitlines() if x.startswith("002_t2.sql"))
+    assert ("executed" in line) == ("002_t2.sql" in recorded), status.stdout
+
+    again = procs.run(direct, directory, tmp_path, "migrate")
+    assert again.exit_code == 0, again.stderr
+    names = [name for name, _ in rows(db_url)]
+    assert names == ["001_t1.sql", "002_t2.sql", "003_t3.sql"]
+    assert fetch(db_url, "SELECT count(*) FROM t2") == [(1,)], "002_t2.sql ran twice"
+    assert_released(db_url)
+    for shown in (status, again):
+        assert_no_leak(shown)
+
+
+# --- S41: unreachable server ----------------------------------------------------------------
+
+
+def test_s41_closed_port_exits_1_naming_host_and_port(tmp_path: Path, procs: Procs) -> None:
+    port = free_port()
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/postgres"
+    directory = write_files(tmp_path / "migrations", {
+        "001_t1.sql": migration("CREATE TABLE t1 (id int);", "DROP TABLE t1;")})
+    for command in ("migrate", "status", "rollback"):
+        result = procs.run(url, directory, tmp_path, command, timeout=30)
+        assert result.exit_code == 1, (command, result.stderr)
+        assert f"127.0.0.1:{port}" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert_no_leak(result)
+
+
+def test_s41_blackholed_server_exits_1_within_the_connect_timeout(
+    pg_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    directory = write_files(tmp_path / "migrations", {
+        "001_t1.sql": migration("CREATE TABLE t1 (id int);", "DROP TABLE t1;")})
+    with proxy_for(pg_url) as proxy:
+        proxy.mode = "blackhole"
+        url = proxy.rewrite_url(with_password(pg_url, SECRET))
+        runs = {command: procs.start(url, directory, tmp_path, command)
+                for command in ("migrate", "status")}
+        # connect_timeout defaults to 10 s: allow for interpreter start-up on a busy machine
+        results = {command: run.result(30) for command, run in runs.items()}
+        assert proxy.stats().bytes_client_to_server == 0
+    for command, result in results.items():
+        assert result.exit_code == 1, (command, result.stderr)
+        assert f"127.0.0.1:{proxy.port}" in result.stderr, result.stderr
+        assert "timeout" in result.stderr, result.stderr
+        assert_no_leak(result)
