@@ -422,10 +422,7 @@ def test_refresh_atomic_changes_nothing_when_the_migrate_half_fails(
 
 @pytest.mark.parametrize("atomic", [
     False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        strict=True, reason="pgshift bug: in an atomic run the diagnosis of a lock_timeout "
-        "calls conn.rollback() inside the run's transaction block (psycopg forbids it), the "
-        "error is swallowed and the blocking session is not named")),
+    True,
 ])
 def test_lock_timeout_names_the_blocking_session(
     db_url: str, migrations: Files, atomic: bool
