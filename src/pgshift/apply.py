@@ -89,6 +89,8 @@ class Applier:
             error.applied = []
             error.notes.append("--atomic: the whole run was rolled back; nothing of it "
                                "is applied")
+            self.m._emit("warning", "--atomic run failed: everything it had done, including "
+                         "the migrations reported as done, was rolled back")
             raise
         except Interrupted as error:
             error.applied = []

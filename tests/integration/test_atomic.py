@@ -417,13 +417,25 @@ def test_refresh_atomic_changes_nothing_when_the_migrate_half_fails(
     assert catalog_snapshot(db_url) == before
 
 
+def test_redo_atomic_of_a_batch_with_a_no_transaction_up_changes_nothing(
+    cli: Cli, db_url: str, migrations: Files
+) -> None:
+    directory = migrations({"001_a.sql": table("a"),
+                            "002_idx.sql": NO_TRANSACTION["concurrently"]})
+    Migrator(db_url, directory).migrate()
+    before = catalog_snapshot(db_url)
+
+    result = run(cli, db_url, directory, "redo", "--atomic")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "002_idx.sql" in result.stderr
+    assert catalog_snapshot(db_url) == before
+
+
 # --- lock_timeout inside an atomic run -------------------------------------------------
 
 
-@pytest.mark.parametrize("atomic", [
-    False,
-    True,
-])
+@pytest.mark.parametrize("atomic", [False, True])
 def test_lock_timeout_names_the_blocking_session(
     db_url: str, migrations: Files, atomic: bool
 ) -> None:

@@ -247,6 +247,18 @@ def test_baseline_dry_run_changes_nothing(cli: Cli, db_url: str, by_hand: Path) 
     assert not table_exists(db_url, "_migrations")
 
 
+def test_baseline_upgrades_an_older_four_column_table(db_url: str, by_hand: Path) -> None:
+    execute(db_url, "CREATE TABLE _migrations (id serial PRIMARY KEY, name text NOT NULL UNIQUE,"
+                    " batch integer NOT NULL, executed_at timestamptz NOT NULL DEFAULT now())")
+
+    Migrator(db_url, by_hand).baseline(FIRST_THREE[-1])
+
+    assert rows(db_url) == [(name, 0) for name in FIRST_THREE]
+    assert all(CHECKSUM.match(row["checksum"]) for row in tracking_rows(db_url))
+    states = {e.name: e.state for e in Migrator(db_url, by_hand).status().entries}
+    assert [states[name] for name in FIRST_THREE] == ["executed"] * 3
+
+
 @pytest.mark.parametrize("target", ["099_nope.sql", "003_add_user_phone", ""])
 def test_baseline_to_an_unknown_file_exits_2(
     cli: Cli, db_url: str, by_hand: Path, target: str
