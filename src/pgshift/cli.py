@@ -142,7 +142,6 @@ def migrate(ctx: click.Context, strict: bool | None, step: int | None, to: str |
 
 def _review_hook(ctx: click.Context, name: str, migrator: Any, **options: Any) -> None:
     """Dry runs and schema dumps are rendered by the review commands' module."""
-    from pgshift import cli_review
 
     getattr(cli_review, name)(ctx, migrator, **options)
 
@@ -273,4 +272,4 @@ def create(ctx: click.Context, name: tuple[str, ...]) -> None:
 
 
 # Registers the remaining commands on `main` (kept in their own modules by concern).
-from pgshift import cli_ops  # noqa: E402, F401
+from pgshift import cli_ops, cli_review  # noqa: E402, F401

@@ -229,10 +229,11 @@ def renumber(ctx: click.Context, dry_run: bool, offline: bool) -> None:
     """Give pending files that share a number with another file, or that sort below the
     latest applied migration, new numbers after all others (same width, same order),
     and update their '-- Migration:' header line."""
-    from pgshift import dump, render_review
+    from pgshift import render_review
+    from pgshift.renumber import renumber as renumber_files
 
     target: Migrator | Path = _settings(ctx).directory if offline else _migrator(ctx)
-    renames = dump.renumber(target, dry_run=dry_run, offline=offline)
+    renames = renumber_files(target, dry_run=dry_run, offline=offline)
     if _opts(ctx).get("as_json"):
         _echo_json(render_review.renames_json(renames, dry_run=dry_run))
     elif not _opts(ctx).get("quiet") or renames:

@@ -143,7 +143,7 @@ def _reporter(ctx: click.Context) -> Callable[[Event], None]:
             return
         if bar is not None:
             bar.update(event)
-        if event.kind in ("warning", "notice", "lock-wait", "retry"):
+        if event.kind in ("warning", "notice", "lock-wait", "retry", "lint"):
             click.echo(f"{event.kind.replace('-', ' ')}: {event.message}", err=True)
         elif verbose and event.kind in ("applied", "reverted"):
             click.echo(f"  {event.message} ({event.duration_ms} ms)", err=True)

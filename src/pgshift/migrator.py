@@ -27,6 +27,10 @@ from pgshift.results import Event, RunResult, StatusReport
 
 EventHandler = Callable[[Event], None]
 LOGGER = logging.getLogger("pgshift")
+LOGGER.addHandler(logging.NullHandler())  # a library logs only where the application says
+# migrate lints what it applies unless the run is a bulk build or a file is huge
+LINT_MAX_MIGRATIONS = 50
+LINT_MAX_SECTION = 256 * 1024
 
 
 @dataclass
@@ -310,6 +314,7 @@ class Migrator:
                     *states.late_pending(discovery, state, chosen)]
         for warning in warnings:
             self._emit("warning", warning)
+        self._lint(parsed)
         drift = [e for e in entries if e.state in ("modified", "missing file")]
         if drift and self.strict:
             names = ", ".join(f"{e.name} ({e.state})" for e in drift)
@@ -327,6 +332,30 @@ class Migrator:
                          seconds=time.monotonic() - started)
 
     # --- rollback -----------------------------------------------------------------------
+
+    def _lint(self, parsed: list[sqlfile.ParsedMigration]) -> None:
+        """Show lint errors and warnings of what is about to be applied; under ``strict``
+        an error-severity finding refuses the run. Large runs (a fresh database being
+        built) and huge files are left to ``pgshift lint``."""
+        from pgshift.review import lint_pending
+
+        small = [p for p in parsed if len(p.up.text) <= LINT_MAX_SECTION]
+        if len(small) > LINT_MAX_MIGRATIONS:
+            self._emit("notice", f"{len(parsed)} migrations pending: not linted here "
+                       "(run pgshift lint)")
+            return
+        findings = [f for f in lint_pending(small) if f.severity != "note"]
+        for f in findings:
+            self._emit("lint", f"{f.file}:{f.line}: {f.severity} {f.rule}: {f.message}",
+                       f.file)
+        errors = [f for f in findings if f.severity == "error"]
+        if errors and self.strict:
+            raise StateError(
+                f"--strict: {len(errors)} lint error(s) in pending migrations; nothing was "
+                "applied",
+                hint="fix them, or silence a rule in the file's header with "
+                "'-- pgshift: allow <rule-id>'",
+            )
 
     def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:
@@ -348,7 +377,7 @@ def create_migration(dir_path: str | Path, name: str, *, today: date | None = No
     return directory.create(Path(dir_path), name, today=today or date.today())
 
 
-_LOG_LEVELS = {"warning": logging.WARNING, "lock-wait": logging.WARNING,
+_LOG_LEVELS = {"warning": logging.WARNING, "lock-wait": logging.WARNING, "lint": logging.WARNING,
                "retry": logging.WARNING, "applied": logging.INFO, "reverted": logging.INFO,
                "notice": logging.INFO}
 

@@ -10,9 +10,10 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgshift.dump import DumpResult, Rename, VerifyRun
+    from pgshift.dump import DumpResult, VerifyRun
     from pgshift.lint import Finding
     from pgshift.locks import Lock
+    from pgshift.renumber import Rename
     from pgshift.review import CheckReport, Plan, PlannedMigration, PlannedStatement
 
 # Statement lines shown per statement in text plans (all with verbose).

@@ -17,7 +17,7 @@ class Event:
 
     ``kind`` is one of: ``lock-wait``, ``batch-start`` (``total`` migrations follow),
     ``applying``, ``applied``, ``reverting``, ``reverted``, ``batch-end``, ``warning``,
-    ``notice``, ``retry``.
+    ``notice``, ``retry``, ``lint`` (a finding of a migration about to be applied).
     """
 
     kind: str

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class PlannedStatement:
     """One statement a run would send: its 1-based ``number`` in the section, file
-    ``line``, text, the locks it takes (strongest first), notes on other locks, and the
-    reason it forces its section outside a transaction (None when it does not)."""
+    ``line``, text, the locks it takes (strongest first), notes on other locks, the
+    reason it forces its section outside a transaction (None when it does not) and the
+    ``(index, table)`` it creates, if any."""
 
     number: int
     line: int
@@ -37,6 +38,7 @@ class PlannedStatement:
     locks: tuple[Lock, ...]
     notes: tuple[str, ...] = ()
     outside_transaction: str | None = None
+    creates_index: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def _planned(name: str, section_name: Literal["up", "down"], section: sqlfile.Se
             created.add(found.creates_table)
         statements.append(PlannedStatement(
             statement.index + 1, statement.line, statement.sql, locks, found.notes,
-            outside.get(statement.index)))
+            outside.get(statement.index), found.creates_index))
     return PlannedMigration(name, section_name, no_transaction, reasons, tuple(statements),
                             **extra)
 
@@ -232,9 +234,8 @@ def _resolve_index_tables(conn: Any, planned: list[PlannedMigration]) -> list[Pl
 
     tables: dict[str, str] = {}
     for statement in (s for m in planned for s in m.statements):
-        made = statement_locks(statement.sql).creates_index
-        if made is not None:
-            tables.setdefault(*made)
+        if statement.creates_index is not None:
+            tables.setdefault(*statement.creates_index)
     wanted = sorted({lock.relation for m in planned for s in m.statements for lock in s.locks
                      if lock.kind == "table of index" and lock.relation not in tables})
     if wanted:

@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pgshift.cli_review  # noqa: F401  (registers the review commands)
 from pgshift import Migrator
-from pgshift.dump import renumber
+from pgshift.renumber import renumber
 from pgtest import CliResult, catalog_snapshot, table_exists, tracking_rows
 
 Cli = Callable[..., CliResult]

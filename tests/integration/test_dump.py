@@ -17,7 +17,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-import pgshift.cli_review  # noqa: F401  (registers the review commands)
 from pgshift import Migrator, embedded
 from pgshift.dump import find_pg_dump
 from pgshift.errors import RunError

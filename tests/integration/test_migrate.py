@@ -436,24 +436,29 @@ def test_lock_timeout_retry_succeeds_once_the_table_is_free(
     assert batches(db_url) == [("001_alter.sql", 1)]
 
 
-def test_run_is_serial_per_migration_connection(db_url: str, migrations: Files) -> None:
-    """Application queries between two migrations of a run see the first one committed."""
+def test_first_migration_is_committed_while_the_second_runs(
+    db_url: str, migrations: Files
+) -> None:
+    """Another session sees 001 recorded while 002 is still running."""
     directory = migrations({
         "001_a.sql": table("a"),
         "002_wait.sql": "-- UP\nSELECT pg_sleep(1);\nCREATE TABLE b (id int);\n",
     })
     seen: list[Any] = []
+    watchers: list[threading.Thread] = []
 
     def watch(event: Event) -> None:
         if event.kind == "applying" and event.name == "002_wait.sql":
-            threading.Thread(target=lambda: seen.append(batches(db_url))).start()
+            watcher = threading.Thread(target=lambda: seen.append(batches(db_url)))
+            watcher.start()
+            watchers.append(watcher)
 
     Migrator(db_url, directory, on_event=watch).migrate()
-    for _ in range(50):
-        if seen:
-            break
-        threading.Event().wait(0.1)
+    for watcher in watchers:
+        watcher.join(10)
+
     assert seen == [[("001_a.sql", 1)]]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_wait.sql", 1)]
 
 
 POSITIONED = (

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import pgshift.cli_review  # noqa: F401  (registers the review commands)
 from pgshift import Migrator, embedded
 from pgshift.dump import verify_migrations
 from pgtest import CliResult, catalog_snapshot, fetch

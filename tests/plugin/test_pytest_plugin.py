@@ -9,6 +9,7 @@ saw when it started; the assertions are on those facts and on the server's catal
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from pgshift import embedded
+from pgshift.pytest_plugin import RAM_DIR
 from pgtest import CliResult, Env, clean_environ, fetch
 
 SAMPLE = Path(__file__).parent / "sample_project"
@@ -84,20 +87,33 @@ def run_sample(project: Path, *args: str, env: Env | None = None) -> CliResult:
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-def run_recorded(project: Path, *args: str, env: Env | None = None) -> tuple[CliResult, list[Any]]:
-    """:func:`run_sample` with ``record_facts`` loaded; also returns the recorded facts."""
+@dataclass(frozen=True)
+class Recorded:
+    """A sample run with ``record_facts``: its result, what each database test saw when it
+    started, and the pgshift modules the run imported."""
+
+    result: CliResult
+    facts: list[dict[str, Any]]
+    modules: list[str]
+
+
+def run_recorded(project: Path, *args: str, env: Env | None = None) -> Recorded:
+    """:func:`run_sample` with ``record_facts`` loaded."""
     facts_file = project.parent / "facts.jsonl"
     result = run_sample(
         project, "-p", "record_facts", *args,
         env={"PGSHIFT_SAMPLE_FACTS": str(facts_file), **(env or {})},
     )
     lines = facts_file.read_text(encoding="utf-8").splitlines() if facts_file.exists() else []
-    return result, [json.loads(line) for line in lines]
+    records = [json.loads(line) for line in lines]
+    modules = [m for r in records for m in r.get("modules", [])]
+    return Recorded(result, [r for r in records if "test" in r], modules)
 
 
-def assert_clean_copies(result: CliResult, facts: list[Any], order: list[str]) -> None:
+def assert_clean_copies(run: Recorded, order: list[str]) -> None:
     """Every database test started on its own copy of one template, with the migrations
     applied once (the same tracking rows, to the microsecond) and no row left by another."""
+    result, facts = run.result, run.facts
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout
     assert [f["test"] for f in facts] == [t for t in order if "without_database" not in t]
@@ -119,12 +135,19 @@ def existing_databases(url: str, names: list[str]) -> list[str]:
     return [row[0] for row in rows]
 
 
-def leftovers(tmp: Path) -> list[str]:
-    """Embedded-server directories left in ``tmp``, and processes still naming ``tmp``."""
-    found = [p.name for p in tmp.glob("pgshift-pytest-*")]
+def server_directory(result: CliResult) -> Path:
+    """The embedded server's directory, from the plugin's summary line."""
+    match = re.search(r"^pgshift: embedded PostgreSQL \S+ in (\S+):", result.stdout, re.M)
+    assert match is not None, result.stdout
+    return Path(match.group(1))
+
+
+def leftovers(directory: Path) -> list[str]:
+    """``directory`` if it still exists, and the processes whose command line names it."""
+    found = [str(directory)] if directory.exists() else []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if str(tmp).encode() in cmdline.read_bytes():
+            if str(directory).encode() in cmdline.read_bytes():
                 found.append(f"process {cmdline.parent.name}")
         except OSError:
             continue
@@ -132,10 +155,12 @@ def leftovers(tmp: Path) -> list[str]:
 
 
 def test_each_test_gets_a_clean_copy_on_the_given_server(pg_url: str, project: Path) -> None:
-    result, facts = run_recorded(project, env={"PGSHIFT_TEST_URL": pg_url})
+    run = run_recorded(project, env={"PGSHIFT_TEST_URL": pg_url})
 
-    assert_clean_copies(result, facts, SAMPLE_TESTS)
-    assert "pgshift: PostgreSQL at" in result.stdout
+    assert_clean_copies(run, SAMPLE_TESTS)
+    assert "pgshift: PostgreSQL at" in run.result.stdout
+    assert "pgshift.embedded" not in run.modules
+    facts = run.facts
     created = [f["database"] for f in facts] + [facts[0]["template"]]
     assert existing_databases(pg_url, created) == []
 
@@ -175,9 +200,10 @@ def createdb_role(pg_url: str) -> Iterator[str]:
 def test_a_role_that_may_only_create_databases_is_enough(
     pg_url: str, createdb_role: str, project: Path
 ) -> None:
-    result, facts = run_recorded(project, env={"PGSHIFT_TEST_URL": createdb_role})
+    run = run_recorded(project, env={"PGSHIFT_TEST_URL": createdb_role})
 
-    assert_clean_copies(result, facts, SAMPLE_TESTS)
+    assert_clean_copies(run, SAMPLE_TESTS)
+    facts = run.facts
     created = [f["database"] for f in facts] + [facts[0]["template"]]
     assert existing_databases(pg_url, created) == []
 
@@ -187,11 +213,13 @@ def test_without_a_url_an_embedded_server_is_started_and_removed(
     project: Path, private_tmp: Path
 ) -> None:
     order = list(reversed(SAMPLE_TESTS))
-    result, facts = run_recorded(project, *order, env={"TMPDIR": str(private_tmp)})
+    run = run_recorded(project, *order, env={"TMPDIR": str(private_tmp)})
 
-    assert_clean_copies(result, facts, order)
-    assert "pgshift: embedded PostgreSQL" in result.stdout
-    assert leftovers(private_tmp) == []
+    assert_clean_copies(run, order)
+    directory = server_directory(run.result)
+    assert directory.name.startswith("pgshift-pytest-")
+    assert directory.parent in (RAM_DIR, private_tmp)
+    assert leftovers(directory) == []
     assert not (project / ".pgshift").exists()
 
 
@@ -248,24 +276,29 @@ def test_the_server_of_a_killed_run_is_removed_by_the_next_run(
     finally:
         killed.kill()
         killed.wait()
-    (abandoned,) = private_tmp.glob("pgshift-pytest-*")
+    (abandoned,) = [
+        owner.parent
+        for owner in (*RAM_DIR.glob("pgshift-pytest-*/owner.pid"),
+                      *private_tmp.glob("pgshift-pytest-*/owner.pid"))
+        if owner.read_text(encoding="utf-8") == str(killed.pid)
+    ]
     assert embedded.find_running(abandoned) is not None
 
     result = run_sample(project, "-k", "users_start_empty", env={"TMPDIR": str(private_tmp)})
 
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert not abandoned.exists()
-    assert leftovers(private_tmp) == []
+    assert leftovers(abandoned) == []
+    assert leftovers(server_directory(result)) == []
 
 
-@pytest.mark.embedded_only
-def test_a_run_that_uses_no_database_starts_no_server(project: Path, private_tmp: Path) -> None:
-    result = run_sample(project, "-k", "without_database", env={"TMPDIR": str(private_tmp)})
+def test_a_run_that_uses_no_database_connects_nowhere(project: Path) -> None:
+    run = run_recorded(project, "-k", "without_database")
 
-    assert result.exit_code == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
-    assert "pgshift:" not in result.stdout
-    assert leftovers(private_tmp) == []
+    assert run.result.exit_code == 0, run.result.stdout + run.result.stderr
+    assert "1 passed" in run.result.stdout
+    assert PLUGIN in run.modules
+    assert not {"pgshift.embedded", "pgshift.connect", "pgshift.migrator"} & set(run.modules)
+    assert "pgshift:" not in run.result.stdout
 
 
 def test_importing_the_plugin_imports_neither_the_driver_nor_the_parser() -> None:

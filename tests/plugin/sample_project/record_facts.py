@@ -1,14 +1,15 @@
 """What each sample test saw when it started, for pgshift's own tests of the plugin.
 
 Not part of the sample project proper: pgshift's tests load it with ``-p record_facts``
-and read the JSON lines it appends to ``$PGSHIFT_SAMPLE_FACTS``, one per test that uses
-``pgshift_db``.
+and read the JSON lines it appends to ``$PGSHIFT_SAMPLE_FACTS``: one per test that uses
+``pgshift_db``, then one listing the pgshift modules the run imported.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -34,6 +35,14 @@ def _record_facts(request: pytest.FixtureRequest) -> Iterator[None]:
             "users": users[0] if users else None,
             "tracking": [[i, name, batch, at.isoformat()] for i, name, batch, at in tracking],
         }
-        with open(os.environ["PGSHIFT_SAMPLE_FACTS"], "a", encoding="utf-8") as out:
-            out.write(json.dumps(facts) + "\n")
+        _write(facts)
     yield
+
+
+def pytest_unconfigure() -> None:
+    _write({"modules": sorted(name for name in sys.modules if name.startswith("pgshift"))})
+
+
+def _write(facts: dict[str, object]) -> None:
+    with open(os.environ["PGSHIFT_SAMPLE_FACTS"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(facts) + "\n")
