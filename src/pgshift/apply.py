@@ -16,16 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 
-from pgshift import directory, runner, sqlfile, store
+from pgshift import catalog, directory, failures, runner, sqlfile, store
 from pgshift.errors import (
-    ConnectionFailed,
-    FailedStatement,
     Interrupted,
     MigrationFailed,
     RollbackFailed,
-    ServerError,
     StateError,
-    TrackingTableError,
 )
 from pgshift.results import AppliedMigration
 
@@ -186,7 +182,7 @@ class Applier:
             def before(index: int) -> None:
                 created = section.index_created_by(index)
                 if index in section.concurrent_indexes and created is not None:
-                    ours = None if store.index_exists(conn, created) else _qualified(created)
+                    ours = None if catalog.index_exists(conn, created) else _qualified(created)
                     store.progress_index(conn, table, name, ours)
 
             def done(index: int) -> None:
@@ -238,22 +234,30 @@ class Applier:
         if progress is None or not progress.pending_index:
             return
         conn = self.s.conn
-        if not store.invalid_indexes(conn, [progress.pending_index]):
+        if not catalog.invalid_indexes(conn, [progress.pending_index]):
             return
         self.m._emit("notice", f"{migration.name}: dropping the INVALID index "
                      f"{progress.pending_index} left by its interrupted CREATE INDEX "
                      "CONCURRENTLY, to build it again", migration.name)
-        store.drop_index_concurrently(conn, progress.pending_index)
+        catalog.drop_index_concurrently(conn, progress.pending_index)
 
     def _prefix(self) -> str:
-        """SET LOCALs sent with each transactional section: pgshift's lock_timeout, and on
-        PostgreSQL 14+ a check that ends the statement soon after its client vanished."""
-        parts = []
+        """SET LOCALs sent with each transactional section: pgshift's lock_timeout, bounds
+        that end a vanished client's transaction on the server, and on PostgreSQL 14+ a
+        check that ends a running statement soon after its client vanished."""
+        # A vanished client's transaction (and its locks) must end on the server too:
+        # idle, it is ended after 60 s; server-side keepalives notice a dead peer.
+        parts = [
+            "SET LOCAL idle_in_transaction_session_timeout = '60s';",
+            "SET LOCAL tcp_keepalives_idle = 15;",
+            "SET LOCAL tcp_keepalives_interval = 5;",
+            "SET LOCAL tcp_keepalives_count = 6;",
+        ]
         if self.m.lock_timeout:
             parts.append(f"SET LOCAL lock_timeout = '{int(self.m.lock_timeout * 1000)}ms';")
         if self.s.conn.info.server_version >= 140000:
             parts.append("SET LOCAL client_connection_check_interval = '2s';")
-        return "\n".join(parts) + "\n" if parts else ""
+        return "\n".join(parts) + "\n"
 
     def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
         tries = 0
@@ -367,92 +371,30 @@ class Applier:
         try:
             return step()
         except KeyboardInterrupt as interrupt:
-            number = int(getattr(interrupt, "signal_number", 2))
-            done = ", ".join(d.name for d in self.done) or "nothing"
-            ran = (f"statement(s) 1-{self._outside_done}" if self._outside_done > 1 else
-                   "statement 1" if self._outside_done == 1 else "no statement")
-            current = (
-                f"{remaining[0]} was interrupted part-way: it runs outside a transaction, so "
-                f"{ran} of it completed and stay applied, not undone (pgshift status shows "
-                "how far it got; the next migrate resumes it)"
-                if outside else
-                f"{remaining[0]} not {verb} (its transaction was rolled back)"
-            )
-            raise Interrupted(
-                f"interrupted: {current}; {verb} before the interruption: {done}; "
-                f"not {verb}: {', '.join(remaining)}",
-                signal_number=number,
-                applied=[d.name for d in self.done],
+            raise failures.interrupted(
+                interrupt, [d.name for d in self.done], remaining, verb,
+                outside_done=self._outside_done if outside else None,
             ) from None
 
     def _failure(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
                  section: sqlfile.Section, error: runner.StatementError) -> Exception:
-        done = [d.name for d in self.done]
-        if error.connection_lost:
-            verb = "applied" if kind is MigrationFailed else "rolled back"
-            outcome = (
-                "it may or may not have been committed: run pgshift status to see whether "
-                "it is recorded" if error.during_commit else f"{name} was not {verb}"
-            )
-            return ConnectionFailed(
-                f"the connection was lost during {name} ({error.server.message}"
-                f"{', SQLSTATE ' + error.server.sqlstate if error.server.sqlstate else ''}); "
-                f"{outcome}. Done before it in this run: {', '.join(done) or 'nothing'}",
-                hint="run the command again once the server is reachable",
-            )
-        if (error.statement is None and self._setup_needed
-                and error.server.sqlstate in ("42501", "3F000")):
-            return TrackingTableError(
-                f"cannot create the tracking table {self.s.table.display}: "
-                f"{error.server.message} (SQLSTATE {error.server.sqlstate}); nothing was "
-                "applied",
-                hint="grant CREATE on that schema to this role, let an owner run the first "
-                "migrate, or pass --table schema.name for a schema this role can write to",
-            )
-        statement = None
-        if error.statement is not None:
-            s = error.statement
-            statement = FailedStatement(name, s.line, s.head, s.index + 1, len(section), s.sql)
-        notes = list(error.notes)
-        if error.server.sqlstate == UNSAFE_NEW_ENUM_VALUE:
-            notes.append("a value added with ALTER TYPE … ADD VALUE cannot be used in the same "
-                         "transaction: move its use to a later migration file, or mark this "
-                         "file '-- pgshift: no-transaction'")
-        if error.server.sqlstate == LOCK_NOT_AVAILABLE:
-            notes += self._blockers(error)
-        return kind(name, server=error.server, statement=statement, applied=done,
-                    ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+        blocking: list[str] = []
+        if error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
+            blocking = failures.blockers(self.s.conn, error, self.m.lock_retries,
+                                         self.m.lock_timeout)
+        return failures.failure(
+            kind, name, section, error, done=[d.name for d in self.done],
+            creating_table=self.s.table.display if self._setup_needed else None,
+            blocking=blocking,
+        )
 
     def _bookkeeping(self, error: psycopg.Error) -> runner.StatementError:
         lost = runner.is_connection_error(error, self.s.conn)
         return runner.StatementError(runner.server_error(error), None, connection_lost=lost)
 
-    def _blockers(self, error: runner.StatementError) -> list[str]:
-        from pgshift.classify import relations
-
-        tables = relations(error.statement.sql) if error.statement else []
-        holders: list[str] = []
-        try:
-            with self.s.conn.transaction():
-                holders = store.lock_holders(self.s.conn, tables)
-        except psycopg.Error:  # the diagnosis is best effort; the failure is what matters
-            holders = []
-        tries = f" after {self.m.lock_retries} retries" if self.m.lock_retries else ""
-        first = (f"gave up{tries}: another session holds a lock on a table this statement "
-                 "needs; the migration was not applied and nothing waited on the table "
-                 f"for more than {self.m.lock_timeout:g} s")
-        return [first, *(f"blocking: {h}" for h in holders)]
-
     def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
                  error: runner.InvalidIndex) -> Exception:
-        listed = ", ".join(error.names)
-        server = ServerError(
-            message=f"index {listed} exists but is INVALID (left by a failed or interrupted "
-                    "CREATE INDEX CONCURRENTLY); an invalid index never counts as existing",
-            hint="; ".join(f"DROP INDEX CONCURRENTLY {n};" for n in error.names)
-            + " then run the command again",
-        )
-        return kind(name, server=server, statement=None, applied=[d.name for d in self.done])
+        return failures.invalid_index(kind, name, error, [d.name for d in self.done])
 
 
 def _qualified(index: tuple[str | None, str]) -> str:

@@ -153,8 +153,10 @@ def _check_url_shape(url: str, source: str) -> None:
     at = authority.rfind("@")
     userinfo = authority[:at] if at >= 0 else ""
     # user:pass without '@' before the first '/' or '?' means the password held one of them
-    password_cut = (at < 0 and "@" in beyond and not authority.startswith("[")
-                    and re.search(r":[^\d\[\],]", authority) is not None)
+    password_cut = at < 0 and "@" in beyond and any(
+        ":" in spec and not spec.startswith("[") and not spec.rsplit(":", 1)[1].isdigit()
+        for spec in authority.split(",")
+    )
     if any(c in userinfo for c in "@#") or password_cut:
         raise ConfigError(
             f"{source} is malformed: its user/password part contains '@', '/', '#' or '?'",

@@ -247,14 +247,14 @@ class Migrator:
     @contextmanager
     def _session(self, *, lock_wait: float | None = None) -> Iterator[_Session]:
         """Connect, refuse a standby, take the lock, read the tracking table under it."""
-        from pgshift import lock, store
+        from pgshift import catalog, lock, store
         from pgshift.connect import connect, describe_target
 
         discovery = directory.discover(self.directory)
         conn = connect(self.database_url, autocommit=False)
         lock_conn = None
         try:
-            schema, in_recovery, _ = store.server_facts(conn)
+            schema, in_recovery, _ = catalog.server_facts(conn)
             conn.rollback()
             if in_recovery:
                 raise ReadOnlyServer(

@@ -4,9 +4,9 @@ Once per session a template database ``pgshift_tpl_<hex>`` is created and migrat
 :class:`pgshift.Migrator`; each test that asks for :func:`pgshift_db` (or
 :func:`pgshift_conn`) gets ``pgshift_t_<hex>``, a copy made by ``CREATE DATABASE …
 TEMPLATE`` and dropped after the test. The server is the one of ``--pgshift-url`` /
-``PGSHIFT_TEST_URL``, else an embedded PostgreSQL started in a private temporary directory
-for the session (never the project's ``./.pgshift``). See :func:`read_settings` for where
-the migrations come from.
+``PGSHIFT_TEST_URL``, else an embedded PostgreSQL started for the session in a directory
+of its own (in RAM when possible, see :func:`embedded_parent`; never the project's
+``./.pgshift``). See :func:`read_settings` for where the migrations come from.
 
 pytest imports this module in every run of a project that installs pgshift, so importing
 it stays cheap (the driver and the rest of pgshift are imported by the fixtures), and a run

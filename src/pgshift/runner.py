@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from pgshift import store
+from pgshift import catalog
 from pgshift.errors import ServerError
 from pgshift.sqlfile import Section, Statement
 
@@ -174,7 +174,7 @@ def _skippable(
     if strict or (error.sqlstate or "") not in ALREADY_EXISTS:
         return None
     index = section.index_created_by(statement.index)
-    if index is not None and store.invalid_indexes(conn, [index]):
+    if index is not None and catalog.invalid_indexes(conn, [index]):
         return None
     message = error.diag.message_primary or str(error)
     return f"line {statement.line}: {message}; statement skipped"
@@ -192,7 +192,7 @@ def _refuse_invalid_indexes(
 ) -> None:
     """An index the section creates must not be left INVALID (IF NOT EXISTS can skip one)."""
     names = [(schema, name) for _, schema, name in section.index_names]
-    bad = store.invalid_indexes(conn, names)
+    bad = catalog.invalid_indexes(conn, names)
     if bad:
         raise InvalidIndex(bad, statement)
 
@@ -262,7 +262,7 @@ def run_outside_transaction(
             if on_statement_done:
                 on_statement_done(index)
         in_block.clear()
-    bad = store.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
+    bad = catalog.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
     if bad:
         raise InvalidIndex(bad, None)
     return Outcome(tuple(warnings))
@@ -286,7 +286,7 @@ def _invalid_left_behind(
     if index is None or conn.closed or conn.broken:
         return []
     try:
-        bad = store.invalid_indexes(conn, [index])
+        bad = catalog.invalid_indexes(conn, [index])
     except psycopg.Error:
         return []
     return [

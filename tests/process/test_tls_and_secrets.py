@@ -255,6 +255,11 @@ MALFORMED = {
     "slash": ("Kq7/Zx9w2", "postgresql://postgres:Kq7/Zx9w2@127.0.0.1:{port}/postgres"),
     "question-then-at": ("Kq?7@Zx9w2",
                          "postgresql://postgres:Kq?7@Zx9w2@127.0.0.1:{port}/postgres"),
+    # a password starting with a digit looks like a port before its '/' or '?'
+    "digit-first-slash": ("9Kq/Zx9w2",
+                          "postgresql://postgres:9Kq/Zx9w2@127.0.0.1:{port}/postgres"),
+    "digit-first-question-then-at": (
+        "8Kq?Zx@9w2", "postgresql://postgres:8Kq?Zx@9w2@127.0.0.1:{port}/postgres"),
     "keyvalue-unterminated": ("Kq7@Zx9w2",
                               "host=127.0.0.1 port={port} password='Kq7@Zx9w2"),
 }

@@ -1,0 +1,84 @@
+"""Catalog queries pgshift needs around migrations (not about the tracking table): the
+server's facts, index validity, who holds locks on a table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+
+def server_facts(conn: psycopg.Connection[Any]) -> tuple[str | None, bool, int]:
+    """(current_schema(), pg_is_in_recovery(), server_version_num)."""
+    row = conn.execute(
+        "SELECT current_schema(), pg_is_in_recovery(), "
+        "current_setting('server_version_num')::int"
+    ).fetchone()
+    assert row is not None
+    return row[0], bool(row[1]), int(row[2])
+
+
+def lock_holders(
+    conn: psycopg.Connection[Any], relations: Sequence[tuple[str | None, str]]
+) -> list[str]:
+    """Other sessions holding locks on these tables, described for a message."""
+    names = [sql.Identifier(*[p for p in pair if p]).as_string(conn) for pair in relations]
+    if not names:
+        return []
+    rows = conn.execute(
+        "SELECT a.pid, a.application_name, a.state, a.xact_start, "
+        "  split_part(a.query, E'\\n', 1), l.relation::regclass::text, "
+        "  string_agg(DISTINCT l.mode, ', ') "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.granted AND l.pid <> pg_backend_pid() "
+        "  AND l.relation IN (SELECT to_regclass(n) FROM unnest(%s::text[]) AS n) "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 4 NULLS LAST LIMIT 10",
+        (names,),
+    ).fetchall()
+    return [
+        f"pid {pid} (application {app!r}, {state}"
+        + (f" since {since:%H:%M:%S}" if since else "")
+        + f", query: {query[:80]!r}) holds {modes} on {relation}"
+        for pid, app, state, since, query, relation, modes in rows
+    ]
+
+
+def index_exists(conn: psycopg.Connection[Any], index: tuple[str | None, str]) -> bool:
+    regclass = sql.Identifier(*[p for p in index if p]).as_string(conn)
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,)).fetchone()
+    return bool(row and row[0])
+
+
+def drop_index_concurrently(conn: psycopg.Connection[Any], qualified: str) -> None:
+    """Drop an index given as a quoted, possibly qualified name (autocommit connection)."""
+    row = conn.execute("SELECT to_regclass(%s)::oid", (qualified,)).fetchone()
+    if row is None or row[0] is None:
+        return
+    names = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = %s", (row[0],)
+    ).fetchone()
+    assert names is not None
+    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(*names)))
+
+
+def invalid_indexes(
+    conn: psycopg.Connection[Any], names: Sequence[tuple[str | None, str] | str]
+) -> list[str]:
+    """Which of the given indexes exist and are INVALID; each is a (schema, name) pair or
+    an already quoted, possibly qualified name."""
+    if not names:
+        return []
+    regclasses = [
+        pair if isinstance(pair, str) else sql.Identifier(*[p for p in pair if p]).as_string(conn)
+        for pair in names
+    ]
+    rows = conn.execute(
+        "SELECT c.relname FROM unnest(%s::text[]) AS n(name) "
+        "JOIN pg_index i ON i.indexrelid = to_regclass(n.name) "
+        "JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid",
+        (regclasses,),
+    ).fetchall()
+    return [r[0] for r in rows]
