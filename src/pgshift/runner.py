@@ -96,12 +96,18 @@ def run_in_transaction(
         with conn.transaction():
             if setup:
                 setup(conn)
-            conn.execute(prefix + section.text)
+            run_script(conn, prefix + section.text)
             _refuse_invalid_indexes(conn, section, None)
             if finish:
                 finish(conn)
             committing = True
         return Outcome()
+    except ScriptFailed as failed:
+        error = failed.error
+        index = failed.completed - prefix.count(";")
+        located = section.statement(index) if 0 <= index < len(section) else None
+        if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
+            raise StatementError(server_error(error), located) from error
     except psycopg.Error as error:
         if is_connection_error(error, conn):
             raise StatementError(
@@ -110,7 +116,40 @@ def run_in_transaction(
         located = _locate(section, error, len(prefix))
         if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
             raise StatementError(server_error(error), located) from error
+    # Only "already exists" (skipped one statement at a time behind savepoints) or an error
+    # that could not be placed runs the section again, statement by statement.
     return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish, strict=strict)
+
+
+class ScriptFailed(Exception):
+    """A statement of a script failed after ``completed`` statements had succeeded."""
+
+    def __init__(self, completed: int, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.completed = completed
+        self.error = error
+
+
+def run_script(conn: psycopg.Connection[Any], text: str) -> None:
+    """Send ``text`` (several statements) as one simple query: one round trip.
+
+    The server answers each statement with its own result before the first error, so
+    the number of results tells which statement failed without running anything again.
+
+    Raises:
+        ScriptFailed: a statement failed. psycopg.OperationalError: the connection broke.
+    """
+    from psycopg import errors, generators, pq
+
+    pgconn = conn.pgconn
+    with conn.lock:
+        pgconn.send_query(text.encode(conn.info.encoding))
+        results = conn.wait(generators.fetch_many(pgconn))
+    for completed, result in enumerate(results):
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            raise ScriptFailed(
+                completed, errors.error_from_result(result, encoding=conn.info.encoding)
+            )
 
 
 def _locate(section: Section, error: psycopg.Error, shift: int) -> Statement | None:

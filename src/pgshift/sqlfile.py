@@ -26,7 +26,7 @@ _NEAR_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+?migrate:?)?[ \t]*(up|down)\b", 
 # one of them are parsed into a tree (a 10 MB file of INSERTs never is).
 _CANDIDATE_WORDS = re.compile(
     r"\b(concurrently|vacuum|database|system|tablespace|begin|start|commit|end|rollback|"
-    r"abort|prepare|index|savepoint|release)\b",
+    r"abort|prepare|index|savepoint|release|stdin|stdout)\b",
     re.IGNORECASE,
 )
 _HEADER_FIELD = re.compile(r"^--[ \t]*(migration|created|description)[ \t]*:[ \t]?(.*)$", re.I)
@@ -366,6 +366,9 @@ def _section(text: str, start: int, end: int, filename: str, label: str) -> Sect
             continue
         seen.add(index)
         found = classify(body[starts[index] : ends[index]])
+        if found.unsupported:
+            raise MigrationFileError(filename, found.unsupported,
+                                     line=first_line + body.count("\n", 0, starts[index]))
         if found.outside_transaction:
             outside.append((index, found.outside_transaction))
         if found.index_name:

@@ -70,12 +70,21 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> CliResult:
     return CliResult(process.returncode, out, err)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 30.0,
+    process: subprocess.Popen[str] | None = None,
+) -> Any:
+    """The first truthy value of ``predicate``; fails after ``timeout`` s, or as soon as
+    ``process`` (the run being watched) has exited, showing its output."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"pgshift exited {process.returncode} first:\n{out}\n{err}")
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
 
@@ -160,7 +169,7 @@ def test_s02_second_runner_rereads_the_table_after_the_lock(
         "003_hit.sql": S01_FILES["003_hit.sql"],
     })
     first = procs.start(db_url, directory, "migrate")
-    wait_for(lambda: sleeping(db_url, "pg_sleep(3)"))
+    wait_for(lambda: sleeping(db_url, "pg_sleep(3)"), process=first)
     migrations({"004_late.sql": table("late")})
 
     second = procs.start(db_url, directory, "migrate")
@@ -234,7 +243,7 @@ def killed_mid_migration(db_url: str, migrations: Files, procs: Procs) -> Path:
     nap(db_url, 8)
     directory = migrations(S07_FILES)
     process = procs.start(db_url, directory, "migrate")
-    wait_for(lambda: sleeping(db_url, "FROM nap"))
+    wait_for(lambda: sleeping(db_url, "FROM nap"), process=process)
     process.kill()
     process.communicate()
     nap(db_url, 0)
@@ -281,7 +290,7 @@ def test_s09_kill_while_waiting_for_the_lock(
         holder.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("public", "_migrations")])
         holder_pid = holder.info.backend_pid
         waiter = procs.start(db_url, directory, "migrate")
-        wait_for(lambda: pgshift_backends(db_url))
+        wait_for(lambda: pgshift_backends(db_url), process=waiter)
         time.sleep(1)  # at least one try-lock poll has happened
         waiter.kill()
         waiter.communicate()
@@ -312,7 +321,7 @@ def test_s10_signal_mid_migration(
         "003_t3.sql": table("t3"),
     })
     process = procs.start(db_url, directory, "migrate")
-    wait_for(lambda: sleeping(db_url, "FROM nap"))
+    wait_for(lambda: sleeping(db_url, "FROM nap"), process=process)
 
     process.send_signal(signum)
     result = finish(process, timeout=15)
@@ -341,7 +350,7 @@ def test_signal_while_waiting_for_the_lock(
         holder.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("public", "_migrations")])
         holder_pid = holder.info.backend_pid
         waiter = procs.start(db_url, directory, "migrate")
-        wait_for(lambda: pgshift_backends(db_url))
+        wait_for(lambda: pgshift_backends(db_url), process=waiter)
         time.sleep(1)
         waiter.send_signal(signum)
         result = finish(waiter, timeout=15)
@@ -367,7 +376,7 @@ def test_sigint_in_a_no_transaction_migration_says_what_stays(
         f"{NAP}\nCREATE TABLE y (id int);\n",
     })
     process = procs.start(db_url, directory, "migrate")
-    wait_for(lambda: sleeping(db_url, "FROM nap"))
+    wait_for(lambda: sleeping(db_url, "FROM nap"), process=process)
 
     process.send_signal(signal.SIGINT)
     result = finish(process, timeout=15)

@@ -1,0 +1,44 @@
+"""Lint over migration files: what ``pgshift lint``, ``plan``, ``check`` and ``migrate``
+show. Reads files but never the database; nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pgshift import directory, sqlfile
+from pgshift.errors import MigrationFileError
+from pgshift.lint import Finding, lint_migration
+
+__all__ = ["lint_file", "lint_parsed", "lint_pending"]
+
+
+def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None) -> list[Finding]:
+    """The lint findings of a parsed migration, its header's ``allow`` directives applied,
+    named ``file`` (default: the migration's name)."""
+    down = migration.down
+    return lint_migration(
+        file or migration.name, migration.up.text, down.text if down is not None else None,
+        up_first_line=migration.up.first_line,
+        down_first_line=down.first_line if down is not None else 1,
+        allowed=migration.allowed_rules,
+    )
+
+
+def lint_pending(migrations: Sequence[sqlfile.ParsedMigration]) -> list[Finding]:
+    """Findings of ``migrations`` in order: for ``migrate`` to show before it applies them."""
+    return [finding for migration in migrations for finding in lint_parsed(migration)]
+
+
+def lint_file(path: Path, shown: str) -> list[Finding]:
+    """Lint one file, named ``shown`` in the findings. A file that cannot be read, decoded
+    or parsed gives one ``parse-error`` finding; nothing is raised."""
+    try:
+        parsed = sqlfile.parse(directory.decode(path.read_bytes(), path.name), path.name)
+    except OSError as error:
+        return [Finding("parse-error", "error", shown, 1, "up",
+                        f"cannot be read: {error.strerror}")]
+    except MigrationFileError as error:
+        return [Finding("parse-error", "error", shown, error.line or 1, "up", error.problem)]
+    return lint_parsed(parsed, shown)
