@@ -75,6 +75,42 @@ class ProxyStats:
     bytes_server_to_client: int
     resets: int
     cuts: int
+    client_messages: dict[str, int] = field(default_factory=dict)
+
+
+# Untyped requests a client may send before its StartupMessage.
+_PRE_STARTUP_CODES = {80877103, 80877104, 80877102}  # SSLRequest, GSSENCRequest, Cancel
+
+
+class _FrontendMessages:
+    """Counts the client's protocol messages by type ('Q' simple query, 'P' parse, 'E'
+    execute, …) into ``counts``: how many queries a program really sends."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.buffer = b""
+        self.started = False
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            if not self.started:
+                if len(self.buffer) < 8:
+                    return
+                length, code = struct.unpack("!II", self.buffer[:8])
+                if len(self.buffer) < length:
+                    return
+                self.buffer = self.buffer[length:]
+                self.started = code not in _PRE_STARTUP_CODES
+                continue
+            if len(self.buffer) < 5:
+                return
+            kind = chr(self.buffer[0])
+            (length,) = struct.unpack("!I", self.buffer[1:5])
+            if len(self.buffer) < 1 + length:
+                return
+            self.buffer = self.buffer[1 + length:]
+            self.counts[kind] = self.counts.get(kind, 0) + 1
 
 
 @dataclass(eq=False)
@@ -85,6 +121,7 @@ class _Link:
     server: asyncio.StreamWriter | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closed: bool = False
+    frontend: _FrontendMessages | None = None
     owner: asyncio.Task[Any] | None = None
     cut: bool = False
     tail: bytes = b""
@@ -108,6 +145,7 @@ class FaultProxy:
         self._mode: Mode = "pass"
         self._links: set[_Link] = set()
         self._counts = {"accepted": 0, "c2s": 0, "s2c": 0, "resets": 0, "cuts": 0}
+        self._messages: dict[str, int] = {}
         self._cut_pattern: bytes | None = None
         self._cut_done = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -203,7 +241,7 @@ class FaultProxy:
         def snapshot() -> ProxyStats:
             c = self._counts
             return ProxyStats(self._mode, c["accepted"], len(self._links), c["c2s"], c["s2c"],
-                              c["resets"], c["cuts"])
+                              c["resets"], c["cuts"], dict(self._messages))
 
         return self._call(snapshot)
 
@@ -312,6 +350,10 @@ class FaultProxy:
                     break
                 if link.closed or (link.cut and not to_server):
                     return
+                if to_server:
+                    if link.frontend is None:
+                        link.frontend = _FrontendMessages(self._messages)
+                    link.frontend.feed(data)
                 cut = to_server and self._matches_cut(link, data)
                 writer.write(data)
                 await writer.drain()

@@ -1,0 +1,55 @@
+"""Structural performance guarantees (no timings here; the benchmark measures speed):
+``--help``/``--version`` import none of the heavy modules, and ``status`` sends one query
+whatever the number of migrations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faultkit import FaultProxy
+from psycopg.conninfo import conninfo_to_dict
+
+HEAVY = ("psycopg", "pglast", "rich")
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_import_heavy_modules(flag: str) -> None:
+    probe = (
+        "import sys\n"
+        "from pgshift.cli import main\n"
+        f"try:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def many(count: int) -> dict[str, str]:
+    return {
+        f"{i:05d}_t_{i}.sql": f"-- UP\nCREATE TABLE t_{i} (id int);\n-- DOWN\nDROP TABLE t_{i};\n"
+        for i in range(1, count + 1)
+    }
+
+
+@pytest.mark.parametrize("count", [5, 300])
+def test_status_sends_one_query_whatever_the_number_of_migrations(
+    db_url: str, migrations: Any, run_pgshift: Any, count: int
+) -> None:
+    directory: Path = migrations(many(count))
+    applied = run_pgshift("--database-url", db_url, "--dir", str(directory), "migrate", "-q")
+    assert applied.exit_code == 0, applied.stderr
+    target = conninfo_to_dict(db_url)
+    with FaultProxy(str(target.get("host", "127.0.0.1")), int(target.get("port", 5432))) as proxy:
+        result = run_pgshift("--database-url", proxy.rewrite_url(db_url), "--dir",
+                             str(directory), "status")
+        sent = proxy.stats().client_messages
+
+    assert result.exit_code == 0, result.stderr
+    assert f"{count} migrations: {count} executed" in result.stdout
+    queries = sent.get("Q", 0) + sent.get("E", 0)
+    assert queries == 1, sent
