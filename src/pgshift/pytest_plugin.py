@@ -60,10 +60,7 @@ UNUSED_WAIT = 10.0
 
 @dataclass(frozen=True)
 class PluginSettings:
-    """Where the plugin's databases live and what goes into them.
-
-    ``url`` is None for the embedded server; ``source`` says where ``directory`` came from.
-    """
+    """The server (None: embedded), the migrations and where they came from, the table."""
 
     url: str | None
     directory: Path
@@ -77,8 +74,6 @@ class Template:
     migration run applied to it."""
 
     name: str
-    directory: Path
-    table: str
     applied: tuple[str, ...]
     migrate_ms: float
 
@@ -305,7 +300,7 @@ def migrate_template(server: Server, settings: PluginSettings, name: str) -> Tem
         server.drop_database(name)
         raise
     applied = tuple(a.name for a in result.applied)
-    return Template(name, settings.directory, settings.table, applied, migrate_ms)
+    return Template(name, applied, migrate_ms)
 
 
 # --- pytest hooks -----------------------------------------------------------------------
@@ -345,10 +340,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     import statistics
 
-    line = (f"pgshift: {stats.server}: {len(stats.template.applied)} migrations applied to "
+    applied, copies = len(stats.template.applied), len(stats.per_test_ms)
+    line = (f"pgshift: {stats.server}: {applied} migration{'s' * (applied != 1)} applied to "
             f"{stats.template.name} in {stats.template.migrate_ms:.0f} ms")
-    if stats.per_test_ms:
-        line += (f"; {len(stats.per_test_ms)} test databases, each created and dropped in "
+    if copies:
+        line += (f"; {copies} test database{'s' * (copies != 1)}, each created and dropped in "
                  f"{statistics.median(stats.per_test_ms):.0f} ms (median; max "
                  f"{max(stats.per_test_ms):.0f} ms)")
     terminalreporter.write_line(line)

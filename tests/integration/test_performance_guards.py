@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import FaultProxy
 from psycopg.conninfo import conninfo_to_dict
+
+from faultkit import FaultProxy
 
 HEAVY = ("psycopg", "pglast", "rich")
 
