@@ -227,6 +227,15 @@ def _read_dotenv(env_file: str | None, cwd: Path) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def read_pyproject(cwd: Path) -> dict[str, Any]:
+    """``[tool.pgshift]`` of ``cwd/pyproject.toml`` ({} when absent).
+
+    Raises:
+        ConfigError: unreadable file, or an unknown key.
+    """
+    return _read_pyproject(cwd)
+
+
 def _read_pyproject(cwd: Path) -> dict[str, Any]:
     path = cwd / "pyproject.toml"
     if not path.exists():

@@ -263,9 +263,9 @@ def read_settings(config: pytest.Config) -> PluginSettings:
 
     Raises: ConfigError — the rootdir's pyproject.toml cannot be read.
     """
-    from pgshift.config import DEFAULT_DIR, DEFAULT_TABLE, _read_pyproject
+    from pgshift.config import DEFAULT_DIR, DEFAULT_TABLE, read_pyproject
 
-    project = _read_pyproject(config.rootpath)
+    project = read_pyproject(config.rootpath)
     option_dir = config.getoption("pgshift_dir")
     ini_dir = config.getini("pgshift_dir")
     if option_dir:
