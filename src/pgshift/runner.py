@@ -68,7 +68,7 @@ def server_error(error: psycopg.Error) -> ServerError:
 
 def is_connection_error(error: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
     state = error.sqlstate or ""
-    if conn.closed or conn.broken:
+    if conn.closed or conn.broken or state.startswith(_CONNECTION_STATES):
         return True
     return isinstance(error, psycopg.OperationalError) and (
         not state or state.startswith(_CONNECTION_STATES)
@@ -104,6 +104,8 @@ def run_in_transaction(
         return Outcome()
     except ScriptFailed as failed:
         error = failed.error
+        if is_connection_error(error, conn):
+            raise StatementError(server_error(error), None, connection_lost=True) from error
         index = failed.completed - prefix.count(";")
         located = section.statement(index) if 0 <= index < len(section) else None
         if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
