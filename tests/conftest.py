@@ -13,13 +13,16 @@ in a subprocess; both start from an environment without ``DATABASE_URL``,
 from __future__ import annotations
 
 import os
+import queue
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -88,18 +91,71 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
         shutil.rmtree(base_dir, ignore_errors=True)
 
 
+class DatabasePool:
+    """Creates the empty test databases ahead of time and drops used ones, in a
+    background thread, so that a test seldom waits for CREATE/DROP DATABASE (on a durable
+    server each costs a few hundred milliseconds)."""
+
+    AHEAD = 2
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.ready: queue.Queue[str] = queue.Queue()
+        self.work: queue.Queue[str | None] = queue.Queue()
+        self.created = 0
+        self.thread = threading.Thread(target=self._run, name="test-db-pool", daemon=True)
+        self.thread.start()
+        for _ in range(self.AHEAD):
+            self.work.put("")
+
+    def take(self) -> str:
+        self.work.put("")  # one more ahead for the next test
+        return self.ready.get(timeout=120)
+
+    def give_back(self, name: str) -> None:
+        self.work.put(name)
+
+    def close(self) -> None:
+        self.work.put(None)
+        self.thread.join(timeout=120)
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while not self.ready.empty():
+                self._drop(conn, self.ready.get())
+
+    def _run(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while (item := self.work.get()) is not None:
+                if item:
+                    self._drop(conn, item)
+                    continue
+                name = f"pgshift_t_{secrets.token_hex(6)}"
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                    sql.Identifier(name)))
+                self.ready.put(name)
+
+    @staticmethod
+    def _drop(conn: psycopg.Connection[Any], name: str) -> None:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def database_pool(pg_url: str) -> Iterator[DatabasePool]:
+    pool = DatabasePool(pg_url)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
-def db_url(pg_url: str) -> Iterator[str]:
+def db_url(pg_url: str, database_pool: DatabasePool) -> Iterator[str]:
     """The URL of a new, empty database ``pgshift_t_<hex>``, dropped after the test."""
-    name = f"pgshift_t_{secrets.token_hex(6)}"
-    ident = sql.Identifier(name)
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident))
+    name = database_pool.take()
     try:
         yield url_for_database(pg_url, name)
     finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        database_pool.give_back(name)
 
 
 @pytest.fixture
@@ -125,6 +181,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliRes
     """``cli(*args, input=None, env=None) -> CliResult``: the click command run in-process
     from ``tmp_path``; ``env`` adds variables (a ``None`` value removes one)."""
     from click.testing import CliRunner
+
     from pgshift.cli import main
 
     monkeypatch.chdir(tmp_path)

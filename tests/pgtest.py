@@ -82,8 +82,13 @@ def index_info(url: str, name: str) -> tuple[bool, str] | None:
 
 
 def advisory_locks(url: str) -> int:
-    """How many advisory locks are held or awaited in the whole cluster."""
-    count: int = fetch(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0]
+    """How many advisory locks are held or awaited in the database of ``url`` (advisory
+    locks are per database; other databases belong to tests running in parallel)."""
+    count: int = fetch(
+        url,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )[0][0]
     return count
 
 
