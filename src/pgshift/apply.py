@@ -182,7 +182,8 @@ class Applier:
             def before(index: int) -> None:
                 created = section.index_created_by(index)
                 if index in section.concurrent_indexes and created is not None:
-                    ours = None if catalog.index_exists(conn, created) else _qualified(created)
+                    exists = catalog.index_exists(conn, created)
+                    ours = None if exists else catalog.qualified(created)
                     store.progress_index(conn, table, name, ours)
 
             def done(index: int) -> None:
@@ -242,22 +243,7 @@ class Applier:
         catalog.drop_index_concurrently(conn, progress.pending_index)
 
     def _prefix(self) -> str:
-        """SET LOCALs sent with each transactional section: pgshift's lock_timeout, bounds
-        that end a vanished client's transaction on the server, and on PostgreSQL 14+ a
-        check that ends a running statement soon after its client vanished."""
-        # A vanished client's transaction (and its locks) must end on the server too:
-        # idle, it is ended after 60 s; server-side keepalives notice a dead peer.
-        parts = [
-            "SET LOCAL idle_in_transaction_session_timeout = '60s';",
-            "SET LOCAL tcp_keepalives_idle = 15;",
-            "SET LOCAL tcp_keepalives_interval = 5;",
-            "SET LOCAL tcp_keepalives_count = 6;",
-        ]
-        if self.m.lock_timeout:
-            parts.append(f"SET LOCAL lock_timeout = '{int(self.m.lock_timeout * 1000)}ms';")
-        if self.s.conn.info.server_version >= 140000:
-            parts.append("SET LOCAL client_connection_check_interval = '2s';")
-        return "\n".join(parts) + "\n"
+        return runner.transaction_prefix(self.s.conn.info.server_version, self.m.lock_timeout)
 
     def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
         tries = 0
@@ -395,13 +381,6 @@ class Applier:
     def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
                  error: runner.InvalidIndex) -> Exception:
         return failures.invalid_index(kind, name, error, [d.name for d in self.done])
-
-
-def _qualified(index: tuple[str | None, str]) -> str:
-    from psycopg import sql
-
-    schema, name = index
-    return sql.Identifier(*([schema] if schema else []), name).as_string(None)
 
 
 def _ms(started: float) -> int:

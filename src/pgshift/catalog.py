@@ -82,3 +82,9 @@ def invalid_indexes(
         (regclasses,),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def qualified(index: tuple[str | None, str]) -> str:
+    """``"schema"."name"`` (or ``"name"``) of an index, quoted for to_regclass."""
+    schema, name = index
+    return sql.Identifier(*([schema] if schema else []), name).as_string(None)

@@ -8,7 +8,6 @@ It never prints and never exits.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,14 +22,10 @@ from pgshift.errors import (
     StateError,
     TrackingTableError,
 )
+from pgshift.eventlog import log_event
 from pgshift.results import Event, RunResult, StatusReport
 
 EventHandler = Callable[[Event], None]
-LOGGER = logging.getLogger("pgshift")
-LOGGER.addHandler(logging.NullHandler())  # a library logs only where the application says
-# migrate lints what it applies unless the run is a bulk build or a file is huge
-LINT_MAX_MIGRATIONS = 50
-LINT_MAX_SECTION = 256 * 1024
 
 
 @dataclass
@@ -119,9 +114,46 @@ class Migrator:
                 ``atomic``. LockTimeout, ConnectionFailed, ReadOnlyServer.
         """
         started = time.monotonic()
+        nothing = None if step or to else self._nothing_pending(started)
+        if nothing is not None:
+            return nothing
         with self._session() as session:
             return self._migrate(session, started, step=step, to=to,
                                  atomic=self.atomic if atomic is None else atomic)
+
+    def _nothing_pending(self, started: float) -> RunResult | None:
+        """The no-op answer without the lock, when one read shows every file recorded and
+        nothing partial (the usual deploy of an up-to-date database); None otherwise."""
+        from pgshift import store
+        from pgshift.connect import connect
+
+        discovery = directory.discover(self.directory)
+        with connect(self.database_url, autocommit=True) as conn:
+            state = store.read(conn, self.table)
+        recorded = {r.name for r in state.rows}
+        if state.partial or any(f.name not in recorded for f in discovery.files):
+            return None
+        warnings = self._state_warnings(discovery, state, [])
+        return RunResult("migrate", None, warnings=tuple(warnings),
+                         seconds=time.monotonic() - started)
+
+    def _state_warnings(self, discovery: directory.Discovery, state: Any,
+                        chosen: list[directory.MigrationFile]) -> list[str]:
+        """Emit the warnings about the recorded state; refuse drift under ``strict``."""
+        entries, warnings = states.merge(discovery, state, self._facts)
+        warnings = [*discovery.warnings, *warnings,
+                    *states.late_pending(discovery, state, chosen)]
+        for warning in warnings:
+            self._emit("warning", warning)
+        drift = [e for e in entries if e.state in ("modified", "missing file")]
+        if drift and self.strict:
+            names = ", ".join(f"{e.name} ({e.state})" for e in drift)
+            raise StateError(
+                f"--strict: applied migrations changed since they were applied: {names}; "
+                "nothing was applied",
+                hint="restore the files as they were applied, or run without --strict",
+            )
+        return warnings
 
     def rollback(self, *, step: int | None = None, batch: int | None = None,
                  to: str | None = None, atomic: bool | None = None) -> RunResult:
@@ -233,7 +265,7 @@ class Migrator:
     def _emit(self, kind: str, message: str, name: str | None = None, ms: int | None = None,
               total: int | None = None) -> None:
         event = Event(kind, message, name, ms, total)
-        _log_event(event)
+        log_event(event)
         if self._on_event is not None:
             self._on_event(event)
 
@@ -309,20 +341,8 @@ class Migrator:
         chosen = selection.pending_to_apply(pending, step=step, to=to,
                                             applied=sorted(applied_names))
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
-        entries, warnings = states.merge(discovery, state, self._facts)
-        warnings = [*discovery.warnings, *warnings,
-                    *states.late_pending(discovery, state, chosen)]
-        for warning in warnings:
-            self._emit("warning", warning)
+        warnings = self._state_warnings(discovery, state, chosen)
         self._lint(parsed)
-        drift = [e for e in entries if e.state in ("modified", "missing file")]
-        if drift and self.strict:
-            names = ", ".join(f"{e.name} ({e.state})" for e in drift)
-            raise StateError(
-                f"--strict: applied migrations changed since they were applied: {names}; "
-                "nothing was applied",
-                hint="restore the files as they were applied, or run without --strict",
-            )
         if not parsed:
             return RunResult("migrate", None, warnings=tuple(warnings),
                              seconds=time.monotonic() - started)
@@ -334,28 +354,9 @@ class Migrator:
     # --- rollback -----------------------------------------------------------------------
 
     def _lint(self, parsed: list[sqlfile.ParsedMigration]) -> None:
-        """Show lint errors and warnings of what is about to be applied; under ``strict``
-        an error-severity finding refuses the run. Large runs (a fresh database being
-        built) and huge files are left to ``pgshift lint``."""
-        from pgshift.review import lint_pending
+        from pgshift.review_lint import lint_before_migrate
 
-        small = [p for p in parsed if len(p.up.text) <= LINT_MAX_SECTION]
-        if len(small) > LINT_MAX_MIGRATIONS:
-            self._emit("notice", f"{len(parsed)} migrations pending: not linted here "
-                       "(run pgshift lint)")
-            return
-        findings = [f for f in lint_pending(small) if f.severity != "note"]
-        for f in findings:
-            self._emit("lint", f"{f.file}:{f.line}: {f.severity} {f.rule}: {f.message}",
-                       f.file)
-        errors = [f for f in findings if f.severity == "error"]
-        if errors and self.strict:
-            raise StateError(
-                f"--strict: {len(errors)} lint error(s) in pending migrations; nothing was "
-                "applied",
-                hint="fix them, or silence a rule in the file's header with "
-                "'-- pgshift: allow <rule-id>'",
-            )
+        lint_before_migrate(parsed, self._emit, strict=self.strict)
 
     def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:
@@ -375,21 +376,6 @@ def create_migration(dir_path: str | Path, name: str, *, today: date | None = No
         UsageRefused: a bad name.
     """
     return directory.create(Path(dir_path), name, today=today or date.today())
-
-
-_LOG_LEVELS = {"warning": logging.WARNING, "lock-wait": logging.WARNING, "lint": logging.WARNING,
-               "retry": logging.WARNING, "applied": logging.INFO, "reverted": logging.INFO,
-               "notice": logging.INFO}
-
-
-def _log_event(event: Event) -> None:
-    """Every event also goes to the ``pgshift`` logger (passwords masked)."""
-    from pgshift.config import redact
-
-    level = _LOG_LEVELS.get(event.kind, logging.DEBUG)
-    if LOGGER.isEnabledFor(level):
-        suffix = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
-        LOGGER.log(level, "%s%s", redact(event.message), suffix)
 
 
 def _combined(action: str, undone: RunResult, done: RunResult, started: float) -> RunResult:

@@ -144,14 +144,25 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
     from psycopg import errors, generators, pq
 
     pgconn = conn.pgconn
+    completed = 0
+    failure: psycopg.Error | None = None
     with conn.lock:
         pgconn.send_query(text.encode(conn.info.encoding))
-        results = conn.wait(generators.fetch_many(pgconn))
-    for completed, result in enumerate(results):
-        if result.status == pq.ExecStatus.FATAL_ERROR:
-            raise ScriptFailed(
-                completed, errors.error_from_result(result, encoding=conn.info.encoding)
-            )
+        # Flush what the non-blocking connection could not send at once (a large script
+        # does not fit the socket buffer), then read the results one at a time: only
+        # their count is kept, so memory does not grow with the number of statements.
+        try:
+            conn.wait(generators.send(pgconn))
+            while (result := conn.wait(generators.fetch(pgconn))) is not None:
+                if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+                    failure = errors.error_from_result(result, encoding=conn.info.encoding)
+                elif failure is None:
+                    completed += 1
+        except psycopg.OperationalError:
+            if failure is None:  # e.g. 57P01: the server said why before it hung up
+                raise
+    if failure is not None:
+        raise ScriptFailed(completed, failure)
 
 
 def _locate(section: Section, error: psycopg.Error, shift: int) -> Statement | None:
@@ -335,3 +346,21 @@ def _invalid_left_behind(
         f"drops and rebuilds it (or drop it yourself: DROP INDEX CONCURRENTLY {name};)"
         for name in bad
     ]
+
+
+def transaction_prefix(server_version: int, lock_timeout: float) -> str:
+    """SET LOCALs sent with each transactional section, in the same round trip:
+    pgshift's lock_timeout, bounds that end a vanished client's transaction on the server
+    (idle for 60 s, or a dead peer seen by keepalives), and on PostgreSQL 14+ a check that
+    ends a running statement soon after its client vanished."""
+    parts = [
+        "SET LOCAL idle_in_transaction_session_timeout = '60s';",
+        "SET LOCAL tcp_keepalives_idle = 15;",
+        "SET LOCAL tcp_keepalives_interval = 5;",
+        "SET LOCAL tcp_keepalives_count = 6;",
+    ]
+    if lock_timeout:
+        parts.append(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms';")
+    if server_version >= 140000:
+        parts.append("SET LOCAL client_connection_check_interval = '2s';")
+    return "\n".join(parts) + "\n"

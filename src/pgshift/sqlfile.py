@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pgshift import header
 from pgshift.errors import MigrationFileError
 
 CHECKSUM_TAG = "sha256v1"
@@ -29,10 +30,6 @@ _CANDIDATE_WORDS = re.compile(
     r"abort|prepare|index|savepoint|release|stdin|stdout)\b",
     re.IGNORECASE,
 )
-_HEADER_FIELD = re.compile(r"^--[ \t]*(migration|created|description)[ \t]*:[ \t]?(.*)$", re.I)
-_DIRECTIVE = re.compile(r"^--[ \t]*pgshift[ \t]*:[ \t]*(.*?)[ \t]*$", re.IGNORECASE)
-_DIRECTIVE_LINE = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:", re.IGNORECASE | re.MULTILINE)
-_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 @dataclass(frozen=True)
@@ -185,8 +182,9 @@ def parse(text: str, filename: str) -> ParsedMigration:
     down = None
     if down_at:
         down = _section(text, _line_end(text, down_at[0]), len(text), filename, "DOWN")
-    metadata, no_tx, allowed = _parse_header(text[:header_end], filename)
-    stray = _DIRECTIVE_LINE.search(text, up_start)
+    _refuse_sql_in_header(text[:header_end], filename)
+    metadata, no_tx, allowed = header.read(text[:header_end], filename)
+    stray = header.DIRECTIVE_LINE.search(text, up_start)
     if stray is not None:
         raise MigrationFileError(
             filename, "a '-- pgshift:' directive below '-- UP' has no effect",
@@ -386,45 +384,17 @@ def _section(text: str, start: int, end: int, filename: str, label: str) -> Sect
     )
 
 
-def _parse_header(
-    header: str, filename: str
-) -> tuple[tuple[tuple[str, str], ...], bool, frozenset[str]]:
+def _refuse_sql_in_header(text: str, filename: str) -> None:
     from pglast import parser
 
     try:
-        sql_in_header = parser.split(header, with_parser=True, only_slices=True)
+        sql_in_header = parser.split(text, with_parser=True, only_slices=True)
     except parser.ParseError as error:
-        raise _syntax_error(error, header, 0, 1, filename) from None
+        raise _syntax_error(error, text, 0, 1, filename) from None
     if sql_in_header:
         raise MigrationFileError(
             filename,
             "SQL before the '-- UP' marker would never run",
-            line=_line_of(header, sql_in_header[0].start),
+            line=_line_of(text, sql_in_header[0].start),
             hint="move it below '-- UP' (lines before the marker are the header)",
         )
-    metadata: list[tuple[str, str]] = []
-    no_transaction = False
-    allowed: set[str] = set()
-    for number, raw in enumerate(header.split("\n"), start=1):
-        line = raw.strip()
-        field_match = _HEADER_FIELD.match(line)
-        if field_match:
-            metadata.append((field_match.group(1).lower(), field_match.group(2).strip()))
-            continue
-        directive = _DIRECTIVE.match(line)
-        if not directive:
-            continue
-        words = directive.group(1).replace(",", " ").split()
-        if words == ["no-transaction"]:
-            no_transaction = True
-        elif len(words) >= 2 and words[0] == "allow" and all(_RULE_ID.match(w) for w in words[1:]):
-            allowed.update(words[1:])
-        else:
-            raise MigrationFileError(
-                filename,
-                f"unknown pgshift directive {directive.group(1)!r}",
-                line=number,
-                hint="known directives: '-- pgshift: no-transaction', "
-                "'-- pgshift: allow <rule-id>'",
-            )
-    return tuple(metadata), no_transaction, frozenset(allowed)

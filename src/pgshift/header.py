@@ -1,0 +1,47 @@
+"""A migration file's header (the comment lines before ``-- UP``): metadata and
+``-- pgshift:`` directives. Pure functions."""
+
+from __future__ import annotations
+
+import re
+
+from pgshift.errors import MigrationFileError
+
+_FIELD = re.compile(r"^--[ \t]*(migration|created|description)[ \t]*:[ \t]?(.*)$", re.I)
+_DIRECTIVE = re.compile(r"^--[ \t]*pgshift[ \t]*:[ \t]*(.*?)[ \t]*$", re.IGNORECASE)
+DIRECTIVE_LINE = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def read(text: str, filename: str) -> tuple[tuple[tuple[str, str], ...], bool, frozenset[str]]:
+    """(metadata pairs, no-transaction directive, allowed lint rules) of a header.
+
+    Raises:
+        MigrationFileError: an unknown directive, named with its line.
+    """
+    metadata: list[tuple[str, str]] = []
+    no_transaction = False
+    allowed: set[str] = set()
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        field = _FIELD.match(line)
+        if field:
+            metadata.append((field.group(1).lower(), field.group(2).strip()))
+            continue
+        directive = _DIRECTIVE.match(line)
+        if not directive:
+            continue
+        words = directive.group(1).replace(",", " ").split()
+        if words == ["no-transaction"]:
+            no_transaction = True
+        elif len(words) >= 2 and words[0] == "allow" and all(_RULE_ID.match(w) for w in words[1:]):
+            allowed.update(words[1:])
+        else:
+            raise MigrationFileError(
+                filename,
+                f"unknown pgshift directive {directive.group(1)!r}",
+                line=number,
+                hint="known directives: '-- pgshift: no-transaction', "
+                "'-- pgshift: allow <rule-id>'",
+            )
+    return tuple(metadata), no_transaction, frozenset(allowed)
