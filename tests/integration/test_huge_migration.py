@@ -11,7 +11,7 @@ from typing import Any
 
 from pgtest import fetch, table_exists, tracking_rows
 
-ROWS = 20_000
+ROWS = 120_000  # about 10 MB: more than a socket buffer takes at once
 
 
 def huge_file(rows: int) -> str:
