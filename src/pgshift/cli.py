@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,6 +92,8 @@ def _report(ctx: click.Context, error: PgshiftError) -> None:
     opts = _opts(ctx)
     secrets = ctx.find_root().meta.get("pgshift.secrets", ())
     if opts.get("verbose"):
+        import traceback
+
         click.echo(redact(traceback.format_exc(), tuple(secrets)), err=True)
     click.echo(render.error_text(error, secrets), err=True)
     if opts.get("as_json"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -158,7 +157,7 @@ class _ProgressBar:
     def __init__(self) -> None:
         self._progress: Any = None
         self._task: Any = None
-        self._timer: threading.Timer | None = None
+        self._timer: Any = None
 
     def update(self, event: Event) -> None:
         if event.kind == "batch-start" and event.total:
@@ -166,6 +165,8 @@ class _ProgressBar:
             if event.total >= _PROGRESS_AT_ONCE_FROM:
                 self._progress.start()
             else:
+                import threading
+
                 self._timer = threading.Timer(_PROGRESS_AFTER_SECONDS, self._progress.start)
                 self._timer.daemon = True
                 self._timer.start()
