@@ -114,7 +114,7 @@ class Migrator:
                 ``atomic``. LockTimeout, ConnectionFailed, ReadOnlyServer.
         """
         started = time.monotonic()
-        nothing = None if step or to else self._nothing_pending(started)
+        nothing = None if step is not None or to is not None else self._nothing_pending(started)
         if nothing is not None:
             return nothing
         with self._session() as session:

@@ -8,6 +8,7 @@ statement and lets "already exists" errors be skipped one statement at a time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,10 +149,10 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
     failure: psycopg.Error | None = None
     with conn.lock:
         pgconn.send_query(text.encode(conn.info.encoding))
-        # Flush what the non-blocking connection could not send at once (a large script
-        # does not fit the socket buffer), then read the results one at a time: only
-        # their count is kept, so memory does not grow with the number of statements.
         try:
+            # Flush what the non-blocking connection could not send at once (a large
+            # script does not fit the socket buffer), then read the results one at a time:
+            # only their count is kept.
             conn.wait(generators.send(pgconn))
             while (result := conn.wait(generators.fetch(pgconn))) is not None:
                 if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
@@ -161,6 +162,12 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
         except psycopg.OperationalError:
             if failure is None:  # e.g. 57P01: the server said why before it hung up
                 raise
+        except BaseException:
+            # Ctrl-C / SIGTERM: psycopg has cancelled the query; read what the server still
+            # sends so that the transaction can be rolled back on this connection.
+            with contextlib.suppress(Exception):
+                conn.wait(generators.fetch_many(pgconn))
+            raise
     if failure is not None:
         raise ScriptFailed(completed, failure)
 

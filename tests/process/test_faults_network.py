@@ -12,22 +12,28 @@ a migration runs.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from faultkit import FaultProxy, free_port
-from pgtest import CliResult, clean_environ, execute, fetch, table_exists, tracking_rows
+from pgtest import execute, fetch, table_exists
+from process.support import (
+    Backend,
+    Procs,
+    advisory_locks,
+    assert_no_leak,
+    assert_released,
+    migration,
+    pgshift_backends,
+    rows,
+    wait_for,
+    with_password,
+    write_files,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -41,151 +47,6 @@ SERVER_BOUND = 100
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def with_password(url: str, password: str) -> str:
-    """``url`` with ``password`` as its (percent-encoded) password; trust auth ignores it,
-    so it only shows whether pgshift ever prints it."""
-    parts = urlsplit(url)
-    user = quote(parts.username or "postgres", safe="")
-    netloc = f"{user}:{quote(password, safe='')}@{parts.hostname}:{parts.port or 5432}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def migration(up: str, down: str = "", header: str = "") -> str:
-    return f"{header}-- UP\n{up}\n-- DOWN\n{down}\n"
-
-
-def write_files(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return directory
-
-
-class Run:
-    """One ``python -m pgshift`` process."""
-
-    def __init__(self, url: str, directory: Path, cwd: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pgshift", "--database-url", url, "--dir", str(directory),
-             *args],
-            cwd=cwd, env=clean_environ(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
-        )
-
-    def result(self, timeout: float) -> CliResult:
-        """Wait at most ``timeout`` seconds for the exit; a hang fails the test."""
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-            pytest.fail(f"pgshift did not exit within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
-        return CliResult(self.proc.returncode, out, err)
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-
-    def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        """:func:`wait_for` that fails at once, with the output, if pgshift has exited."""
-
-        def alive_check() -> Any:
-            if self.proc.poll() is not None:
-                done = self.result(5)
-                pytest.fail(f"pgshift exited ({done.exit_code}) before {what}:\n"
-                            f"{done.stdout}\n{done.stderr}")
-            return check()
-
-        return wait_for(alive_check, timeout, what)
-
-
-class Procs:
-    """Starts pgshift processes and kills any still running when the test ends."""
-
-    def __init__(self) -> None:
-        self.runs: list[Run] = []
-
-    def start(self, url: str, directory: Path, cwd: Path, *args: str) -> Run:
-        run = Run(url, directory, cwd, *args)
-        self.runs.append(run)
-        return run
-
-    def run(self, url: str, directory: Path, cwd: Path, *args: str,
-            timeout: float = 120) -> CliResult:
-        return self.start(url, directory, cwd, *args).result(timeout)
-
-    def kill_all(self) -> None:
-        for run in self.runs:
-            if run.proc.poll() is None:
-                run.proc.kill()
-                run.proc.communicate()
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    try:
-        yield started
-    finally:
-        started.kill_all()
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` every 0.1 s until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
-
-
-@dataclass(frozen=True)
-class Backend:
-    pid: int
-    state: str | None
-    query: str
-    has_snapshot: bool
-    wait_event_type: str | None
-
-
-def pgshift_backends(url: str) -> list[Backend]:
-    """pgshift's sessions (application_name 'pgshift') in ``url``'s database."""
-    rows = fetch(url, "SELECT pid, state, query, backend_xmin IS NOT NULL, wait_event_type "
-                      "FROM pg_stat_activity WHERE datname = current_database() "
-                      "AND application_name = 'pgshift'")
-    return [Backend(*row) for row in rows]
-
-
-def advisory_locks(url: str) -> list[int]:
-    """pids holding or awaiting an advisory lock in ``url``'s database."""
-    return [r[0] for r in fetch(
-        url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = "
-             "(SELECT oid FROM pg_database WHERE datname = current_database())")]
-
-
-def assert_released(url: str, timeout: float = 15) -> None:
-    """After pgshift exited: no advisory lock and no pgshift backend idle in transaction."""
-
-    def clean() -> bool:
-        idle = [b for b in pgshift_backends(url) if (b.state or "").startswith("idle in trans")]
-        return not advisory_locks(url) and not idle
-
-    wait_for(clean, timeout, f"advisory locks {advisory_locks(url)} and pgshift backends "
-                             f"{pgshift_backends(url)} gone")
-
-
-def assert_no_leak(result: CliResult, secret: str = SECRET) -> None:
-    shown = result.stdout + result.stderr
-    pieces = {secret[i:i + 4] for i in range(len(secret) - 3)}
-    assert not [p for p in pieces if p in shown], shown
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(r["name"], r["batch"]) for r in tracking_rows(url)]
 
 
 def sleeping_backend(url: str) -> Backend | None:
@@ -249,7 +110,7 @@ def test_s13_blackhole_mid_migration_ends_both_sides(
         assert "002_alter.sql" in result.stderr and "not applied" in result.stderr, (
             result.stderr)
         assert "Traceback" not in result.stderr
-        assert_no_leak(result)
+        assert_no_leak(result, SECRET)
         # Server side, seen through a direct connection: the lock goes within the bound.
         wait_for(lambda: not advisory_locks(db_url), SERVER_BOUND, "the advisory lock freed")
         # ... and so must every session pgshift left in a transaction: the migration's
@@ -271,7 +132,7 @@ def test_s13_blackhole_mid_migration_ends_both_sides(
     assert rows(db_url) == [("001_t1.sql", 1), ("002_alter.sql", 2)]
     assert columns_of(db_url, "t1") == ["id", "c"] and table_exists(db_url, "b")
     assert_released(db_url)
-    assert_no_leak(again)
+    assert_no_leak(again, SECRET)
     assert left == [] and t1_usable, (
         f"{SERVER_BOUND} s after the blackhole began, pgshift sessions were still open on "
         f"the server: {left}; t1 readable by an application: {t1_usable}")
@@ -303,7 +164,7 @@ def test_s14_ambiguous_commit_is_reported_and_the_table_tells_the_truth(
     assert "002_t2.sql" in result.stderr
     assert "may or may not have been committed" in result.stderr, result.stderr
     assert "003_t3.sql" not in result.stdout
-    assert_no_leak(result)
+    assert_no_leak(result, SECRET)
     recorded = [name for name, _ in rows(db_url)]
     # row present <=> objects present: both were in the one transaction
     assert ("002_t2.sql" in recorded) == table_exists(db_url, "t2")
@@ -323,7 +184,7 @@ def test_s14_ambiguous_commit_is_reported_and_the_table_tells_the_truth(
     assert fetch(db_url, "SELECT count(*) FROM t2") == [(1,)], "002_t2.sql ran twice"
     assert_released(db_url)
     for shown in (status, again):
-        assert_no_leak(shown)
+        assert_no_leak(shown, SECRET)
 
 
 # --- S41: unreachable server ----------------------------------------------------------------
@@ -339,7 +200,7 @@ def test_s41_closed_port_exits_1_naming_host_and_port(tmp_path: Path, procs: Pro
         assert result.exit_code == 1, (command, result.stderr)
         assert f"127.0.0.1:{port}" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-        assert_no_leak(result)
+        assert_no_leak(result, SECRET)
 
 
 def test_s41_blackholed_server_exits_1_within_the_connect_timeout(
@@ -359,4 +220,4 @@ def test_s41_blackholed_server_exits_1_within_the_connect_timeout(
         assert result.exit_code == 1, (command, result.stderr)
         assert f"127.0.0.1:{proxy.port}" in result.stderr, result.stderr
         assert "timeout" in result.stderr, result.stderr
-        assert_no_leak(result)
+        assert_no_leak(result, SECRET)

@@ -9,23 +9,25 @@ no password in any output.
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from pgtest import CliResult, clean_environ, execute, fetch, index_info, table_exists, tracking_rows
+from pgtest import execute, fetch, index_info, table_exists
+from process.support import (
+    Procs,
+    assert_no_leak,
+    assert_released,
+    migration,
+    rows,
+    write_files,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -34,151 +36,6 @@ INDEX_DEF = "CREATE INDEX big_v_idx ON public.big USING btree (v)"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def with_password(url: str, password: str) -> str:
-    """``url`` with ``password`` as its (percent-encoded) password; trust auth ignores it,
-    so it only shows whether pgshift ever prints it."""
-    parts = urlsplit(url)
-    user = quote(parts.username or "postgres", safe="")
-    netloc = f"{user}:{quote(password, safe='')}@{parts.hostname}:{parts.port or 5432}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def migration(up: str, down: str = "", header: str = "") -> str:
-    return f"{header}-- UP\n{up}\n-- DOWN\n{down}\n"
-
-
-def write_files(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return directory
-
-
-class Run:
-    """One ``python -m pgshift`` process."""
-
-    def __init__(self, url: str, directory: Path, cwd: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pgshift", "--database-url", url, "--dir", str(directory),
-             *args],
-            cwd=cwd, env=clean_environ(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
-        )
-
-    def result(self, timeout: float) -> CliResult:
-        """Wait at most ``timeout`` seconds for the exit; a hang fails the test."""
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-            pytest.fail(f"pgshift did not exit within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
-        return CliResult(self.proc.returncode, out, err)
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-
-    def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
-        """:func:`wait_for` that fails at once, with the output, if pgshift has exited."""
-
-        def alive_check() -> Any:
-            if self.proc.poll() is not None:
-                done = self.result(5)
-                pytest.fail(f"pgshift exited ({done.exit_code}) before {what}:\n"
-                            f"{done.stdout}\n{done.stderr}")
-            return check()
-
-        return wait_for(alive_check, timeout, what)
-
-
-class Procs:
-    """Starts pgshift processes and kills any still running when the test ends."""
-
-    def __init__(self) -> None:
-        self.runs: list[Run] = []
-
-    def start(self, url: str, directory: Path, cwd: Path, *args: str) -> Run:
-        run = Run(url, directory, cwd, *args)
-        self.runs.append(run)
-        return run
-
-    def run(self, url: str, directory: Path, cwd: Path, *args: str,
-            timeout: float = 120) -> CliResult:
-        return self.start(url, directory, cwd, *args).result(timeout)
-
-    def kill_all(self) -> None:
-        for run in self.runs:
-            if run.proc.poll() is None:
-                run.proc.kill()
-                run.proc.communicate()
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    try:
-        yield started
-    finally:
-        started.kill_all()
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` every 0.1 s until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
-
-
-@dataclass(frozen=True)
-class Backend:
-    pid: int
-    state: str | None
-    query: str
-    has_snapshot: bool
-    wait_event_type: str | None
-
-
-def pgshift_backends(url: str) -> list[Backend]:
-    """pgshift's sessions (application_name 'pgshift') in ``url``'s database."""
-    rows = fetch(url, "SELECT pid, state, query, backend_xmin IS NOT NULL, wait_event_type "
-                      "FROM pg_stat_activity WHERE datname = current_database() "
-                      "AND application_name = 'pgshift'")
-    return [Backend(*row) for row in rows]
-
-
-def advisory_locks(url: str) -> list[int]:
-    """pids holding or awaiting an advisory lock in ``url``'s database."""
-    return [r[0] for r in fetch(
-        url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = "
-             "(SELECT oid FROM pg_database WHERE datname = current_database())")]
-
-
-def assert_released(url: str, timeout: float = 15) -> None:
-    """After pgshift exited: no advisory lock and no pgshift backend idle in transaction."""
-
-    def clean() -> bool:
-        idle = [b for b in pgshift_backends(url) if (b.state or "").startswith("idle in trans")]
-        return not advisory_locks(url) and not idle
-
-    wait_for(clean, timeout, f"advisory locks {advisory_locks(url)} and pgshift backends "
-                             f"{pgshift_backends(url)} gone")
-
-
-def assert_no_leak(result: CliResult, secret: str = SECRET) -> None:
-    shown = result.stdout + result.stderr
-    pieces = {secret[i:i + 4] for i in range(len(secret) - 3)}
-    assert not [p for p in pieces if p in shown], shown
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(r["name"], r["batch"]) for r in tracking_rows(url)]
 
 
 @dataclass(frozen=True)
@@ -278,14 +135,14 @@ def test_s18_cic_cancelled_by_the_users_timeout_leaves_no_record_and_is_rebuilt(
     assert index_info(role_db.admin, "big_v_idx") == (False, INDEX_DEF)
     assert rows(role_db.admin) == [("001_t1.sql", 1)]
     assert_released(role_db.admin)
-    assert_no_leak(result)
+    assert_no_leak(result, SECRET)
 
     again = procs.run(role_db.url, directory, tmp_path, "migrate", timeout=60)
     assert again.exit_code == 0, again.stderr
     assert index_info(role_db.admin, "big_v_idx") == (True, INDEX_DEF)
     assert rows(role_db.admin) == [("001_t1.sql", 1), ("002_big_v_idx.sql", 2)]
     assert_released(role_db.admin)
-    assert_no_leak(again)
+    assert_no_leak(again, SECRET)
 
 
 def test_s18_pgshifts_own_lock_timeout_never_applies_to_cic(
@@ -307,7 +164,7 @@ def test_s18_pgshifts_own_lock_timeout_never_applies_to_cic(
     assert index_info(role_db.admin, "big_v_idx") == (True, INDEX_DEF)
     assert rows(role_db.admin) == [("001_big_v_idx.sql", 1)]
     assert_released(role_db.admin)
-    assert_no_leak(result)
+    assert_no_leak(result, SECRET)
 
 
 # --- S21: statement_timeout hit -------------------------------------------------------------
@@ -339,7 +196,7 @@ def test_s21_statement_timeout_fails_the_migration_and_releases_the_lock(
     assert table_exists(role_db.admin, "t1")
     assert not table_exists(role_db.admin, "t2") and not table_exists(role_db.admin, "t3")
     assert_released(role_db.admin)
-    assert_no_leak(result)
+    assert_no_leak(result, SECRET)
 
     if where == "role":
         role_db.reset_for_role("statement_timeout")
@@ -350,4 +207,4 @@ def test_s21_statement_timeout_fails_the_migration_and_releases_the_lock(
     assert again.exit_code == 0, again.stderr
     assert rows(role_db.admin) == [("001_t1.sql", 1), ("002_slow.sql", 2), ("003_t3.sql", 2)]
     assert_released(role_db.admin)
-    assert_no_leak(again)
+    assert_no_leak(again, SECRET)
