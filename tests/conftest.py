@@ -16,6 +16,7 @@ import os
 import queue
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,11 @@ from psycopg.conninfo import conninfo_to_dict
 from pgtest import CliResult, Env, clean_environ, is_database_variable, url_for_database
 
 TEST_URL_VARIABLE = "PGSHIFT_TEST_DATABASE_URL"
+
+# A test run started in the background of a non-interactive shell (as CI does) inherits
+# SIGINT ignored, and so would every pgshift it starts; the signal tests need the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # Durability is worthless for throw-away test data; many concurrent pgshift processes
 # (lock and crash tests) need more than the default 100 connections.
 EMBEDDED_SETTINGS = {

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,13 +99,6 @@ class Procs:
                 run.proc.communicate()
 
 
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    try:
-        yield started
-    finally:
-        started.kill_all()
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
