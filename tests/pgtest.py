@@ -192,3 +192,8 @@ def catalog_snapshot(url: str) -> dict[str, Any]:
 def _sql(text: str) -> sql.SQL:
     """A query text the tests wrote themselves, marked as trusted SQL."""
     return sql.SQL(text)
+
+
+def batches(url: str) -> list[tuple[str, int]]:
+    """(name, batch) of every tracking row, in order of execution."""
+    return [(row["name"], row["batch"]) for row in tracking_rows(url)]

@@ -28,8 +28,6 @@ from pgshift.results import AppliedMigration
 if TYPE_CHECKING:
     from pgshift.migrator import Migrator, _Session
 
-LOCK_NOT_AVAILABLE = "55P03"
-UNSAFE_NEW_ENUM_VALUE = "55P04"
 _T = TypeVar("_T")
 
 
@@ -251,7 +249,7 @@ class Applier:
             try:
                 return attempt()
             except runner.StatementError as error:
-                if (error.server.sqlstate != LOCK_NOT_AVAILABLE or not self.m.lock_timeout
+                if (error.server.sqlstate != failures.LOCK_NOT_AVAILABLE or not self.m.lock_timeout
                         or tries >= self.m.lock_retries):
                     raise
                 tries += 1

@@ -27,6 +27,7 @@ from pgshift.cli_support import (
     atomic_option,
     global_options,
     run_options,
+    strict_option,
 )
 from pgshift.errors import PgshiftError, Terminated
 
@@ -113,8 +114,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--strict", is_flag=True, default=None,
-              help="Refuse on drift; fail on 'already exists'.")
+@strict_option
 @click.option("--step", type=click.IntRange(min=1), default=None, metavar="N",
               help="Apply only the next N pending migrations.")
 @click.option("--to", "to", metavar="NAME", default=None,
@@ -217,8 +217,7 @@ def reset(ctx: click.Context, yes: bool, dry_run: bool, atomic: bool | None,
 
 @main.command()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--strict", is_flag=True, default=None,
-              help="Refuse on drift; fail on 'already exists'.")
+@strict_option
 @atomic_option
 @run_options
 @global_options
@@ -234,8 +233,7 @@ def refresh(ctx: click.Context, yes: bool, strict: bool | None, atomic: bool | N
 
 
 @main.command()
-@click.option("--strict", is_flag=True, default=None,
-              help="Refuse on drift; fail on 'already exists'.")
+@strict_option
 @atomic_option
 @run_options
 @global_options

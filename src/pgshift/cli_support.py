@@ -223,6 +223,14 @@ def run_options(f: F) -> F:
     return f
 
 
+def strict_option(f: F) -> F:
+    return click.option(
+        "--strict", is_flag=True, default=None,
+        help="Refuse on drift; fail on 'already exists' and on lint errors "
+        "(default: [tool.pgshift] strict, else off).",
+    )(f)
+
+
 def atomic_option(f: F) -> F:
     return click.option(
         "--atomic/--no-atomic", default=None,

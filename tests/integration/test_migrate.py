@@ -19,6 +19,8 @@ from pgshift.errors import MigrationFailed
 from pgshift.results import Event
 from pgtest import (
     CliResult,
+    advisory_locks,
+    batches,
     catalog_snapshot,
     columns,
     execute,
@@ -36,18 +38,6 @@ def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
     return cli("--database-url", url, "--dir", str(directory), *args)
 
 
-def batches(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
-
-
-def own_advisory_locks(url: str) -> int:
-    """Advisory locks held or awaited in the database of ``url``."""
-    count: int = fetch(
-        url,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )[0][0]
-    return count
 
 
 def table(name: str, extra: str = "") -> str:
@@ -199,7 +189,7 @@ def test_failure_keeps_earlier_files_of_the_run_and_undoes_the_failed_one(
     assert table_exists(db_url, "first_t")
     assert not table_exists(db_url, "people")
     assert not table_exists(db_url, "third_t")
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_failure_is_reported_like_psql_without_traceback(
@@ -354,7 +344,7 @@ def test_set_local_statement_timeout_in_a_file(
     assert "002_slow.sql:4" in result.stderr
     assert batches(db_url) == [("001_ok.sql", 1)]
     assert not table_exists(db_url, "slow")
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_statement_timeout_of_the_database(db_url: str, migrations: Files) -> None:
@@ -369,7 +359,7 @@ def test_statement_timeout_of_the_database(db_url: str, migrations: Files) -> No
     assert caught.value.server.sqlstate == "57014"
     assert not table_exists(db_url, "slow")
     assert tracking_rows(db_url) == []
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 @pytest.fixture
@@ -397,7 +387,7 @@ def test_lock_timeout_on_a_busy_table(
     assert "retry" in result.stderr
     assert "001_alter.sql:3" in result.stderr
     assert catalog_snapshot(db_url) == before
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_lock_timeout_message_names_the_blocking_pid(

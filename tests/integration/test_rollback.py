@@ -12,7 +12,14 @@ import pytest
 from pgshift import Migrator
 from pgshift.errors import RollbackFailed, StateError
 from pgshift.results import Event
-from pgtest import CliResult, catalog_snapshot, fetch, table_exists, tracking_rows
+from pgtest import (
+    CliResult,
+    advisory_locks,
+    batches,
+    catalog_snapshot,
+    table_exists,
+    tracking_rows,
+)
 
 Cli = Callable[..., CliResult]
 Files = Callable[..., Path]
@@ -22,17 +29,6 @@ def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
     return cli("--database-url", url, "--dir", str(directory), *args)
 
 
-def batches(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
-
-
-def own_advisory_locks(url: str) -> int:
-    count: int = fetch(
-        url,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )[0][0]
-    return count
 
 
 def table(name: str, extra: str = "") -> str:
@@ -78,7 +74,7 @@ def test_rollback_undoes_the_last_batch_only(db_url: str, three_batches: Path) -
     assert [r.name for r in second.rolled_back] == ["003_c.sql", "002_b.sql"]
     assert batches(db_url) == [("001_a.sql", 1)]
     assert [table_exists(db_url, t) for t in "abcd"] == [True, False, False, False]
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_rollback_then_migrate_reapplies_as_a_new_batch(
@@ -158,7 +154,7 @@ def test_down_failing_midway_keeps_the_rest_recorded(
                                ("004_four.sql", 2), ("005_five.sql", 2)]
     assert not table_exists(db_url, "six")
     assert table_exists(db_url, "five") and table_exists(db_url, "four")
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 # --- S24: a migration of the batch without DOWN -----------------------------------------
@@ -186,7 +182,7 @@ def test_batch_with_a_migration_lacking_down_rolls_back_nothing(
     assert result.exit_code == 1
     assert "003_nodown.sql" in result.stderr
     assert catalog_snapshot(db_url) == before
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_reset_refuses_when_any_batch_lacks_down(db_url: str, migrations: Files) -> None:
@@ -277,7 +273,7 @@ def test_reset_rolls_back_every_batch_newest_first(
     assert tracking_rows(db_url) == []
     assert not any(table_exists(db_url, t) for t in "abcd")
     assert table_exists(db_url, "_migrations")
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_reset_library_order(db_url: str, three_batches: Path) -> None:
@@ -301,7 +297,7 @@ def test_refresh_leaves_everything_in_batch_one(
     after = {r["name"]: r["id"] for r in tracking_rows(db_url)}
     assert set(after) == set(before) and not set(after.values()) & set(before.values())
     assert all(table_exists(db_url, t) for t in "abcd")
-    assert own_advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == 0
 
 
 def test_refresh_result(db_url: str, three_batches: Path) -> None:
