@@ -6,7 +6,7 @@ For each server — an embedded PostgreSQL with default settings (durable) in th
 temporary directory; one with the settings the plugin starts it with (``fsync``,
 ``synchronous_commit`` and ``full_page_writes`` off) there; one with those settings in the
 RAM filesystem, where the plugin starts it when there is one with room (see
-``pgshift.pytest_plugin.embedded_parent``); and the server of ``--database-url`` if given —
+``pgshift.testing.plugin.embedded_parent``); and the server of ``--database-url`` if given —
 the template is migrated once from DIR (default: the sample project of the plugin's
 tests), then each ``CREATE DATABASE`` strategy the server has runs the fixture's cycle
 ``--clones`` times: create the copy (what ``pgshift_db`` does before a test), connect and
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psycopg
 
-from pgshift.pytest_plugin import (
+from pgshift.testing.plugin import (
     CLONE_PREFIX,
     EMBEDDED_SETTINGS,
     RAM_DIR,

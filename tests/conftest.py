@@ -77,13 +77,13 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
         )
         yield url
         return
-    from pgshift import embedded
+    from pgshift.embedded import server as embedded
 
     # Not under pytest's basetemp: pytest makes that private (0700) again on each run,
     # which would lock the server's OS user out while another run's server starts.
     # In memory when there is room: each test creates a database (hundreds of files), several
     # times faster on tmpfs than on disk.
-    from pgshift.pytest_plugin import embedded_parent
+    from pgshift.testing.plugin import embedded_parent
 
     base_dir = Path(tempfile.mkdtemp(prefix="pgshift-test-server-", dir=embedded_parent()))
     try:
@@ -191,7 +191,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliRes
     from ``tmp_path``; ``env`` adds variables (a ``None`` value removes one)."""
     from click.testing import CliRunner
 
-    from pgshift.cli import main
+    from pgshift.cli.app import main
 
     monkeypatch.chdir(tmp_path)
 

@@ -79,7 +79,7 @@ class Templates:
     def _check_checksum(self, database: str, path: Path) -> None:
         """Warn when the floor's checksum is not pgshift's (status would see drift everywhere)."""
         try:
-            from pgshift.sqlfile import parse
+            from pgshift.files.sqlfile import parse
         except ImportError:
             return
         expected = parse(path.read_text(encoding="utf-8"), path.name).checksum

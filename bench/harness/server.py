@@ -123,10 +123,10 @@ def start_embedded(base_dir: Path) -> Server:
         RuntimeError: pgshift's embedded module is not available.
     """
     try:
-        from pgshift import embedded
+        from pgshift.embedded import server as embedded
     except ImportError as error:
         raise RuntimeError(
-            f"pgshift.embedded is not available ({error}); pass --database-url URL"
+            f"pgshift.embedded.server is not available ({error}); pass --database-url URL"
         ) from error
     server, _started = embedded.ensure_running(base_dir)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pgshift._version import __version__
 
 if TYPE_CHECKING:
+    from pgshift.engine.migrator import Migrator, create_migration
     from pgshift.errors import (
         ConfigError,
         ConnectionFailed,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
         TrackingTableError,
         UsageRefused,
     )
-    from pgshift.migrator import Migrator, create_migration
     from pgshift.results import (
         AppliedMigration,
         Event,
@@ -64,9 +64,9 @@ __all__ = [
 ]
 
 
-_HOMES = {"Migrator": "migrator", "create_migration": "migrator", "AppliedMigration": "results",
-          "Event": "results", "MigrationStatus": "results", "RunResult": "results",
-          "StatusReport": "results"}
+_HOMES = {"Migrator": "engine.migrator", "create_migration": "engine.migrator",
+          "AppliedMigration": "results", "Event": "results", "MigrationStatus": "results",
+          "RunResult": "results", "StatusReport": "results"}
 
 
 def __getattr__(name: str) -> Any:

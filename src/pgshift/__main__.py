@@ -1,3 +1,3 @@
-from pgshift.cli import main
+from pgshift.cli.app import main
 
 main()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from pgshift.connect import CONNECTION_DEFAULTS
+from pgshift.db.connect import CONNECTION_DEFAULTS
 from pgshift.errors import ConfigError
 
 DEFAULT_DIR = "migrations"

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgshift import sqlfile
+from pgshift.files import sqlfile
 from pgtest import CliResult, catalog_snapshot, execute, fetch, table_exists, tracking_rows
 
 Cli = Callable[..., CliResult]

@@ -41,10 +41,10 @@ def table(name: str) -> str:
 NAMES = ["001_a.sql", "002_b.sql", "003_c.sql", "004_d.sql", "005_e.sql"]
 FILES = {name: table(name[4]) for name in NAMES}
 
-REVIEW_MISSING = importlib.util.find_spec("pgshift.cli_review") is None
+REVIEW_MISSING = importlib.util.find_spec("pgshift.cli.review") is None
 needs_review = pytest.mark.xfail(
     REVIEW_MISSING, raises=ImportError, strict=True,
-    reason="migrate/rollback/reset --dry-run are rendered by pgshift.cli_review, which is "
+    reason="migrate/rollback/reset --dry-run are rendered by pgshift.cli.review, which is "
     "not importable yet",
 )
 
@@ -268,7 +268,7 @@ def test_baseline_mark_unmark_json_and_text(
     assert not table_exists(db_url, "d")
 
 
-# --- dry runs (pgshift.cli_review) -------------------------------------------------------
+# --- dry runs (pgshift.cli.review) -------------------------------------------------------
 
 
 @needs_review

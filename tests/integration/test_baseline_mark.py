@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from pgshift import Migrator
+from pgshift.db.lock import lock_key
 from pgshift.errors import StateError, UsageRefused
-from pgshift.lock import lock_key
 from pgtest import CliResult, catalog_snapshot, execute, fetch, table_exists, tracking_rows
 
 Cli = Callable[..., CliResult]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pgshift import Migrator
-from pgshift.renumber import renumber
+from pgshift.review.renumber import renumber
 from pgtest import CliResult, catalog_snapshot, table_exists, tracking_rows
 
 Cli = Callable[..., CliResult]

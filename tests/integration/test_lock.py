@@ -19,9 +19,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from pgshift import Migrator, lock
+from pgshift import Migrator
+from pgshift.db import lock
+from pgshift.db.lock import lock_key
 from pgshift.errors import LockTimeout
-from pgshift.lock import lock_key
 from pgshift.results import Event
 from pgtest import CliResult, catalog_snapshot, clean_environ, execute, fetch, tracking_rows
 

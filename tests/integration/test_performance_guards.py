@@ -21,7 +21,7 @@ HEAVY = ("psycopg", "pglast", "rich")
 def test_help_and_version_do_not_import_heavy_modules(flag: str) -> None:
     probe = (
         "import sys\n"
-        "from pgshift.cli import main\n"
+        "from pgshift.cli.app import main\n"
         f"try:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

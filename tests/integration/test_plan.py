@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from pgshift import Migrator
-from pgshift.lock import lock_key
-from pgshift.locks import MODES, statement_locks
-from pgshift.review import plan_migrate, plan_rollback
+from pgshift.analysis.locks.statement import MODES, statement_locks
+from pgshift.db.lock import lock_key
+from pgshift.review.plan import plan_migrate, plan_rollback
 from pgtest import CliResult, catalog_snapshot, execute, table_exists, tracking_rows
 
 Cli = Callable[..., CliResult]

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgshift import snapshot
+from pgshift.review import snapshot
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pgshift import Migrator, embedded
-from pgshift.dump import verify_migrations
+from pgshift import Migrator
+from pgshift.embedded import server as embedded
+from pgshift.review.dump import verify_migrations
 from pgtest import CliResult, catalog_snapshot, fetch
 
 Cli = Callable[..., CliResult]

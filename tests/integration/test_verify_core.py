@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from pglast.parser import split
 
-from pgshift.verify import VerifyInput, VerifyReport, verify
+from pgshift.review.verify import VerifyInput, VerifyReport, verify
 
 
 @pytest.fixture

@@ -26,13 +26,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from pgshift import embedded
-from pgshift.pytest_plugin import RAM_DIR
+from pgshift.embedded import server as embedded
+from pgshift.testing.plugin import RAM_DIR
 from pgtest import CliResult, Env, clean_environ, fetch
 
 SAMPLE = Path(__file__).parent / "sample_project"
 DOCUMENTATION = Path(__file__).parents[2] / "docs" / "pytest-plugin.md"
-PLUGIN = "pgshift.pytest_plugin"
+PLUGIN = "pgshift.testing.plugin"
 SAMPLE_TESTS = [
     "tests/test_app.py::test_insert_user[1]",
     "tests/test_app.py::test_insert_user[2]",
@@ -72,7 +72,7 @@ def private_tmp() -> Iterator[Path]:
 
 
 def run_sample(project: Path, *args: str, env: Env | None = None) -> CliResult:
-    """``python -m pytest -p pgshift.pytest_plugin ARGS`` in ``project``, with the
+    """``python -m pytest -p pgshift.testing.plugin ARGS`` in ``project``, with the
     database variables of this process removed and ``env`` added."""
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", PLUGIN, "-p", "no:cacheprovider", *args],
@@ -159,7 +159,7 @@ def test_each_test_gets_a_clean_copy_on_the_given_server(pg_url: str, project: P
 
     assert_clean_copies(run, SAMPLE_TESTS)
     assert "pgshift: PostgreSQL at" in run.result.stdout
-    assert "pgshift.embedded" not in run.modules
+    assert "pgshift.embedded.server" not in run.modules
     facts = run.facts
     created = [f["database"] for f in facts] + [facts[0]["template"]]
     assert existing_databases(pg_url, created) == []
@@ -297,21 +297,22 @@ def test_a_run_that_uses_no_database_connects_nowhere(project: Path) -> None:
     assert run.result.exit_code == 0, run.result.stdout + run.result.stderr
     assert "1 passed" in run.result.stdout
     assert PLUGIN in run.modules
-    assert not {"pgshift.embedded", "pgshift.connect", "pgshift.migrator"} & set(run.modules)
+    heavy = {"pgshift.embedded.server", "pgshift.db.connect", "pgshift.engine.migrator"}
+    assert not heavy & set(run.modules)
     assert "pgshift:" not in run.result.stdout
 
 
 def test_importing_the_plugin_imports_neither_the_driver_nor_the_parser() -> None:
-    code = "import sys, pgshift.pytest_plugin; print(' '.join(sorted(sys.modules)))"
+    code = "import sys, pgshift.testing.plugin; print(' '.join(sorted(sys.modules)))"
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, encoding="utf-8", check=True
     )
     modules = set(completed.stdout.split())
     assert PLUGIN in modules
-    assert not {"psycopg", "pglast", "click", "rich", "pgshift.migrator"} & modules
+    assert not {"psycopg", "pglast", "click", "rich", "pgshift.engine.migrator"} & modules
 
 
-ENTRY_POINT = "[pytest11]\npgshift = pgshift.pytest_plugin\n"
+ENTRY_POINT = "[pytest11]\npgshift = pgshift.testing.plugin\n"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from pgshift import Migrator
-from pgshift.lock import lock_key
+from pgshift.db.lock import lock_key
 from pgtest import CliResult, clean_environ, execute, fetch, table_exists, tracking_rows
 
 Files = Callable[..., Path]

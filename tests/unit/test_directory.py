@@ -1,4 +1,4 @@
-"""Unit tests for pgshift.directory: discovery, order, decoding, ``create``. No database."""
+"""Unit tests for pgshift.files.directory: discovery, order, decoding, ``create``. No database."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pgshift import directory, sqlfile
-from pgshift.directory import MigrationFile
 from pgshift.errors import ConfigError, InputError, MigrationFileError, UsageRefused
+from pgshift.files import directory, sqlfile
+from pgshift.files.directory import MigrationFile
 
 TODAY = date(2026, 1, 20)
 SQL = "-- UP\nSELECT 1;\n"

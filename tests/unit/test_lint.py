@@ -1,4 +1,4 @@
-"""Unit tests for pgshift.lint: pure, no database."""
+"""Unit tests for pgshift.analysis.lint.linter: pure, no database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pgshift.lint import RULES, RULES_BY_ID, Finding, lint_migration, rules_table_markdown
+from pgshift.analysis.lint.linter import (
+    RULES,
+    RULES_BY_ID,
+    Finding,
+    lint_migration,
+    rules_table_markdown,
+)
 
 DOWN = "SELECT 1;\n"
 

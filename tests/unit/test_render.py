@@ -1,4 +1,4 @@
-"""Unit tests for pgshift.render: status table, run summaries, psql-like error blocks, JSON.
+"""Unit tests for pgshift.render.results: status table, run summaries, psql-like error blocks, JSON.
 Pure: values in, text out; no database."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pgshift import render
 from pgshift.errors import (
     ConfigError,
     ConnectionFailed,
@@ -19,6 +18,7 @@ from pgshift.errors import (
     ServerError,
     StateError,
 )
+from pgshift.render import results as render
 from pgshift.results import AppliedMigration, MigrationStatus, RunResult, StatusReport
 
 WHEN = datetime(2026, 1, 20, 10, 30, 0, tzinfo=timezone.utc)

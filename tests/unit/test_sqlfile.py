@@ -1,4 +1,4 @@
-"""Unit tests for pgshift.sqlfile: one file's text → ParsedMigration. Pure, no database."""
+"""Unit tests for pgshift.files.sqlfile: one file's text → ParsedMigration. Pure, no database."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from pgshift import sqlfile
 from pgshift.errors import InputError, MigrationFileError
-from pgshift.sqlfile import ParsedMigration
+from pgshift.files import sqlfile
+from pgshift.files.sqlfile import ParsedMigration
 
 NAME = "001_x.sql"
 CHECKSUM = re.compile(r"^sha256v1:[0-9a-f]{64}$")

@@ -1,0 +1,1 @@
+"""pgshift's migration linter: the rule catalogue, the facts it rests on, the checks."""

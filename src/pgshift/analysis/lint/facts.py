@@ -1,0 +1,125 @@
+"""The PostgreSQL facts pgshift's migration lint checks rely on.
+
+Which functions are volatile, which types are serial and which ALTER COLUMN … TYPE
+changes PostgreSQL makes without rewriting the table. The rule catalogue lives in
+:mod:`pgshift.analysis.lint.catalog` and the parse-tree readers in :mod:`pgshift.analysis.tree`;
+both are re-exported here. The checks themselves live in :mod:`pgshift.analysis.lint.checks` and
+the public entry point in :mod:`pgshift.analysis.lint.linter`. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+from pglast import ast
+
+from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
+from pgshift.analysis.tree import (
+    constraints_of,
+    has_option,
+    non_transactional,
+    object_kind,
+    object_name,
+    table_commands,
+    table_name,
+    tables_touched,
+    unrelated_tables,
+    walk,
+)
+
+__all__ = [
+    "RULES", "RULES_BY_ID", "SERIAL_TYPES", "VOLATILE_FUNCTIONS", "Rule", "Severity",
+    "column_type_change", "constraints_of", "has_option", "non_transactional", "object_kind",
+    "object_name", "rules_table_markdown", "table_commands", "table_name", "tables_touched",
+    "type_label", "type_name", "unrelated_tables", "volatile_call", "walk",
+]
+
+# Volatile functions commonly used as column defaults. Stable ones such as now() are
+# evaluated once when the column is added, so they are deliberately absent.
+VOLATILE_FUNCTIONS = frozenset({
+    "random", "random_normal", "gen_random_uuid", "gen_random_bytes", "uuid_generate_v1",
+    "uuid_generate_v1mc", "uuid_generate_v4", "uuidv4", "uuidv7", "clock_timestamp",
+    "timeofday", "nextval", "setseed",
+})
+SERIAL_TYPES = frozenset({"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"})
+# Types an ALTER COLUMN … TYPE can reach without a rewrite from some other type.
+_REWRITE_FREE_TARGETS = frozenset({"text", "varchar", "numeric", "varbit", "timestamp",
+                                   "timestamptz"})
+
+_TypeKey = tuple[str, tuple[int, ...], bool]
+
+
+def volatile_call(expr: ast.Node | None) -> str | None:
+    """The name of a known volatile function called anywhere in ``expr``, else None."""
+    for node in walk(expr):
+        if isinstance(node, ast.FuncCall) and node.funcname:
+            name = node.funcname[-1]
+            if isinstance(name, ast.String) and name.sval in VOLATILE_FUNCTIONS:
+                return name.sval
+    return None
+
+
+def _type_key(tn: ast.TypeName) -> _TypeKey:
+    names = [n.sval or "" for n in tn.names or () if isinstance(n, ast.String)]
+    if names[:1] == ["pg_catalog"]:
+        names = names[1:]
+    mods = tuple(m.val.ival or 0 for m in tn.typmods or ()
+                 if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer))
+    name = ".".join(names)
+    if name == "numeric" and len(mods) == 1:
+        mods = (mods[0], 0)
+    return name, mods, bool(tn.arrayBounds)
+
+
+def type_name(tn: ast.TypeName | None) -> str:
+    """The type's name without ``pg_catalog.`` and modifiers (``varchar``, ``json``)."""
+    return "?" if tn is None else _type_key(tn)[0]
+
+
+def type_label(tn: ast.TypeName) -> str:
+    """The type as PostgreSQL's catalog spells it, e.g. ``numeric(20,8)``, ``text[]``."""
+    name, mods, array = _type_key(tn)
+    return name + (f"({','.join(map(str, mods))})" if mods else "") + ("[]" if array else "")
+
+
+def _rewrite_free(old: _TypeKey, new: _TypeKey) -> bool:
+    (old_name, old_mods, old_array), (name, mods, array) = old, new
+    if old == new:
+        return True
+    if old_array or array:
+        return False
+    if name == "text" or (name == "varchar" and old_name == "text"):
+        return old_name in ("varchar", "text") and not mods
+    if name != old_name or name not in _REWRITE_FREE_TARGETS:
+        return False
+    if not mods:
+        return True
+    if not old_mods:
+        return False
+    same_scale = name != "numeric" or mods[1:] == old_mods[1:]
+    return same_scale and mods[0] >= old_mods[0]
+
+
+def _rewrite_free_sources(new: _TypeKey) -> str:
+    name, mods, _array = new
+    if name in ("text", "varchar") and not mods:
+        return "varchar or text"
+    if not mods:
+        return f"any {name}(…)"
+    bound = f"{name}(n ≤ {mods[0]}"
+    return bound + (f", {mods[1]})" if name == "numeric" else ")")
+
+
+def column_type_change(old: ast.TypeName | None, new: ast.TypeName, *,
+                       using: bool) -> tuple[str, str] | None:
+    """Judge ALTER COLUMN … TYPE ``new`` of a column whose type is ``old`` (None when
+    unknown): None when PostgreSQL needs no rewrite, else (rule id, reason)."""
+    if using:
+        return "column-type-change", "with USING rewrites the table"
+    new_key = _type_key(new)
+    if old is not None:
+        if _rewrite_free(_type_key(old), new_key):
+            return None
+        return "column-type-change", f"from {type_label(old)} rewrites the table"
+    if new_key[0] in _REWRITE_FREE_TARGETS and not new_key[2]:
+        return ("column-type-change-unverified", f"is rewrite-free only from "
+                f"{_rewrite_free_sources(new_key)}; the old type is not in this migration")
+    return "column-type-change", "rewrites the table (no rewrite-free path to this type)"

@@ -1,0 +1,189 @@
+"""Lint a migration's UP and DOWN sections for operations that hurt a live database.
+
+Pure: no I/O and no database. The SQL is read with pglast (PostgreSQL's own parser); a
+finding's ``line`` is the file line of the offending statement's first token. The rules
+and their severities are listed in :mod:`pgshift.analysis.lint.catalog`; the per-statement checks
+live in :mod:`pgshift.analysis.lint.checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
+
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType
+from pglast.parser import ParseError, scan
+
+from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
+from pgshift.analysis.lint.checks import Scope, Section, check_statement
+from pgshift.analysis.tree import non_transactional, table_commands, table_name, unrelated_tables
+
+__all__ = [
+    "RULES", "RULES_BY_ID", "Finding", "Rule", "Severity", "lint_migration",
+    "rules_table_markdown",
+]
+
+_COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: ``rule`` id, its ``severity``, the ``file``, the 1-based file ``line``
+    of the statement's first token, the ``section`` and a ``message`` naming the object."""
+
+    rule: str
+    severity: Severity
+    file: str
+    line: int
+    section: Literal["up", "down"]
+    message: str
+
+
+@dataclass(frozen=True)
+class _Stmt:
+    node: ast.Node
+    line: int
+
+
+def lint_migration(
+    file: str,
+    up_sql: str,
+    down_sql: str | None,
+    *,
+    up_first_line: int = 1,
+    down_first_line: int = 1,
+    allowed: frozenset[str] = frozenset(),
+) -> list[Finding]:
+    """Return the findings for one migration, sorted by line (stable within a line).
+
+    ``up_sql``/``down_sql`` are the section texts (LF line endings; ``down_sql`` is None
+    when the file has no DOWN marker) and ``*_first_line`` the file line each text starts
+    on. Findings whose rule id is in ``allowed`` are dropped. SQL that pglast cannot parse
+    gives one ``parse-error`` finding for that section; nothing is raised.
+    """
+    findings: list[Finding] = []
+    up = _parse(file, "up", up_sql, up_first_line, findings)
+    down = None if down_sql is None else _parse(file, "down", down_sql, down_first_line, findings)
+    if down_sql is None or down == []:
+        line = (up_first_line + up_sql.rstrip("\n").count("\n") if down_sql is None
+                else max(1, down_first_line - 1))
+        what = "has no DOWN section" if down_sql is None else "has an empty DOWN section"
+        findings.append(_finding("missing-down", file, line, "down", f"{file} {what}"))
+    up_scope = Scope("up", old_types=_altered_types(down or []))
+    if up is not None:
+        findings += _lint_section(file, up, up_scope)
+        findings += _unrelated_tables(file, up)
+    if down:
+        owned = {name for name, table in _indexes(up or []) if table in up_scope.created}
+        down_scope = Scope("down", old_types=_altered_types(up or []), new_indexes=owned)
+        findings += _lint_section(file, down, down_scope)
+    return sorted((f for f in findings if f.rule not in allowed), key=lambda f: f.line)
+
+
+def _finding(rule: str, file: str, line: int, section: Section, message: str) -> Finding:
+    return Finding(rule, RULES_BY_ID[rule].severity, file, line, section, message)
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def _parse(file: str, section: Section, sql: str, first_line: int,
+           findings: list[Finding]) -> list[_Stmt] | None:
+    """The section's statements with their file lines, or None (and a parse-error
+    finding) when pglast rejects the text."""
+    try:
+        raws = parse_sql(sql)
+    except ParseError as exc:
+        offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+        where = _last_statement_start(sql) if offset is None else offset
+        line = first_line + sql.count("\n", 0, where)
+        findings.append(_finding("parse-error", file, line, section,
+                                 f"cannot parse the {section.upper()} section: {exc.args[0]}"))
+        return None
+    stmts = []
+    for raw in raws:
+        if raw.stmt is None:
+            continue
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
+        tokens = [t for t in scan(sql[start:end]) if t.name not in _COMMENT_TOKENS]
+        offset = start + (tokens[0].start if tokens else 0)
+        stmts.append(_Stmt(raw.stmt, first_line + sql.count("\n", 0, offset)))
+    return stmts
+
+
+def _last_statement_start(sql: str) -> int:
+    """Offset of the first token after the last ';' (PostgreSQL reports some syntax
+    errors only as "at end of input"); the text's end when it cannot even be scanned."""
+    try:
+        tokens = [t for t in scan(sql) if t.name not in _COMMENT_TOKENS]
+    except ParseError:
+        return len(sql.rstrip())
+    start = tokens[0].start if tokens else 0
+    for before, after in pairwise(tokens):
+        if before.name == "ASCII_59":
+            start = after.start
+    return start
+
+
+# --- helpers over the parse tree --------------------------------------------------------
+
+
+def _indexes(stmts: list[_Stmt]) -> Iterator[tuple[str, str]]:
+    """(index name, table) for every named CREATE INDEX in ``stmts``."""
+    for stmt in stmts:
+        if isinstance(stmt.node, ast.IndexStmt) and stmt.node.idxname:
+            yield stmt.node.idxname, table_name(stmt.node.relation)
+
+
+def _altered_types(stmts: list[_Stmt]) -> dict[tuple[str, str], ast.TypeName]:
+    """(table, column) → the type an ALTER COLUMN … TYPE in ``stmts`` sets."""
+    types = {}
+    for stmt in stmts:
+        for table, cmd in table_commands(stmt.node):
+            if (cmd.subtype == AlterTableType.AT_AlterColumnType and cmd.name
+                    and isinstance(cmd.def_, ast.ColumnDef) and cmd.def_.typeName):
+                types[(table, cmd.name)] = cmd.def_.typeName
+    return types
+
+
+# --- the section walk -------------------------------------------------------------------
+
+
+def _lint_section(file: str, stmts: list[_Stmt], scope: Scope) -> list[Finding]:
+    findings = []
+    for stmt in stmts:
+        check_statement(stmt.node, scope)
+        findings += [_finding(rule, file, stmt.line, scope.section, message)
+                     for rule, message in scope.hits]
+        scope.hits.clear()
+    mixed = _mixed_transactional(stmts)
+    if mixed is not None:
+        line, message = mixed
+        findings.append(_finding("mixed-non-transactional", file, line, scope.section, message))
+    return findings
+
+
+def _mixed_transactional(stmts: list[_Stmt]) -> tuple[int, str] | None:
+    """(line, message) when a non-transactional statement shares the section with
+    statements that would then run without a transaction; None otherwise."""
+    if any(isinstance(s.node, ast.TransactionStmt) for s in stmts):
+        return None  # the file manages its own transactions
+    special = [(s.line, label) for s in stmts if (label := non_transactional(s.node))]
+    others = [s for s in stmts if non_transactional(s.node) is None
+              and not isinstance(s.node, ast.VariableSetStmt)]
+    if not special or not others:
+        return None
+    line, label = special[0]
+    return line, (f"{label} makes this section run outside a transaction; its {len(others)} "
+                  "other statement(s) will not be undone if a later one fails")
+
+
+def _unrelated_tables(file: str, stmts: list[_Stmt]) -> list[Finding]:
+    found = unrelated_tables([stmt.node for stmt in stmts])
+    if found is None:
+        return []
+    index, message = found
+    return [_finding("multiple-tables", file, stmts[index].line, "up", message)]

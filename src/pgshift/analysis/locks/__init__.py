@@ -1,0 +1,1 @@
+"""Which table locks a statement takes."""

@@ -1,0 +1,1 @@
+"""The pgshift command-line program: a thin layer over the library."""

@@ -1,0 +1,1 @@
+"""Talking to PostgreSQL: connections, the tracking table, the lock, running a section of SQL."""

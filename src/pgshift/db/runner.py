@@ -1,0 +1,373 @@
+"""Running one section of SQL: in a transaction, or statement by statement outside one.
+
+The happy path of a transactional section is one round trip: the whole section is sent
+as one simple query. Only after a failure is the section run again statement by statement
+(each behind a savepoint that is released at once), which both locates the failing
+statement and lets "already exists" errors be skipped one statement at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgshift.db import catalog
+from pgshift.errors import ServerError
+from pgshift.files.sqlfile import Section, Statement
+
+ALREADY_EXISTS = frozenset({"42P07", "42701", "42710", "42P06", "42723", "42P04"})
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+Hook = Callable[[psycopg.Connection[Any]], None]
+
+
+class StatementError(Exception):
+    """A statement failed. ``statement`` is None when it cannot be known (lost connection)."""
+
+    def __init__(
+        self,
+        server: ServerError,
+        statement: Statement | None,
+        *,
+        connection_lost: bool = False,
+        during_commit: bool = False,
+        ran_before: Sequence[int] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(server.message)
+        self.server = server
+        self.statement = statement
+        self.connection_lost = connection_lost
+        self.during_commit = during_commit
+        self.ran_before = list(ran_before)
+        self.notes = list(notes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running a section produced besides success: warnings to show."""
+
+    warnings: tuple[str, ...] = ()
+
+
+def server_error(error: psycopg.Error) -> ServerError:
+    diag = error.diag
+    position = diag.statement_position
+    return ServerError(
+        message=diag.message_primary or str(error).strip(),
+        sqlstate=diag.sqlstate or error.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint,
+        position=int(position) if position else None,
+        context=diag.context,
+    )
+
+
+def is_connection_error(error: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
+    state = error.sqlstate or ""
+    if conn.closed or conn.broken or state.startswith(_CONNECTION_STATES):
+        return True
+    return isinstance(error, psycopg.OperationalError) and (
+        not state or state.startswith(_CONNECTION_STATES)
+    )
+
+
+def run_in_transaction(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    prefix: str = "",
+    setup: Hook | None = None,
+    finish: Hook | None = None,
+    strict: bool = False,
+) -> Outcome:
+    """Run ``setup``, the section, an INVALID-index check and ``finish`` in one transaction.
+
+    ``prefix`` (e.g. ``SET LOCAL lock_timeout …;``) is sent in the same query as the section.
+
+    Raises:
+        StatementError: the transaction was rolled back; the error names the statement.
+    """
+    committing = False
+    try:
+        with conn.transaction():
+            if setup:
+                setup(conn)
+            run_script(conn, prefix + section.text)
+            _refuse_invalid_indexes(conn, section, None)
+            if finish:
+                finish(conn)
+            committing = True
+        return Outcome()
+    except ScriptFailed as failed:
+        error = failed.error
+        if is_connection_error(error, conn):
+            raise StatementError(server_error(error), None, connection_lost=True) from error
+        index = failed.completed - prefix.count(";")
+        located = section.statement(index) if 0 <= index < len(section) else None
+        if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
+            raise StatementError(server_error(error), located) from error
+    except psycopg.Error as error:
+        if is_connection_error(error, conn):
+            raise StatementError(
+                server_error(error), None, connection_lost=True, during_commit=committing
+            ) from error
+        located = _locate(section, error, len(prefix))
+        if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
+            raise StatementError(server_error(error), located) from error
+    # Only "already exists" (skipped one statement at a time behind savepoints) or an error
+    # that could not be placed runs the section again, statement by statement.
+    return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish, strict=strict)
+
+
+class ScriptFailed(Exception):
+    """A statement of a script failed after ``completed`` statements had succeeded."""
+
+    def __init__(self, completed: int, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.completed = completed
+        self.error = error
+
+
+def run_script(conn: psycopg.Connection[Any], text: str) -> None:
+    """Send ``text`` (several statements) as one simple query: one round trip.
+
+    The server answers each statement with its own result before the first error, so
+    the number of results tells which statement failed without running anything again.
+
+    Raises:
+        ScriptFailed: a statement failed. psycopg.OperationalError: the connection broke.
+    """
+    from psycopg import errors, generators, pq
+
+    pgconn = conn.pgconn
+    completed = 0
+    failure: psycopg.Error | None = None
+    with conn.lock:
+        pgconn.send_query(text.encode(conn.info.encoding))
+        try:
+            # Flush what the non-blocking connection could not send at once (a large
+            # script does not fit the socket buffer), then read the results one at a time:
+            # only their count is kept.
+            conn.wait(generators.send(pgconn))
+            while (result := conn.wait(generators.fetch(pgconn))) is not None:
+                if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
+                    failure = errors.error_from_result(result, encoding=conn.info.encoding)
+                elif failure is None:
+                    completed += 1
+        except psycopg.OperationalError:
+            if failure is None:  # e.g. 57P01: the server said why before it hung up
+                raise
+        except BaseException:
+            # Ctrl-C / SIGTERM: psycopg has cancelled the query; read what the server still
+            # sends so that the transaction can be rolled back on this connection.
+            with contextlib.suppress(Exception):
+                conn.wait(generators.fetch_many(pgconn))
+            raise
+    if failure is not None:
+        raise ScriptFailed(completed, failure)
+
+
+def _locate(section: Section, error: psycopg.Error, shift: int) -> Statement | None:
+    position = error.diag.statement_position
+    if not position:
+        return None
+    offset = int(position) - 1 - shift
+    if offset < 0 or offset >= len(section.text):
+        return None
+    return section.statement(section.statement_at(offset))
+
+
+def _run_one_by_one(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    prefix: str,
+    setup: Hook | None,
+    finish: Hook | None,
+    strict: bool,
+) -> Outcome:
+    warnings: list[str] = []
+    committing = False
+    try:
+        with conn.transaction():
+            if setup:
+                setup(conn)
+            if prefix:
+                conn.execute(prefix)
+            for statement in section.statements():
+                try:
+                    with conn.transaction():
+                        conn.execute(statement.sql)
+                except psycopg.Error as error:
+                    if is_connection_error(error, conn):
+                        raise
+                    warning = _skippable(conn, section, statement, error, strict)
+                    if warning is None:
+                        raise StatementError(server_error(error), statement) from error
+                    warnings.append(warning)
+            _refuse_invalid_indexes(conn, section, None)
+            if finish:
+                finish(conn)
+            committing = True
+    except psycopg.Error as error:
+        lost = is_connection_error(error, conn)
+        raise StatementError(
+            server_error(error), None, connection_lost=lost, during_commit=committing and lost
+        ) from error
+    return Outcome(tuple(warnings))
+
+
+def _skippable(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    statement: Statement,
+    error: psycopg.Error,
+    strict: bool,
+) -> str | None:
+    """The warning for a skippable "already exists" error, or None when it must fail."""
+    if strict or (error.sqlstate or "") not in ALREADY_EXISTS:
+        return None
+    index = section.index_created_by(statement.index)
+    if index is not None and catalog.invalid_indexes(conn, [index]):
+        return None
+    message = error.diag.message_primary or str(error)
+    return f"line {statement.line}: {message}; statement skipped"
+
+
+class InvalidIndex(Exception):
+    def __init__(self, names: list[str], statement: Statement | None) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+        self.statement = statement
+
+
+def _refuse_invalid_indexes(
+    conn: psycopg.Connection[Any], section: Section, statement: Statement | None
+) -> None:
+    """An index the section creates must not be left INVALID (IF NOT EXISTS can skip one)."""
+    names = [(schema, name) for _, schema, name in section.index_names]
+    bad = catalog.invalid_indexes(conn, names)
+    if bad:
+        raise InvalidIndex(bad, statement)
+
+
+OWN_TRANSACTION = "its own BEGIN/COMMIT"
+
+
+def run_outside_transaction(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    start_at: int = 0,
+    strict: bool = False,
+    prefix: str = "",
+    before_statement: Callable[[int], None] | None = None,
+    on_statement_done: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Run statements ``start_at…`` one by one on an autocommit connection.
+
+    A statement that may run in a transaction gets one of its own with ``prefix`` (e.g.
+    pgshift's ``SET LOCAL lock_timeout``) — unless the file manages its own transactions.
+    Statements inside the file's own ``BEGIN … COMMIT`` count as done only once committed.
+
+    Raises:
+        StatementError: ``ran_before`` lists the (0-based) statements of this call that
+            completed and stay applied; ``notes`` name an INVALID index left behind.
+    """
+    warnings: list[str] = []
+    done: list[int] = []
+    in_block: list[int] = []
+    outside = {index for index, _ in section.outside_transaction}
+    own_transactions = any(r == OWN_TRANSACTION for _, r in section.outside_transaction)
+    for statement in section.statements():
+        if statement.index < start_at:
+            continue
+        if before_statement:
+            before_statement(statement.index)
+        wrap = bool(prefix) and not own_transactions and statement.index not in outside
+        try:
+            if wrap:
+                with conn.transaction():
+                    conn.execute(prefix + statement.sql)
+            else:
+                conn.execute(statement.sql)
+        except psycopg.Error as error:
+            _end_open_block(conn)
+            if is_connection_error(error, conn):
+                raise StatementError(
+                    server_error(error), statement, connection_lost=True, ran_before=done
+                ) from error
+            warning = None if in_block else _skippable(conn, section, statement, error, strict)
+            if warning is None:
+                notes = _invalid_left_behind(conn, section, statement)
+                if in_block:
+                    notes.append(f"statement(s) {', '.join(str(i + 1) for i in in_block)} "
+                                 "ran inside the file's own transaction block and were "
+                                 "rolled back with it")
+                raise StatementError(
+                    server_error(error), statement, ran_before=done, notes=notes
+                ) from error
+            warnings.append(warning)
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            in_block.append(statement.index)
+            continue
+        for index in (*in_block, statement.index):
+            done.append(index)
+            if on_statement_done:
+                on_statement_done(index)
+        in_block.clear()
+    bad = catalog.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
+    if bad:
+        raise InvalidIndex(bad, None)
+    return Outcome(tuple(warnings))
+
+
+def _end_open_block(conn: psycopg.Connection[Any]) -> None:
+    """Roll back a transaction block the file opened itself and left failed or open."""
+    if conn.closed or conn.broken:
+        return
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            return
+
+
+def _invalid_left_behind(
+    conn: psycopg.Connection[Any], section: Section, statement: Statement
+) -> list[str]:
+    index = section.index_created_by(statement.index)
+    if index is None or conn.closed or conn.broken:
+        return []
+    try:
+        bad = catalog.invalid_indexes(conn, [index])
+    except psycopg.Error:
+        return []
+    return [
+        f"index {name} was left INVALID by the failed statement: the next pgshift migrate "
+        f"drops and rebuilds it (or drop it yourself: DROP INDEX CONCURRENTLY {name};)"
+        for name in bad
+    ]
+
+
+def transaction_prefix(server_version: int, lock_timeout: float) -> str:
+    """SET LOCALs sent with each transactional section, in the same round trip:
+    pgshift's lock_timeout, bounds that end a vanished client's transaction on the server
+    (idle for 60 s, or a dead peer seen by keepalives), and on PostgreSQL 14+ a check that
+    ends a running statement soon after its client vanished."""
+    parts = [
+        "SET LOCAL idle_in_transaction_session_timeout = '60s';",
+        "SET LOCAL tcp_keepalives_idle = 15;",
+        "SET LOCAL tcp_keepalives_interval = 5;",
+        "SET LOCAL tcp_keepalives_count = 6;",
+    ]
+    if lock_timeout:
+        parts.append(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms';")
+    if server_version >= 140000:
+        parts.append("SET LOCAL client_connection_check_interval = '2s';")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,354 @@
+"""Every SQL statement about the tracking table.
+
+The table is named by :class:`TrackingTable`; identifiers are always composed with
+``psycopg.sql.Identifier`` and values always bound as parameters. Nothing here commits or
+decides policy: callers own the transactions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+# Catalog queries that are not about the tracking table live in pgshift.db.catalog;
+# server_facts is re-exported for callers that read it together with the table.
+from pgshift.db.catalog import server_facts as server_facts
+from pgshift.errors import TrackingTableError
+
+# Columns of the full table, in order; the first four are the legacy (Node.js tool) shape.
+LEGACY_COLUMNS = ("id", "name", "batch", "executed_at")
+EXTRA_COLUMNS = ("checksum", "duration_ms", "down_sql")
+_TEXT_TYPES = {"text", "character varying", "varchar"}
+_INT_TYPES = {"integer", "bigint", "smallint"}
+_EXPECTED = {
+    "id": _INT_TYPES,
+    "name": _TEXT_TYPES,
+    "batch": _INT_TYPES,
+    "executed_at": {"timestamp with time zone", "timestamp without time zone"},
+    "checksum": _TEXT_TYPES,
+    "duration_ms": _INT_TYPES,
+    "down_sql": _TEXT_TYPES,
+}
+# type OIDs of the result columns, to check a table's shape from the one status query
+_OID_NAMES = {
+    20: "bigint", 21: "smallint", 23: "integer", 25: "text", 1043: "character varying",
+    1114: "timestamp without time zone", 1184: "timestamp with time zone",
+}
+
+
+@dataclass(frozen=True)
+class TrackingTable:
+    """The tracking table's name; ``schema`` is None for "the current schema"."""
+
+    schema: str | None
+    name: str
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name) if self.schema else sql.Identifier(self.name)
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def qualified(self, current_schema: str) -> TrackingTable:
+        return self if self.schema else TrackingTable(current_schema, self.name)
+
+    @property
+    def progress(self) -> TrackingTable:
+        """The companion table recording statement progress of non-transactional runs.
+        Its name stays within PostgreSQL's 63-byte limit, so it never truncates to the
+        tracking table's own name."""
+        name = self.name + "_progress"
+        if len(name.encode()) > 63:
+            digest = hashlib.sha256(self.name.encode()).hexdigest()[:8]
+            name = self.name.encode()[:40].decode(errors="ignore") + f"_{digest}_progress"
+        return TrackingTable(self.schema, name)
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """One row of the tracking table. ``checksum``/``duration_ms`` are None for legacy rows."""
+
+    id: int
+    name: str
+    batch: int
+    executed_at: datetime
+    checksum: str | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A migration run outside a transaction that has not completed: ``applied`` of
+    ``total`` statements ran, with these per-statement ``checksums``. ``pending_index`` is
+    the index a ``CREATE INDEX CONCURRENTLY`` of pgshift's was building when it stopped."""
+
+    name: str
+    total: int
+    applied: int
+    checksums: tuple[str, ...] = ()
+    pending_index: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What :func:`read` found: ``exists``, ``legacy`` (4 columns only), the rows by id,
+    and the partially applied migrations (``partial``, by name)."""
+
+    exists: bool
+    legacy: bool
+    rows: tuple[AppliedRow, ...]
+    partial: tuple[Progress, ...] = ()
+    has_progress_table: bool = False
+    progress_clash: bool = False
+
+    @property
+    def max_batch(self) -> int:
+        return max((r.batch for r in self.rows), default=0)
+
+
+_PROGRESS_COLUMNS = {"name", "total", "applied", "checksums", "pending_index"}
+_FULL_SELECT = "SELECT id, name, batch, executed_at, checksum, duration_ms FROM {} ORDER BY id"
+# Rows and partial runs in one round trip: status costs one query whatever the count.
+_WITH_PROGRESS = (
+    "SELECT id, name, batch, executed_at, checksum, duration_ms, "
+    "NULL::int, NULL::int, NULL::text[], NULL::text FROM {0} "
+    "UNION ALL SELECT NULL, name, NULL, updated_at, NULL, NULL, total, applied, checksums, "
+    "pending_index FROM {1} ORDER BY 1 NULLS LAST, 2"
+)
+_LEGACY_SELECT = "SELECT id, name, batch, executed_at, NULL::text, NULL::int FROM {} ORDER BY id"
+
+
+def read(conn: psycopg.Connection[Any], table: TrackingTable) -> TableState:
+    """Read every row with one query on the usual path; inspect the shape only when needed.
+
+    The connection must be in autocommit mode or inside a transaction the caller owns.
+
+    Raises:
+        TrackingTableError: the table exists with a shape pgshift does not recognise.
+    """
+    both = sql.SQL(_WITH_PROGRESS).format(table.identifier, table.progress.identifier)
+    try:
+        with _savepoint(conn):
+            cursor = conn.execute(both)
+            _check_result_types(cursor, table)
+            return _split_rows(cursor.fetchall())
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+            psycopg.errors.DatatypeMismatch, psycopg.errors.InsufficientPrivilege):
+        pass
+    try:
+        with _savepoint(conn):
+            cursor = conn.execute(sql.SQL(_FULL_SELECT).format(table.identifier))
+            _check_result_types(cursor, table)
+            rows = tuple(AppliedRow(*r) for r in cursor.fetchall())
+            progress_columns = set(inspect(conn, table.progress))
+            ours = progress_columns >= _PROGRESS_COLUMNS
+            return TableState(True, False, rows, has_progress_table=ours,
+                              progress_clash=bool(progress_columns) and not ours)
+    except psycopg.errors.UndefinedTable:
+        return TableState(False, False, ())
+    except psycopg.errors.UndefinedColumn:
+        pass
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise TrackingTableError(
+            f"cannot read the tracking table {table.display}: {error.diag.message_primary} "
+            "(SQLSTATE 42501)",
+            hint=f"GRANT SELECT ON {table.display} to this role (and INSERT, DELETE for "
+            "commands that change the database)",
+        ) from None
+    columns = inspect(conn, table)
+    _check_shape(columns, table)
+    cursor = conn.execute(sql.SQL(_LEGACY_SELECT).format(table.identifier))
+    return TableState(True, True, tuple(AppliedRow(*r) for r in cursor.fetchall()))
+
+
+def _savepoint(conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
+    """A transaction (or savepoint) so a failed probe leaves the caller's state intact."""
+    return nullcontext() if conn.autocommit else conn.transaction()
+
+
+def _split_rows(rows: list[tuple[Any, ...]]) -> TableState:
+    applied = tuple(AppliedRow(*r[:6]) for r in rows if r[0] is not None)
+    partial = tuple(
+        Progress(name=r[1], total=r[6], applied=r[7], checksums=tuple(r[8] or ()),
+                 pending_index=r[9], updated_at=r[3])
+        for r in rows if r[0] is None
+    )
+    return TableState(True, False, applied, partial, has_progress_table=True)
+
+
+def _check_result_types(cursor: psycopg.Cursor[Any], table: TrackingTable) -> None:
+    description = cursor.description or []
+    for column in description[:6]:
+        type_name = _OID_NAMES.get(column.type_code, f"type oid {column.type_code}")
+        if type_name not in _EXPECTED[column.name]:
+            _raise_shape(table, f"column {column.name} has type {type_name}")
+
+
+def inspect(conn: psycopg.Connection[Any], table: TrackingTable) -> dict[str, str]:
+    """Column name → type of the tracking table ({} when it does not exist)."""
+    regclass = table.identifier.as_string(conn)
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum",
+        (regclass,),
+    ).fetchall()
+    return {name: type_name for name, type_name in rows}
+
+
+def _check_shape(columns: dict[str, str], table: TrackingTable) -> None:
+    missing = [c for c in LEGACY_COLUMNS if c not in columns]
+    if missing:
+        _raise_shape(table, f"column {', '.join(missing)} is missing")
+    for column, type_name in columns.items():
+        expected = _EXPECTED.get(column)
+        base = type_name.split("(")[0]
+        if expected is not None and base not in expected:
+            _raise_shape(table, f"column {column} has type {type_name}")
+    partial = [c for c in EXTRA_COLUMNS if c in columns]
+    if partial and len(partial) != len(EXTRA_COLUMNS):
+        absent = [c for c in EXTRA_COLUMNS if c not in columns]
+        _raise_shape(table, f"column {', '.join(absent)} is missing")
+
+
+def _raise_shape(table: TrackingTable, problem: str) -> None:
+    raise TrackingTableError(
+        f"tracking table {table.display} has an unexpected shape: {problem}",
+        hint="pgshift never changes a table it does not recognise; use --table NAME for "
+        "pgshift's own table (expected columns: id, name, batch, executed_at, "
+        "checksum, duration_ms, down_sql)",
+    )
+
+
+def create_or_upgrade(conn: psycopg.Connection[Any], table: TrackingTable, state: TableState) -> (
+    None
+):
+    """Create the table, or add the three new columns to a legacy one (rows kept)."""
+    if not state.exists:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "id serial PRIMARY KEY, name text NOT NULL UNIQUE, batch integer NOT NULL, "
+                "executed_at timestamptz NOT NULL DEFAULT now(), checksum text, "
+                "duration_ms integer, down_sql text)"
+            ).format(table.identifier)
+        )
+    elif state.legacy:
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS checksum text, "
+                "ADD COLUMN IF NOT EXISTS duration_ms integer, "
+                "ADD COLUMN IF NOT EXISTS down_sql text"
+            ).format(table.identifier)
+        )
+    existing = set() if state.has_progress_table else set(inspect(conn, table.progress))
+    if state.progress_clash or (existing and not existing >= _PROGRESS_COLUMNS):
+        raise TrackingTableError(
+            f"table {table.progress.display} exists but is not pgshift's progress table "
+            f"(pgshift keeps it next to {table.display})",
+            hint="rename that table, or pass --table NAME so that pgshift uses other names",
+        )
+    if not state.has_progress_table and not existing:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "name text PRIMARY KEY, total integer NOT NULL, applied integer NOT NULL, "
+                "checksums text[] NOT NULL DEFAULT '{{}}', pending_index text, "
+                "started_at timestamptz NOT NULL DEFAULT now(), "
+                "updated_at timestamptz NOT NULL DEFAULT now())"
+            ).format(table.progress.identifier)
+        )
+
+
+def progress_start(conn: psycopg.Connection[Any], table: TrackingTable, name: str, total: int) -> (
+    None
+):
+    """Record that ``name`` starts running outside a transaction (no statement done yet)."""
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (name, total, applied) VALUES (%s, %s, 0) "
+            "ON CONFLICT (name) DO UPDATE SET total = EXCLUDED.total, updated_at = now()"
+        ).format(table.progress.identifier),
+        (name, total),
+    )
+
+
+def progress_step(
+    conn: psycopg.Connection[Any], table: TrackingTable, name: str, applied: int, checksum: str
+) -> None:
+    """Statement number ``applied`` (1-based) of ``name`` completed."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {} SET applied = %s, checksums = checksums[1:%s] || %s::text, "
+            "pending_index = NULL, updated_at = now() WHERE name = %s"
+        ).format(table.progress.identifier),
+        (applied, applied - 1, checksum, name),
+    )
+
+
+def progress_index(
+    conn: psycopg.Connection[Any], table: TrackingTable, name: str, index: str | None
+) -> None:
+    """Record the index a CREATE INDEX CONCURRENTLY of ``name`` is about to build."""
+    conn.execute(
+        sql.SQL("UPDATE {} SET pending_index = %s, updated_at = now() WHERE name = %s").format(
+            table.progress.identifier
+        ),
+        (index, name),
+    )
+
+
+def progress_delete(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> None:
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE name = %s").format(table.progress.identifier), (name,)
+    )
+
+
+def insert(
+    conn: psycopg.Connection[Any],
+    table: TrackingTable,
+    *,
+    name: str,
+    batch: int,
+    checksum: str,
+    duration_ms: int,
+    down_sql: str | None,
+) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (name, batch, checksum, duration_ms, down_sql) "
+            "VALUES (%s, %s, %s, %s, %s)"
+        ).format(table.identifier),
+        (name, batch, checksum, duration_ms, down_sql),
+    )
+
+
+def delete(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> int:
+    cursor = conn.execute(
+        sql.SQL("DELETE FROM {} WHERE name = %s").format(table.identifier), (name,)
+    )
+    return cursor.rowcount
+
+
+def stored_down_sql(
+    conn: psycopg.Connection[Any], table: TrackingTable, names: Sequence[str]
+) -> dict[str, str | None]:
+    """name → stored ``down_sql`` for the given names (legacy tables have none)."""
+    if not names:
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT name, down_sql FROM {} WHERE name = ANY(%s)").format(table.identifier),
+        (list(names),),
+    ).fetchall()
+    return {name: down for name, down in rows}
+

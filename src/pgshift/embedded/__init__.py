@@ -1,0 +1,1 @@
+"""The embedded PostgreSQL server kept under a project's ./.pgshift/ directory."""

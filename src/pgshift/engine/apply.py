@@ -1,0 +1,387 @@
+"""Applying and reverting migrations of a locked session, one transaction each.
+
+:class:`Applier` turns runner failures into :class:`MigrationFailed` /
+:class:`RollbackFailed` carrying what the run had done, retries a migration whose
+statements hit pgshift's ``lock_timeout``, and turns Ctrl-C / SIGTERM into
+:class:`Interrupted` after the running transaction was rolled back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import psycopg
+
+from pgshift.db import catalog, runner, store
+from pgshift.engine import failures
+from pgshift.errors import (
+    Interrupted,
+    MigrationFailed,
+    RollbackFailed,
+    StateError,
+)
+from pgshift.files import directory, sqlfile
+from pgshift.results import AppliedMigration
+
+if TYPE_CHECKING:
+    from pgshift.engine.migrator import Migrator, _Session
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class RevertPlan:
+    """One migration to roll back: its row and the DOWN section to run."""
+
+    row: store.AppliedRow
+    down: sqlfile.Section
+    no_transaction: bool
+
+
+class Applier:
+    """Runs the migrations of one session (connection, held lock, tracking table)."""
+
+    def __init__(self, migrator: Migrator, session: _Session, *, atomic: bool = False) -> None:
+        self.m = migrator
+        self.s = session
+        self.atomic = atomic
+        self.done: list[AppliedMigration] = []
+        self._outside_done = 0  # statements of the current non-transactional UP completed
+        state = session.state
+        self._setup_needed = not state.exists or state.legacy or not state.has_progress_table
+        self._partial = {p.name: p for p in state.partial}
+
+    # --- apply --------------------------------------------------------------------------
+
+    def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
+        list[AppliedMigration]
+    ):
+        if self.atomic:
+            outside = [p.name for p in parsed if p.no_transaction]
+            if outside:
+                raise StateError(
+                    f"--atomic: {', '.join(outside)} must run outside a transaction "
+                    "(see its statements), so the run cannot be one transaction; nothing "
+                    "was applied",
+                    hint="apply it on its own first (pgshift migrate --to NAME), or run "
+                    "without --atomic",
+                )
+            return self._as_one_transaction(lambda: self._apply_each(parsed, batch))
+        return self._apply_each(parsed, batch)
+
+    def _as_one_transaction(self, body: Callable[[], list[AppliedMigration]]) -> (
+        list[AppliedMigration]
+    ):
+        """Run ``body`` in one transaction: each migration's own transaction becomes a
+        savepoint of it, and any failure rolls the whole run back."""
+        try:
+            with self.s.conn.transaction():
+                return body()
+        except (MigrationFailed, RollbackFailed) as error:
+            error.applied = []
+            error.notes.append("--atomic: the whole run was rolled back; nothing of it "
+                               "is applied")
+            self.m._emit("warning", "--atomic run failed: everything it had done, including "
+                         "the migrations reported as done, was rolled back")
+            raise
+        except Interrupted as error:
+            error.applied = []
+            error.message += " (--atomic: the whole run was rolled back)"
+            raise
+
+    def _apply_each(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
+        list[AppliedMigration]
+    ):
+        names = [p.name for p in parsed]
+        self.m._emit("batch-start", f"applying batch {batch}", total=len(parsed))
+        try:
+            for position, migration in enumerate(parsed):
+                self.s.held.check()
+                self.m._emit("applying", f"applying {migration.name}", migration.name)
+                one = self._interruptible(
+                    partial(self._apply_one, migration, batch), names[position:], "applied",
+                    outside=migration.no_transaction,
+                )
+                self.done.append(one)
+                self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+        finally:
+            self.m._emit("batch-end", f"batch {batch} ended")
+        return self.done
+
+    def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
+        started = time.monotonic()
+        conn, table = self.s.conn, self.s.table
+
+        def setup(c: Any) -> None:
+            if self._setup_needed:
+                store.create_or_upgrade(c, table, self.s.state)
+
+        def finish(c: Any) -> None:
+            store.insert(c, table, name=migration.name, batch=batch,
+                         checksum=migration.checksum, duration_ms=_ms(started),
+                         down_sql=migration.down_sql)
+
+        try:
+            if migration.no_transaction:
+                outcome = self._outside_up(migration, setup, finish)
+            else:
+                outcome = self._with_retries(
+                    migration.name,
+                    lambda: runner.run_in_transaction(
+                        conn, migration.up, prefix=self._prefix(), setup=setup,
+                        finish=finish, strict=self.m.strict),
+                )
+        except runner.StatementError as error:
+            raise self._failure(MigrationFailed, migration.name, migration.up, error) from None
+        except runner.InvalidIndex as error:
+            raise self._invalid(MigrationFailed, migration.name, error) from None
+        except psycopg.Error as error:  # tracking-table bookkeeping around the statements
+            raise self._failure(MigrationFailed, migration.name, migration.up,
+                                self._bookkeeping(error)) from None
+        self._setup_needed = False
+        for warning in outcome.warnings:
+            self.m._emit("warning", f"{migration.name}: {warning}", migration.name)
+        return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
+                                tuple(outcome.warnings))
+
+    def _outside(self, section: sqlfile.Section, finish: runner.Hook) -> runner.Outcome:
+        """A DOWN section outside a transaction; its row goes after its last statement."""
+        conn = self.s.conn
+        conn.autocommit = True
+        try:
+            outcome = runner.run_outside_transaction(conn, section, strict=True,
+                                                     prefix=self._prefix())
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
+        with conn.transaction():
+            finish(conn)
+        return outcome
+
+    def _outside_up(self, migration: sqlfile.ParsedMigration, setup: runner.Hook,
+                    finish: runner.Hook) -> runner.Outcome:
+        """An UP section outside a transaction, recording each statement's completion so an
+        interrupted run resumes where it stopped."""
+        conn, table, name, section = self.s.conn, self.s.table, migration.name, migration.up
+        sums = [sqlfile.statement_checksum(st.sql) for st in section.statements()]
+        with conn.transaction():
+            setup(conn)
+            self._setup_needed = False
+            start_at = self._resume_point(migration, sums)
+            if start_at == 0:
+                store.progress_start(conn, table, name, len(sums))
+        self._outside_done = start_at
+        conn.autocommit = True
+        try:
+            self._drop_own_invalid_index(migration, start_at)
+
+            def before(index: int) -> None:
+                created = section.index_created_by(index)
+                if index in section.concurrent_indexes and created is not None:
+                    exists = catalog.index_exists(conn, created)
+                    ours = None if exists else catalog.qualified(created)
+                    store.progress_index(conn, table, name, ours)
+
+            def done(index: int) -> None:
+                store.progress_step(conn, table, name, index + 1, sums[index])
+                self._outside_done = index + 1
+
+            outcome = runner.run_outside_transaction(
+                conn, section, start_at=start_at, strict=self.m.strict, prefix=self._prefix(),
+                before_statement=before, on_statement_done=done)
+        except runner.StatementError as error:
+            error.ran_before = list(range(start_at)) + error.ran_before
+            raise
+        finally:
+            if not conn.closed and not conn.broken:
+                conn.autocommit = False
+        with conn.transaction():
+            finish(conn)
+            store.progress_delete(conn, table, name)
+        self._partial.pop(name, None)
+        return outcome
+
+    def _resume_point(self, migration: sqlfile.ParsedMigration, sums: list[str]) -> int:
+        """Where an earlier, interrupted run of ``migration`` stopped (0: start afresh)."""
+        progress = self._partial.get(migration.name)
+        if progress is None or progress.applied == 0:
+            return 0
+        done = progress.applied
+        if done > len(sums) or list(progress.checksums[:done]) != sums[:done]:
+            changed = [i + 1 for i in range(min(done, len(sums)))
+                       if i >= len(progress.checksums) or progress.checksums[i] != sums[i]]
+            raise StateError(
+                f"{migration.name} was partially applied by an earlier run ({done} of "
+                f"{progress.total} statements ran outside a transaction and stay applied), "
+                f"and statement(s) {', '.join(map(str, changed)) or '1-' + str(done)} of the "
+                "file changed since: pgshift will not guess how to continue",
+                hint=f"restore those statements, or undo what they did by hand and then "
+                f"forget the partial run: DELETE FROM {self.s.table.progress.display} "
+                f"WHERE name = '{migration.name}';",
+            )
+        ran = f"statements 1-{done}" if done > 1 else "statement 1"
+        self.m._emit("notice", f"{migration.name}: resuming at statement {done + 1} of "
+                     f"{len(sums)}; {ran} completed in an earlier run", migration.name)
+        return int(done)
+
+    def _drop_own_invalid_index(self, migration: sqlfile.ParsedMigration, start_at: int) -> None:
+        """An INVALID index left by pgshift's own interrupted CREATE INDEX CONCURRENTLY is
+        dropped (concurrently) so the statement can build it again; any other is kept."""
+        progress = self._partial.get(migration.name)
+        if progress is None or not progress.pending_index:
+            return
+        conn = self.s.conn
+        if not catalog.invalid_indexes(conn, [progress.pending_index]):
+            return
+        self.m._emit("notice", f"{migration.name}: dropping the INVALID index "
+                     f"{progress.pending_index} left by its interrupted CREATE INDEX "
+                     "CONCURRENTLY, to build it again", migration.name)
+        catalog.drop_index_concurrently(conn, progress.pending_index)
+
+    def _prefix(self) -> str:
+        return runner.transaction_prefix(self.s.conn.info.server_version, self.m.lock_timeout)
+
+    def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except runner.StatementError as error:
+                if (error.server.sqlstate != failures.LOCK_NOT_AVAILABLE or not self.m.lock_timeout
+                        or tries >= self.m.lock_retries):
+                    raise
+                tries += 1
+                pause = min(30.0, 2.0 ** tries)
+                self.m._emit("retry", f"{name}: lock_timeout hit ({error.server.message}); "
+                             f"retry {tries} of {self.m.lock_retries} in {pause:g} s", name)
+                time.sleep(pause)
+
+    # --- revert -------------------------------------------------------------------------
+
+    def plan_reverts(self, rows: Sequence[store.AppliedRow]) -> list[RevertPlan]:
+        """The DOWN of every row (file first, else stored); refuse before doing anything
+        when one has none."""
+        files = self.s.discovery.by_name()
+        stored: dict[str, str | None] = {}
+        if not self.s.state.legacy:
+            with self.s.conn.transaction():
+                stored = store.stored_down_sql(self.s.conn, self.s.table,
+                                               [r.name for r in rows])
+        plans: list[RevertPlan] = []
+        lacking: list[str] = []
+        for row in rows:
+            file = files.get(row.name)
+            down: sqlfile.Section | None = None
+            no_tx = False
+            if file is not None:
+                parsed = sqlfile.parse(directory.read_text(file), file.name)
+                down = parsed.down
+                no_tx = parsed.down_no_transaction()
+            if (down is None or down.is_empty) and stored.get(row.name):
+                why = "file is missing" if file is None else "file has no DOWN section"
+                down = sqlfile.parse_down(stored[row.name] or "", row.name)
+                no_tx = down.needs_no_transaction
+                self.m._emit("notice", f"{row.name}: {why}; using the DOWN section stored "
+                             "when it was applied", row.name)
+            if down is None or down.is_empty:
+                lacking.append(row.name)
+                continue
+            plans.append(RevertPlan(row, down, no_tx))
+        if lacking:
+            raise StateError(
+                f"cannot roll back: {', '.join(lacking)} ha{'s' if len(lacking) == 1 else 've'} "
+                "no DOWN section; nothing was rolled back",
+                hint="write the DOWN section in the file (pgshift uses the file's DOWN, "
+                "else the one stored when it was applied)",
+            )
+        return plans
+
+    def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
+        if self.atomic:
+            outside = [p.row.name for p in plans if p.no_transaction]
+            if outside:
+                raise StateError(
+                    f"--atomic: the DOWN section of {', '.join(outside)} must run outside a "
+                    "transaction, so the rollback cannot be one transaction; nothing was "
+                    "rolled back",
+                    hint="run without --atomic",
+                )
+            return self._as_one_transaction(lambda: self._revert_each(plans))
+        return self._revert_each(plans)
+
+    def _revert_each(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
+        names = [p.row.name for p in plans]
+        self.m._emit("batch-start", "rolling back", total=len(plans))
+        try:
+            for position, plan in enumerate(plans):
+                self.s.held.check()
+                self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
+                one = self._interruptible(partial(self._revert_one, plan), names[position:],
+                                          "rolled back", outside=plan.no_transaction)
+                self.done.append(one)
+                self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
+        finally:
+            self.m._emit("batch-end", "rollback ended")
+        return self.done
+
+    def _revert_one(self, plan: RevertPlan) -> AppliedMigration:
+        started = time.monotonic()
+        name, conn, table = plan.row.name, self.s.conn, self.s.table
+
+        def finish(c: Any) -> None:
+            store.delete(c, table, name)
+
+        try:
+            if plan.no_transaction:
+                self._outside(plan.down, finish)
+            else:
+                self._with_retries(name, lambda: runner.run_in_transaction(
+                    conn, plan.down, prefix=self._prefix(), finish=finish, strict=True))
+        except runner.StatementError as error:
+            raise self._failure(RollbackFailed, name, plan.down, error) from None
+        except runner.InvalidIndex as error:
+            raise self._invalid(RollbackFailed, name, error) from None
+        except psycopg.Error as error:
+            raise self._failure(RollbackFailed, name, plan.down,
+                                self._bookkeeping(error)) from None
+        return AppliedMigration(name, plan.row.batch, _ms(started), plan.no_transaction)
+
+    # --- failures -----------------------------------------------------------------------
+
+    def _interruptible(self, step: Callable[[], _T], remaining: list[str], verb: str,
+                       outside: bool = False) -> _T:
+        try:
+            return step()
+        except KeyboardInterrupt as interrupt:
+            raise failures.interrupted(
+                interrupt, [d.name for d in self.done], remaining, verb,
+                outside_done=self._outside_done if outside else None,
+            ) from None
+
+    def _failure(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
+                 section: sqlfile.Section, error: runner.StatementError) -> Exception:
+        blocking: list[str] = []
+        if error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
+            blocking = failures.blockers(self.s.conn, error, self.m.lock_retries,
+                                         self.m.lock_timeout)
+        return failures.failure(
+            kind, name, section, error, done=[d.name for d in self.done],
+            creating_table=self.s.table.display if self._setup_needed else None,
+            blocking=blocking,
+        )
+
+    def _bookkeeping(self, error: psycopg.Error) -> runner.StatementError:
+        lost = runner.is_connection_error(error, self.s.conn)
+        return runner.StatementError(runner.server_error(error), None, connection_lost=lost)
+
+    def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
+                 error: runner.InvalidIndex) -> Exception:
+        return failures.invalid_index(kind, name, error, [d.name for d in self.done])
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,393 @@
+"""``Migrator``: pgshift's library API and the policy of every command.
+
+It decides what is pending, what a batch is and what to roll back; it runs each migration
+through one function that owns its transaction (:mod:`pgshift.db.runner`), keeps all
+tracking-table SQL in :mod:`pgshift.db.store`, and reports progress through ``on_event``.
+It never prints and never exits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pgshift.engine import selection, states
+from pgshift.engine.events import log_event
+from pgshift.errors import (
+    ReadOnlyServer,
+    StateError,
+    TrackingTableError,
+)
+from pgshift.files import directory, sqlfile
+from pgshift.results import Event, RunResult, StatusReport
+
+EventHandler = Callable[[Event], None]
+
+
+@dataclass
+class _Session:
+    conn: Any
+    held: Any
+    table: Any
+    state: Any
+    discovery: directory.Discovery
+
+
+class Migrator:
+    """Apply, inspect and roll back the migrations of one directory on one database.
+
+    ``database_url`` is a libpq URL or key=value string. ``table`` may be schema-qualified.
+    ``lock_wait`` bounds the wait for the migration lock (None: no bound);
+    ``lock_timeout`` is PostgreSQL's lock_timeout for transactional migrations in seconds
+    (0: off), retried ``lock_retries`` times with backoff. ``atomic`` makes every run one
+    transaction (all of its migrations or none). ``on_event`` receives progress
+    :class:`Event` values (they are also logged on the ``pgshift`` logger). ``facts`` reads
+    a file's checksum for ``status`` (a caching reader can be passed).
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        directory: str | Path = "migrations",
+        *,
+        table: str = "_migrations",
+        strict: bool = False,
+        lock_wait: float | None = None,
+        lock_timeout: float = 5.0,
+        lock_retries: int = 3,
+        atomic: bool = False,
+        on_event: EventHandler | None = None,
+        facts: states.FactsReader = states.read_facts,
+    ) -> None:
+        from pgshift.config import parse_table_name
+        from pgshift.db.store import TrackingTable
+
+        self.database_url = database_url
+        self.directory = Path(directory)
+        schema, name = parse_table_name(table, "table")
+        self.table = TrackingTable(schema, name)
+        self.strict = strict
+        self.lock_wait = lock_wait
+        self.lock_timeout = lock_timeout
+        self.lock_retries = lock_retries
+        self.atomic = atomic
+        self._on_event = on_event
+        self._facts = facts
+
+    # --- public API -------------------------------------------------------------------
+
+    def status(self) -> StatusReport:
+        """Every migration, file or applied, with its state. Read-only: one query.
+
+        Raises:
+            ConfigError, ConnectionFailed, TrackingTableError.
+        """
+        from pgshift.db import store
+        from pgshift.db.connect import connect
+
+        discovery = directory.discover(self.directory)
+        with connect(self.database_url, autocommit=True) as conn:
+            state = store.read(conn, self.table)
+        entries, warnings = states.merge(discovery, state, self._facts)
+        return StatusReport(
+            entries=entries,
+            warnings=(*discovery.warnings, *warnings),
+            table=self.table.display,
+            table_exists=state.exists,
+            counts=StatusReport.count(entries),
+        )
+
+    def migrate(self, *, step: int | None = None, to: str | None = None,
+                atomic: bool | None = None) -> RunResult:
+        """Apply the pending migrations, in order, as one new batch: all of them, the next
+        ``step``, or those up to and including ``to``. ``atomic``: all in one transaction.
+
+        Raises:
+            MigrationFileError: a pending file is malformed (nothing was applied).
+            MigrationFailed: ``.applied`` lists what this run applied before the failure
+                (empty with ``atomic``: then nothing was applied).
+            StateError: drift under ``strict``; a non-transactional migration under
+                ``atomic``. LockTimeout, ConnectionFailed, ReadOnlyServer.
+        """
+        started = time.monotonic()
+        nothing = None if step is not None or to is not None else self._nothing_pending(started)
+        if nothing is not None:
+            return nothing
+        with self._session() as session:
+            return self._migrate(session, started, step=step, to=to,
+                                 atomic=self.atomic if atomic is None else atomic)
+
+    def _nothing_pending(self, started: float) -> RunResult | None:
+        """The no-op answer without the lock, when one read shows every file recorded and
+        nothing partial (the usual deploy of an up-to-date database); None otherwise."""
+        from pgshift.db import store
+        from pgshift.db.connect import connect
+
+        discovery = directory.discover(self.directory)
+        with connect(self.database_url, autocommit=True) as conn:
+            state = store.read(conn, self.table)
+        recorded = {r.name for r in state.rows}
+        if state.partial or any(f.name not in recorded for f in discovery.files):
+            return None
+        warnings = self._state_warnings(discovery, state, [])
+        return RunResult("migrate", None, warnings=tuple(warnings),
+                         seconds=time.monotonic() - started)
+
+    def _state_warnings(self, discovery: directory.Discovery, state: Any,
+                        chosen: list[directory.MigrationFile]) -> list[str]:
+        """Emit the warnings about the recorded state; refuse drift under ``strict``."""
+        entries, warnings = states.merge(discovery, state, self._facts)
+        warnings = [*discovery.warnings, *warnings,
+                    *states.late_pending(discovery, state, chosen)]
+        for warning in warnings:
+            self._emit("warning", warning)
+        drift = [e for e in entries if e.state in ("modified", "missing file")]
+        if drift and self.strict:
+            names = ", ".join(f"{e.name} ({e.state})" for e in drift)
+            raise StateError(
+                f"--strict: applied migrations changed since they were applied: {names}; "
+                "nothing was applied",
+                hint="restore the files as they were applied, or run without --strict",
+            )
+        return warnings
+
+    def rollback(self, *, step: int | None = None, batch: int | None = None,
+                 to: str | None = None, atomic: bool | None = None) -> RunResult:
+        """Roll back, newest first: the last batch; or the last ``step`` migrations; or
+        ``batch`` (only if it is the latest); or everything applied after ``to``.
+
+        Raises:
+            StateError: a migration concerned has no DOWN section (nothing rolled back).
+            RollbackFailed: ``.applied`` lists what was rolled back before the failure.
+        """
+        started = time.monotonic()
+        with self._session() as session:
+            rows = selection.rows_to_revert(session.state.rows, step=step, batch=batch, to=to)
+            return self._revert(session, rows, "rollback", started,
+                                atomic=self.atomic if atomic is None else atomic)
+
+    def reset(self, *, atomic: bool | None = None) -> RunResult:
+        """Roll back every batch, newest first (see :meth:`rollback`)."""
+        started = time.monotonic()
+        with self._session() as session:
+            rows = selection.rows_to_revert(session.state.rows, everything=True)
+            return self._revert(session, rows, "reset", started,
+                                atomic=self.atomic if atomic is None else atomic)
+
+    def refresh(self, *, atomic: bool | None = None) -> RunResult:
+        """``reset`` then ``migrate`` under one hold of the lock; the new batch is 1. With
+        ``atomic``, both halves are one transaction."""
+        started = time.monotonic()
+        atomic = self.atomic if atomic is None else atomic
+        with self._session() as session, self._maybe_one_transaction(session, atomic):
+            rows = selection.rows_to_revert(session.state.rows, everything=True)
+            undone = self._revert(session, rows, "reset", started, atomic=atomic)
+            self._reread(session, end_transaction=not atomic)
+            done = self._migrate(session, started, atomic=atomic)
+        return _combined("refresh", undone, done, started)
+
+    def redo(self, *, atomic: bool | None = None) -> RunResult:
+        """Roll back the last batch and apply the same migrations again, as a new batch.
+
+        Raises:
+            StateError: a migration of the batch has no file to apply again (nothing done).
+        """
+        started = time.monotonic()
+        atomic = self.atomic if atomic is None else atomic
+        with self._session() as session, self._maybe_one_transaction(session, atomic):
+            rows = selection.rows_to_revert(session.state.rows)
+            files = session.discovery.by_name()
+            gone = [r.name for r in rows if r.name not in files]
+            if gone:
+                raise StateError(
+                    f"redo: {', '.join(gone)} cannot be applied again (the file is missing); "
+                    "nothing was rolled back",
+                    hint="restore the file, or use pgshift rollback",
+                )
+            undone = self._revert(session, rows, "rollback", started, atomic=atomic)
+            self._reread(session, end_transaction=not atomic)
+            names = {r.name for r in rows}
+            done = self._migrate(session, started, only=names, atomic=atomic)
+        return _combined("redo", undone, done, started)
+
+    @contextmanager
+    def _maybe_one_transaction(self, session: _Session, atomic: bool) -> Iterator[None]:
+        """With ``atomic``, one transaction around both halves of refresh/redo."""
+        if not atomic:
+            yield
+            return
+        with session.conn.transaction():
+            yield
+
+    def baseline(self, to: str, *, dry_run: bool = False) -> RunResult:
+        """Record the migrations up to and including ``to`` as executed, without running
+        them, in batch 0 (which rollback and reset never undo): for a database whose
+        schema already exists.
+
+        Raises:
+            UsageRefused: ``to`` is not a migration file. StateError: some are recorded.
+        """
+        from pgshift.engine import bookkeeping
+
+        with self._session(lock_wait=0.0 if not dry_run else self.lock_wait) as session:
+            return bookkeeping.baseline(self, session, to, dry_run=dry_run)
+
+    def mark(self, name: str) -> RunResult:
+        """Record ``name`` as executed (in a new batch) without running it. Refuses while
+        another process holds the lock."""
+        from pgshift.engine import bookkeeping
+
+        with self._session(lock_wait=0.0) as session:
+            return bookkeeping.mark(self, session, name)
+
+    def unmark(self, name: str) -> RunResult:
+        """Forget the record of ``name`` without running its DOWN section. Refuses while
+        another process holds the lock."""
+        from pgshift.engine import bookkeeping
+
+        with self._session(lock_wait=0.0) as session:
+            return bookkeeping.unmark(self, session, name)
+
+    def create(self, name: str, *, today: date | None = None) -> Path:
+        """Write the next migration file from the template; return its path.
+
+        Raises:
+            UsageRefused: a bad name. Works without a database.
+        """
+        return create_migration(self.directory, name, today=today)
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def _emit(self, kind: str, message: str, name: str | None = None, ms: int | None = None,
+              total: int | None = None) -> None:
+        event = Event(kind, message, name, ms, total)
+        log_event(event)
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _reread(self, session: _Session, *, end_transaction: bool = True) -> None:
+        from pgshift.db import store
+
+        session.state = store.read(session.conn, session.table)
+        if end_transaction:
+            session.conn.rollback()
+
+    @contextmanager
+    def _session(self, *, lock_wait: float | None = None) -> Iterator[_Session]:
+        """Connect, refuse a standby, take the lock, read the tracking table under it."""
+        from pgshift.db import catalog, lock, store
+        from pgshift.db.connect import connect, describe_target
+
+        discovery = directory.discover(self.directory)
+        conn = connect(self.database_url, autocommit=False)
+        lock_conn = None
+        try:
+            schema, in_recovery, _ = catalog.server_facts(conn)
+            conn.rollback()
+            if in_recovery:
+                raise ReadOnlyServer(
+                    f"{describe_target(self.database_url)} is in recovery (a read-only "
+                    "standby): nothing was changed",
+                    hint="point pgshift at the primary server",
+                )
+            if schema is None and self.table.schema is None:
+                raise TrackingTableError(
+                    "no current schema (search_path is empty): cannot place the tracking table",
+                    hint="pass --table schema.name",
+                )
+            table = self.table.qualified(schema or "")
+            lock_conn = connect(self.database_url, autocommit=False)
+
+            def waiting(holder: lock.Holder | None, waited: float) -> None:
+                who = holder.describe() if holder else "another session"
+                self._emit("lock-wait", f"waiting for the migration lock, held by {who} "
+                           f"({waited:.0f} s so far)")
+
+            key = lock.lock_key(table.schema or "", table.name)
+            wait = self.lock_wait if lock_wait is None else lock_wait
+            with lock.hold(lock_conn, key, wait=wait, on_wait=waiting,
+                           watched=conn) as held:
+                state = store.read(conn, table)
+                conn.rollback()
+                yield _Session(conn, held, table, state, discovery)
+        finally:
+            conn.close()
+            if lock_conn is not None:
+                lock_conn.close()
+
+    # --- migrate ------------------------------------------------------------------------
+
+    def _migrate(self, session: _Session, started: float, *, step: int | None = None,
+                 to: str | None = None, only: set[str] | None = None,
+                 atomic: bool = False) -> RunResult:
+        from pgshift.engine.apply import Applier
+
+        state, discovery = session.state, session.discovery
+        applied_names = {r.name for r in state.rows}
+        pending = [f for f in discovery.files if f.name not in applied_names]
+        if only is not None:
+            pending = [f for f in pending if f.name in only]
+        missing_partial = [p.name for p in state.partial if p.name not in discovery.by_name()]
+        if missing_partial:
+            raise StateError(
+                f"{', '.join(missing_partial)}: partially applied by an earlier run, but the "
+                "file is gone; nothing was applied",
+                hint="restore the file so migrate can resume it",
+            )
+        chosen = selection.pending_to_apply(pending, step=step, to=to,
+                                            applied=sorted(applied_names))
+        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
+        warnings = self._state_warnings(discovery, state, chosen)
+        self._lint(parsed)
+        if not parsed:
+            return RunResult("migrate", None, warnings=tuple(warnings),
+                             seconds=time.monotonic() - started)
+        batch = max(state.max_batch, 0) + 1
+        done = Applier(self, session, atomic=atomic).apply_all(parsed, batch)
+        return RunResult("migrate", batch, tuple(done), warnings=tuple(warnings),
+                         seconds=time.monotonic() - started)
+
+    # --- rollback -----------------------------------------------------------------------
+
+    def _lint(self, parsed: list[sqlfile.ParsedMigration]) -> None:
+        from pgshift.review.lint import lint_before_migrate
+
+        lint_before_migrate(parsed, self._emit, strict=self.strict)
+
+    def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
+                atomic: bool = False) -> RunResult:
+        from pgshift.engine.apply import Applier
+
+        if not rows:
+            return RunResult(action, None, seconds=time.monotonic() - started)
+        applier = Applier(self, session, atomic=atomic)
+        undone = applier.revert_all(applier.plan_reverts(rows))
+        return RunResult(action, rows[0].batch, rolled_back=tuple(undone),
+                         seconds=time.monotonic() - started)
+
+def create_migration(dir_path: str | Path, name: str, *, today: date | None = None) -> Path:
+    """Write ``DIR/<next number>_<name>.sql`` from the template (no database needed).
+
+    Raises:
+        UsageRefused: a bad name.
+    """
+    return directory.create(Path(dir_path), name, today=today or date.today())
+
+
+def _combined(action: str, undone: RunResult, done: RunResult, started: float) -> RunResult:
+    return RunResult(
+        action=action,
+        batch=done.batch,
+        applied=done.applied,
+        rolled_back=undone.rolled_back,
+        warnings=(*undone.warnings, *done.warnings),
+        seconds=time.monotonic() - started,
+    )
+
+
+__all__ = ["Migrator", "create_migration"]

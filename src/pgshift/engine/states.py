@@ -1,0 +1,110 @@
+"""The state of every migration: files ⋈ tracking-table rows → :class:`MigrationStatus`.
+
+Pure: it reads migration files (through ``facts``) but never the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pgshift.errors import MigrationFileError
+from pgshift.files import directory, sqlfile
+from pgshift.results import MigrationStatus
+
+if TYPE_CHECKING:
+    from pgshift.db.store import TableState
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What status needs of a migration file: its UP checksum and how it runs.
+    ``problem`` is set (and ``checksum`` None) when the file no longer parses."""
+
+    checksum: str | None
+    no_transaction: bool = False
+    metadata: tuple[tuple[str, str], ...] = ()
+    problem: str | None = None
+
+
+FactsReader = Callable[[directory.MigrationFile], FileFacts]
+
+
+def read_facts(file: directory.MigrationFile) -> FileFacts:
+    """Parse ``file`` for its facts; a malformed file becomes a ``problem``, not an error."""
+    try:
+        parsed = sqlfile.parse(directory.read_text(file), file.name)
+    except MigrationFileError as error:
+        return FileFacts(None, problem=str(error))
+    return FileFacts(parsed.checksum, parsed.no_transaction, parsed.metadata)
+
+
+def order_key(name: str) -> tuple[int, str]:
+    digits = name.split("_", 1)[0]
+    return (int(digits) if digits.isdigit() else 1 << 62, name)
+
+
+def merge(
+    discovery: directory.Discovery, state: TableState, facts: FactsReader = read_facts
+) -> tuple[tuple[MigrationStatus, ...], list[str]]:
+    """Every migration, file or applied, in order, and the warnings about them."""
+    files = discovery.by_name()
+    rows = {r.name: r for r in state.rows}
+    partial = {p.name: p for p in state.partial}
+    entries: list[MigrationStatus] = []
+    warnings: list[str] = []
+    for name in sorted(set(files) | set(rows) | set(partial), key=order_key):
+        row, file = rows.get(name), files.get(name)
+        if row is None and name in partial:
+            progress = partial[name]
+            warnings.append(
+                f"{name} is partially applied: {progress.applied} of {progress.total} "
+                "statements ran outside a transaction; migrate resumes it"
+                + (f" (index {progress.pending_index} may be left INVALID)"
+                   if progress.pending_index else ""))
+            entries.append(MigrationStatus(
+                name, "partial", executed_at=progress.updated_at, no_transaction=True,
+                statements_done=progress.applied, statements_total=progress.total))
+            continue
+        if row is None:
+            entries.append(MigrationStatus(name, "pending"))
+            continue
+        if file is None:
+            warnings.append(f"{name} is applied (batch {row.batch}) but its file is missing")
+            entries.append(MigrationStatus(
+                name, "missing file", batch=row.batch, executed_at=row.executed_at,
+                checksum=row.checksum, duration_ms=row.duration_ms))
+            continue
+        fact = facts(file)
+        modified = fact.problem is not None or (
+            row.checksum is not None and fact.checksum is not None
+            and row.checksum != fact.checksum
+        )
+        if modified:
+            why = fact.problem or f"checksum {row.checksum} when applied, now {fact.checksum}"
+            warnings.append(f"{name} was modified after it was applied: {why}")
+        entries.append(MigrationStatus(
+            name, "modified" if modified else "executed", batch=row.batch,
+            executed_at=row.executed_at, checksum=row.checksum, duration_ms=row.duration_ms,
+            file_checksum=fact.checksum, no_transaction=fact.no_transaction,
+            metadata=fact.metadata,
+        ))
+    return tuple(entries), warnings
+
+
+def late_pending(
+    discovery: directory.Discovery, state: TableState, pending: Sequence[directory.MigrationFile]
+) -> list[str]:
+    """Warnings for pending files that sort before the latest applied migration."""
+    known = discovery.by_name()
+    applied = [known[r.name] for r in state.rows if r.name in known]
+    if not applied or not pending:
+        return []
+    latest = max(applied, key=lambda f: f.sort_key)
+    return [
+        f"{f.name} is pending but sorts before {latest.name}, which is already applied "
+        "(merged late?); it will be applied now"
+        for f in pending
+        if f.sort_key < latest.sort_key
+    ]

@@ -1,0 +1,1 @@
+"""Turning results and errors into text or JSON for people and programs."""

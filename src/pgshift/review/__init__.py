@@ -1,0 +1,1 @@
+"""Review before production: plans, lint over files, the CI gate, scratch databases, verify."""

@@ -1,0 +1,1 @@
+"""Testing applications that use pgshift: the pytest plugin and its servers."""
