@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from pgshift.db.connect import CONNECTION_DEFAULTS
 from pgshift.errors import ConfigError
 
 DEFAULT_DIR = "migrations"
@@ -35,7 +34,6 @@ _PG_ENV = {
     "target_session_attrs",
 }
 
-_ENV_FOR_DEFAULT = {"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME"}
 PYPROJECT_KEYS = frozenset({"dir", "table", "lock_wait", "lock_timeout", "strict", "atomic"})
 _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
 _TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<name>{_IDENT})$")
@@ -173,8 +171,9 @@ def build_conninfo(
 ) -> tuple[str, tuple[str, ...]]:
     """The conninfo string to connect with, and the secrets it holds (to mask).
 
-    Keys the URL sets always win; then libpq variables from ``.env``; then pgshift's
-    connection defaults where neither the URL nor the environment set them.
+    Keys the URL sets always win; then libpq variables from ``.env`` (those of the
+    environment libpq reads itself). pgshift's connection defaults are not added here:
+    :func:`pgshift.db.connect.with_defaults` adds them at connect time, below all of these.
 
     Raises:
         ConfigError: the URL cannot be parsed (the message never contains the password).
@@ -195,12 +194,6 @@ def build_conninfo(
     for env_name, keyword in _PG_ENV.items():
         if env_name in pg_from_dotenv and keyword not in params:
             extra[keyword] = pg_from_dotenv[env_name]
-    for keyword, value in CONNECTION_DEFAULTS.items():
-        env_var = _ENV_FOR_DEFAULT.get(keyword)
-        if keyword not in params and keyword not in extra and not (
-            env_var and environ.get(env_var)
-        ):
-            extra[keyword] = value
     if ssl and "sslmode" not in params and "sslmode" not in extra:
         env_mode = environ.get("PGSSLMODE", "").lower()
         if env_mode not in _STRONG_SSLMODES:

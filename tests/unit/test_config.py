@@ -128,8 +128,27 @@ def test_environment_pgpassword_beats_dotenv_pgpassword(tmp_path: Path) -> None:
     assert "from-env" in settings.secrets
 
 
-def test_connection_defaults_bound_the_connect_time(tmp_path: Path) -> None:
-    assert params(resolve(tmp_path, {"DATABASE_URL": ENV_URL}))["connect_timeout"] == "10"
+def test_connection_defaults_are_left_to_connect_time(tmp_path: Path) -> None:
+    # pgshift.db.connect.with_defaults adds them below libpq's environment
+    assert "connect_timeout" not in params(resolve(tmp_path, {"DATABASE_URL": ENV_URL}))
+
+
+def test_connection_defaults_yield_to_the_libpq_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from pgshift.db.connect import with_defaults
+
+    for name in ("PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+    assert conninfo_to_dict(with_defaults(ENV_URL))["application_name"] == "pgshift"
+    assert conninfo_to_dict(with_defaults(ENV_URL))["connect_timeout"] == "10"
+    monkeypatch.setenv("PGAPPNAME", "myapp")
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "3")
+    added = conninfo_to_dict(with_defaults(ENV_URL))
+    assert "application_name" not in added and "connect_timeout" not in added
+    assert added["keepalives"] == "1"
 
 
 def test_url_connect_timeout_wins_over_the_default(tmp_path: Path) -> None:

@@ -6,9 +6,11 @@ from typing import Any
 
 from pgshift.errors import ConnectionFailed
 
-# Applied where the connection string sets nothing, so no network fault makes pgshift hang:
-# a 10 s connect timeout, TCP keepalives that give up after ~25 s of silence, and a 30 s
-# bound on unacknowledged sends.
+# pgshift's defaults, so that no network fault makes it hang: a 10 s connect timeout, TCP
+# keepalives that give up after ~25 s of silence, and a 30 s bound on unacknowledged sends.
+# Each applies only where neither the connection string nor libpq's own defaults (the PG*
+# environment variables such as PGAPPNAME and PGCONNECT_TIMEOUT, and the service file that
+# PGSERVICE names) set the key: see :func:`with_defaults`, the one place that decides.
 CONNECTION_DEFAULTS = {
     "connect_timeout": "10",
     "application_name": "pgshift",
@@ -34,8 +36,34 @@ def describe_target(conninfo: str) -> str:
     return f"{host}:{port}/{dbname}" if dbname else f"{host}:{port}"
 
 
+def with_defaults(conninfo: str) -> str:
+    """``conninfo`` with pgshift's :data:`CONNECTION_DEFAULTS` added for the keys that
+    neither it nor libpq's environment sets (libpq reads the environment at connect time
+    and lets the connection string win, so a default written into the string would hide
+    ``PGAPPNAME=myapp``).
+
+    Raises:
+        psycopg.ProgrammingError: ``conninfo`` cannot be parsed.
+    """
+    from psycopg import conninfo as ci
+    from psycopg import pq
+
+    given = ci.conninfo_to_dict(conninfo)
+    from_libpq = {
+        option.keyword.decode(): option.val
+        for option in pq.Conninfo.get_defaults()
+        if option.val is not None and option.val != option.compiled
+    }
+    extra = {
+        key: value for key, value in CONNECTION_DEFAULTS.items()
+        if key not in given and key not in from_libpq
+    }
+    return ci.make_conninfo(conninfo, **extra) if extra else conninfo
+
+
 def connect(conninfo: str, *, autocommit: bool) -> Any:
-    """A psycopg connection with pgshift's defaults for keys the string does not set.
+    """A psycopg connection with pgshift's defaults for keys that neither the string nor
+    the libpq environment sets (:func:`with_defaults`).
 
     ``prepare_threshold=None``: no server-side prepared statements, which transaction-mode
     poolers (PgBouncer < 1.21) cannot route.
@@ -44,17 +72,13 @@ def connect(conninfo: str, *, autocommit: bool) -> Any:
         ConnectionFailed: names host:port/dbname and the server's reason.
     """
     import psycopg
-    from psycopg import conninfo as ci
 
     try:
-        given = ci.conninfo_to_dict(conninfo)
+        complete = with_defaults(conninfo)
     except psycopg.ProgrammingError:
         raise ConnectionFailed("the connection string is not valid") from None
-    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
     try:
-        return psycopg.connect(
-            ci.make_conninfo(conninfo, **extra), autocommit=autocommit, prepare_threshold=None
-        )
+        return psycopg.connect(complete, autocommit=autocommit, prepare_threshold=None)
     except psycopg.OperationalError as error:
         reason = str(error).strip()
         raise ConnectionFailed(
