@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 State = Literal["executed", "pending", "missing file", "modified", "partial"]
+Severity = Literal["error", "warning", "note"]
 STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified", "partial")
 
 
@@ -28,6 +29,20 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One lint problem: ``rule`` id, its ``severity``, the ``file``, the 1-based file
+    ``line`` of the statement's first token, the ``section`` and a ``message`` naming the
+    object."""
+
+    rule: str
+    severity: Severity
+    file: str
+    line: int
+    section: Literal["up", "down"]
+    message: str
+
+
+@dataclass(frozen=True)
 class AppliedMigration:
     """A migration applied (or rolled back) by a run."""
 
@@ -44,6 +59,7 @@ class RunResult:
 
     ``applied`` are the migrations applied in ``batch``; ``rolled_back`` those reverted,
     newest first. Nothing to do is a result with both empty, not an exception.
+    ``findings`` are the lint findings (warning and error) of what the run applied.
     """
 
     action: str
@@ -52,6 +68,7 @@ class RunResult:
     rolled_back: tuple[AppliedMigration, ...] = ()
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)

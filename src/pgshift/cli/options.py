@@ -226,7 +226,7 @@ def run_options(f: F) -> F:
 def strict_option(f: F) -> F:
     return click.option(
         "--strict", is_flag=True, default=None,
-        help="Refuse on drift; fail on 'already exists' and on lint errors "
+        help="Refuse on drift and on lint warnings or errors; fail on 'already exists' "
         "(default: [tool.pgshift] strict, else off).",
     )(f)
 

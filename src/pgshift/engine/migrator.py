@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pgshift.engine import selection, states
+from pgshift.engine import policy, selection, states
 from pgshift.engine.events import log_event
 from pgshift.errors import (
     ReadOnlyServer,
@@ -24,7 +24,7 @@ from pgshift.errors import (
     TrackingTableError,
 )
 from pgshift.files import directory, sqlfile
-from pgshift.results import Event, RunResult, StatusReport
+from pgshift.results import Event, Finding, RunResult, StatusReport
 
 EventHandler = Callable[[Event], None]
 
@@ -186,9 +186,11 @@ class Migrator:
         atomic = self.atomic if atomic is None else atomic
         with self._session() as session, self._maybe_one_transaction(session, atomic):
             rows = selection.rows_to_revert(session.state.rows, everything=True)
+            kept = {r.name for r in session.state.rows} - {r.name for r in rows}
+            linted = self._lint_first(session, lambda name: name not in kept)
             undone = self._revert(session, rows, "reset", started, atomic=atomic)
             self._reread(session, end_transaction=not atomic)
-            done = self._migrate(session, started, atomic=atomic)
+            done = self._migrate(session, started, atomic=atomic, linted=linted)
         return _combined("refresh", undone, done, started)
 
     def redo(self, *, atomic: bool | None = None) -> RunResult:
@@ -209,10 +211,11 @@ class Migrator:
                     "nothing was rolled back",
                     hint="restore the file, or use pgshift rollback",
                 )
+            names = {r.name for r in rows}
+            linted = self._lint_first(session, names.__contains__)
             undone = self._revert(session, rows, "rollback", started, atomic=atomic)
             self._reread(session, end_transaction=not atomic)
-            names = {r.name for r in rows}
-            done = self._migrate(session, started, only=names, atomic=atomic)
+            done = self._migrate(session, started, only=names, atomic=atomic, linted=linted)
         return _combined("redo", undone, done, started)
 
     @contextmanager
@@ -324,7 +327,8 @@ class Migrator:
 
     def _migrate(self, session: _Session, started: float, *, step: int | None = None,
                  to: str | None = None, only: set[str] | None = None,
-                 atomic: bool = False) -> RunResult:
+                 atomic: bool = False,
+                 linted: tuple[Finding, ...] | None = None) -> RunResult:
         from pgshift.engine.apply import Applier
 
         state, discovery = session.state, session.discovery
@@ -343,21 +347,45 @@ class Migrator:
                                             applied=sorted(applied_names))
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
         warnings = self._state_warnings(discovery, state, chosen)
-        self._lint(parsed)
+        findings = self._lint(parsed) if linted is None else linted
         if not parsed:
             return RunResult("migrate", None, warnings=tuple(warnings),
                              seconds=time.monotonic() - started)
         batch = max(state.max_batch, 0) + 1
         done = Applier(self, session, atomic=atomic).apply_all(parsed, batch)
         return RunResult("migrate", batch, tuple(done), warnings=tuple(warnings),
-                         seconds=time.monotonic() - started)
+                         seconds=time.monotonic() - started, findings=findings)
 
     # --- rollback -----------------------------------------------------------------------
 
-    def _lint(self, parsed: list[sqlfile.ParsedMigration]) -> None:
-        from pgshift.review.lint import lint_before_migrate
+    def _lint(self, parsed: list[sqlfile.ParsedMigration]) -> tuple[Finding, ...]:
+        """Show (``lint`` events) the warning and error findings of what the run is about
+        to apply, and return them; under ``strict`` any of them refuses the run.
 
-        lint_before_migrate(parsed, self._emit, strict=self.strict)
+        Raises:
+            StateError: ``strict`` and a finding (see :mod:`pgshift.engine.policy`).
+        """
+        if policy.lint_skipped(parsed, strict=self.strict):
+            self._emit("notice", f"{len(parsed)} migrations pending: not linted here "
+                       "(run pgshift lint)")
+            return ()
+        findings = policy.gate_findings(parsed, strict=self.strict)
+        for f in findings:
+            self._emit("lint", f"{f.file}:{f.line}: {f.severity} {f.rule}: {f.message}", f.file)
+        refusal = policy.strict_lint_refusal(findings, strict=self.strict, verb="was applied")
+        if refusal is not None:
+            raise StateError(refusal, hint=policy.STRICT_LINT_HINT)
+        return tuple(findings)
+
+    def _lint_first(self, session: _Session,
+                    wanted: Callable[[str], bool]) -> tuple[Finding, ...] | None:
+        """For refresh and redo under ``strict``: lint the files the second half will
+        apply before the first half changes anything (None without ``strict``: the
+        second half lints as migrate does)."""
+        if not self.strict:
+            return None
+        files = [f for f in session.discovery.files if wanted(f.name)]
+        return self._lint([sqlfile.parse(directory.read_text(f), f.name) for f in files])
 
     def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:
@@ -387,6 +415,7 @@ def _combined(action: str, undone: RunResult, done: RunResult, started: float) -
         rolled_back=undone.rolled_back,
         warnings=(*undone.warnings, *done.warnings),
         seconds=time.monotonic() - started,
+        findings=done.findings,
     )
 
 

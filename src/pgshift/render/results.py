@@ -132,6 +132,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
         "applied": [asdict(a) for a in result.applied],
         "rolled_back": [asdict(a) for a in result.rolled_back],
         "warnings": list(result.warnings),
+        "findings": [asdict(f) for f in result.findings],
         "seconds": round(result.seconds, 3),
     }
 

@@ -10,8 +10,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgshift.analysis.lint.linter import Finding
     from pgshift.analysis.locks.statement import Lock
+    from pgshift.results import Finding
     from pgshift.review.dump import DumpResult, VerifyRun
     from pgshift.review.plan import CheckReport, Plan, PlannedMigration, PlannedStatement
     from pgshift.review.renumber import Rename

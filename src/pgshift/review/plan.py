@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pgshift.analysis.lint.linter import Finding
 from pgshift.analysis.locks.statement import Lock, statement_locks
+from pgshift.engine import policy
 from pgshift.errors import MigrationFileError
 from pgshift.files import directory, sqlfile
+from pgshift.results import Finding
 from pgshift.review.lint import lint_file, lint_parsed, lint_pending
 
 if TYPE_CHECKING:
@@ -136,7 +137,9 @@ def plan_migrate(migrator: Migrator, *, step: int | None = None,
                      findings=tuple(lint_parsed(p)), resume_at=resume.get(p.name))
             for p in parsed])
     refusal = _refusal(migrator, in_recovery, planned, "apply") or _drift_refusal(
-        migrator, entries, state, discovery)
+        migrator, entries, state, discovery) or policy.strict_lint_refusal(
+        policy.blocking([f for p in planned for f in p.findings]), strict=migrator.strict,
+        verb="would be applied")
     batch = max(state.max_batch, 0) + 1 if parsed else None
     return _plan(migrator, "migrate", batch, planned, warnings, refusal)
 

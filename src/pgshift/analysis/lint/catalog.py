@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+
+from pgshift.results import Severity
 
 __all__ = ["RULES", "RULES_BY_ID", "Rule", "Severity", "rules_table_markdown"]
-
-Severity = Literal["error", "warning", "note"]
-
 
 @dataclass(frozen=True)
 class Rule:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
 
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType
@@ -20,6 +19,7 @@ from pglast.parser import ParseError, scan
 from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
 from pgshift.analysis.lint.checks import Scope, Section, check_statement
 from pgshift.analysis.tree import non_transactional, table_commands, table_name, unrelated_tables
+from pgshift.results import Finding
 
 __all__ = [
     "RULES", "RULES_BY_ID", "Finding", "Rule", "Severity", "lint_migration",
@@ -27,19 +27,6 @@ __all__ = [
 ]
 
 _COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: ``rule`` id, its ``severity``, the ``file``, the 1-based file ``line``
-    of the statement's first token, the ``section`` and a ``message`` naming the object."""
-
-    rule: str
-    severity: Severity
-    file: str
-    line: int
-    section: Literal["up", "down"]
-    message: str
-
 
 @dataclass(frozen=True)
 class _Stmt:
