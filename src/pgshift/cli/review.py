@@ -1,44 +1,29 @@
 """The review commands: ``plan``, ``verify``, ``lint``, ``check``, ``renumber``, ``dump``,
-and the ``--dry-run`` / ``--dump-schema`` hooks of ``migrate``, ``rollback`` and ``reset``.
-Registered on the ``pgshift`` group; results go to stdout, messages to stderr; a finding
-or a refusal exits 1 after the report is printed."""
+and the functions behind ``--dry-run`` / ``--dump-schema`` of ``migrate``, ``rollback``
+and ``reset`` (:func:`plan_migrate`, :func:`plan_rollback`, :func:`dump_after_migrate`).
+Added to the group by :mod:`pgshift.cli.app`; results go to stdout, messages to stderr;
+a finding or a refusal exits 1 after the report is printed."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from pgshift.cli.app import _conninfo, _opts, _settings, global_options, main
-from pgshift.cli.options import _migrator
+from pgshift.cli.context import (
+    add_secrets,
+    database_url,
+    migrator_for,
+    offline_migrator,
+    settings_for,
+)
+from pgshift.cli.options import global_options, global_opts
+from pgshift.cli.output import echo_json, warn
 
 if TYPE_CHECKING:
-    from pgshift.config import Settings
     from pgshift.engine.migrator import Migrator
     from pgshift.review.plan import Plan
-
-
-def _echo_json(document: dict[str, Any]) -> None:
-    from pgshift.render import results as render
-
-    click.echo(render.to_json(document))
-
-
-def _warn(ctx: click.Context, warnings: Any) -> None:
-    opts = _opts(ctx)
-    if not opts.get("quiet"):
-        for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
-
-
-def _offline_migrator(ctx: click.Context, settings: Settings, **options: Any) -> Migrator:
-    """A Migrator that never connects: for commands that read only files."""
-    from pgshift.engine.migrator import Migrator
-
-    parts = [p for p in (settings.table_schema, settings.table_name) if p is not None]
-    table = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
-    return Migrator(settings.conninfo or "", settings.directory, table=table, **options)
 
 
 def _scratch_url(ctx: click.Context, url: str | None) -> str | None:
@@ -55,8 +40,7 @@ def _scratch_url(ctx: click.Context, url: str | None) -> str | None:
         raise ConfigError("--scratch-url is not a valid PostgreSQL URL or key=value "
                           "string") from None
     if password:
-        root = ctx.find_root().meta
-        root["pgshift.secrets"] = (*root.get("pgshift.secrets", ()), str(password))
+        add_secrets(ctx, (str(password),))
     return url
 
 
@@ -64,11 +48,11 @@ def show_plan(ctx: click.Context, plan: Plan) -> None:
     """Print a plan (warnings on stderr); exit 1 when the command would refuse."""
     from pgshift.render import review as render_review
 
-    opts = _opts(ctx)
+    opts = global_opts(ctx)
     if opts.get("as_json"):
-        _echo_json(render_review.plan_json(plan))
+        echo_json(render_review.plan_json(plan))
     else:
-        _warn(ctx, plan.warnings)
+        warn(ctx, plan.warnings)
         if not opts.get("quiet") or plan.refusal:
             click.echo(render_review.plan_text(plan, verbose=bool(opts.get("verbose"))))
     if plan.refusal:
@@ -103,15 +87,15 @@ def dump_after_migrate(ctx: click.Context, migrator: Migrator, *, path: str) -> 
     from pgshift.review import dump
 
     result = dump.dump_schema(migrator.database_url, Path(path),
-                              embedded_dir=_settings(ctx).embedded_dir)
-    if not _opts(ctx).get("quiet"):
+                              embedded_dir=settings_for(ctx).embedded_dir)
+    if not global_opts(ctx).get("quiet"):
         click.echo(render_review.dump_text(result), err=True)
 
 
 # --- commands ---------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--strict", is_flag=True, default=None, help="Plan as migrate --strict would.")
 @click.option("--step", type=click.IntRange(min=1), default=None, metavar="N",
               help="Plan only the next N pending migrations.")
@@ -122,10 +106,10 @@ def dump_after_migrate(ctx: click.Context, migrator: Migrator, *, path: str) -> 
 def plan(ctx: click.Context, strict: bool | None, step: int | None, to: str | None) -> None:
     """Show what migrate would do, changing nothing: the batch, each pending migration
     with its mode, statements, the lock each takes, and its lint findings."""
-    plan_migrate(ctx, _migrator(ctx, strict=strict), step=step, to=to)
+    plan_migrate(ctx, migrator_for(ctx, strict=strict), step=step, to=to)
 
 
-@main.command()
+@click.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--scratch-url", metavar="URL", default=None,
               help="Server to create the scratch database on (default: the embedded "
@@ -140,25 +124,25 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
     from pgshift.render import review as render_review
     from pgshift.review import dump
 
-    settings = _settings(ctx)
-    opts = _opts(ctx)
+    settings = settings_for(ctx)
+    opts = global_opts(ctx)
     progress = None
     if opts.get("verbose") and not opts.get("quiet"):
         def progress(step: str) -> None:
             click.echo(f"  {step}", err=True)
     run = dump.verify_migrations(
-        _offline_migrator(ctx, settings, strict=strict), names,
+        offline_migrator(settings, strict=strict), names,
         scratch_url=_scratch_url(ctx, scratch_url), embedded_dir=settings.embedded_dir,
         on_progress=progress)
     if opts.get("as_json"):
-        _echo_json(render_review.verify_json(run))
+        echo_json(render_review.verify_json(run))
     else:
         click.echo(render_review.verify_text(run))
     if not run.ok:
         ctx.exit(1)
 
 
-@main.command()
+@click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path),
                 metavar="[FILE]...")
 @global_options
@@ -171,16 +155,16 @@ def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
     from pgshift.render import review as render_review
     from pgshift.review import plan as review
 
-    opts = _opts(ctx)
+    opts = global_opts(ctx)
     if files:
         targets = [(path, str(path)) for path in files]
     else:
-        discovery = directory.discover(_settings(ctx).directory)
-        _warn(ctx, discovery.warnings)
+        discovery = directory.discover(settings_for(ctx).directory)
+        warn(ctx, discovery.warnings)
         targets = [(f.path, _shown(f.path)) for f in discovery.files]
     findings = [finding for path, shown in targets for finding in review.lint_file(path, shown)]
     if opts.get("as_json"):
-        _echo_json(render_review.lint_json([shown for _, shown in targets], findings))
+        echo_json(render_review.lint_json([shown for _, shown in targets], findings))
     else:
         for finding in findings:
             if not opts.get("quiet") or finding.severity == "error":
@@ -198,7 +182,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-@main.command()
+@click.command()
 @click.option("--offline", is_flag=True, help="Only the checks that need no database.")
 @click.option("--no-pending", is_flag=True, help="Also fail while a migration is pending.")
 @global_options
@@ -210,20 +194,20 @@ def check(ctx: click.Context, offline: bool, no_pending: bool) -> None:
     from pgshift.render import review as render_review
     from pgshift.review import plan as review
 
-    settings = _settings(ctx)
-    migrator = _offline_migrator(ctx, settings) if offline else _migrator(ctx)
+    settings = settings_for(ctx)
+    migrator = offline_migrator(settings) if offline else migrator_for(ctx)
     report = review.check(migrator, offline=offline, no_pending=no_pending)
-    opts = _opts(ctx)
+    opts = global_opts(ctx)
     if opts.get("as_json"):
-        _echo_json(render_review.check_json(report))
+        echo_json(render_review.check_json(report))
     else:
-        _warn(ctx, report.warnings)
+        warn(ctx, report.warnings)
         click.echo(render_review.check_text(report, verbose=bool(opts.get("verbose"))))
     if not report.ok:
         ctx.exit(1)
 
 
-@main.command()
+@click.command()
 @click.option("--dry-run", is_flag=True, help="Show the renames; change nothing.")
 @click.option("--offline", is_flag=True,
               help="Without a database: fix only shared numbers (the first file by name "
@@ -237,15 +221,15 @@ def renumber(ctx: click.Context, dry_run: bool, offline: bool) -> None:
     from pgshift.render import review as render_review
     from pgshift.review.renumber import renumber as renumber_files
 
-    target: Migrator | Path = _settings(ctx).directory if offline else _migrator(ctx)
+    target: Migrator | Path = settings_for(ctx).directory if offline else migrator_for(ctx)
     renames = renumber_files(target, dry_run=dry_run, offline=offline)
-    if _opts(ctx).get("as_json"):
-        _echo_json(render_review.renames_json(renames, dry_run=dry_run))
-    elif not _opts(ctx).get("quiet") or renames:
+    if global_opts(ctx).get("as_json"):
+        echo_json(render_review.renames_json(renames, dry_run=dry_run))
+    elif not global_opts(ctx).get("quiet") or renames:
         click.echo(render_review.renames_text(renames, dry_run=dry_run))
 
 
-@main.command()
+@click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--scratch-url", metavar="URL", default=None,
               help="Server to check that the dump loads on (default: the embedded server "
@@ -258,16 +242,16 @@ def dump(ctx: click.Context, file: Path | None, scratch_url: str | None) -> None
     from pgshift.render import review as render_review
     from pgshift.review import dump as dumping
 
-    settings = _settings(ctx)
-    conninfo = _conninfo(ctx, settings)
+    settings = settings_for(ctx)
+    conninfo = database_url(ctx, settings)
     result = dumping.dump_schema(conninfo, file, scratch_url=_scratch_url(ctx, scratch_url),
                                  embedded_dir=settings.embedded_dir)
-    opts = _opts(ctx)
+    opts = global_opts(ctx)
     if opts.get("as_json"):
         document = render_review.dump_json(result)
         if file is None:
             document["schema"] = result.text
-        _echo_json(document)
+        echo_json(document)
         return
     if file is None:
         click.echo(result.text, nl=False)

@@ -1,0 +1,119 @@
+"""What a command builds from its click context: the resolved :class:`Settings`, the
+connection string (with the embedded fallback), a :class:`Migrator`, and the secrets
+that every message masks.
+
+Only the command modules of :mod:`pgshift.cli` use it. It imports pgshift's library
+modules inside the functions, so the command modules can import it at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pgshift.cli.options import global_opts
+from pgshift.cli.output import event_reporter
+from pgshift.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pgshift.config import Settings
+    from pgshift.engine.migrator import Migrator
+
+_SECRETS = "pgshift.secrets"
+
+
+def known_secrets(ctx: click.Context) -> tuple[str, ...]:
+    """The passwords found so far (settings, ``--scratch-url``): never printed."""
+    return tuple(ctx.find_root().meta.get(_SECRETS, ()))
+
+
+def add_secrets(ctx: click.Context, secrets: tuple[str, ...]) -> None:
+    root = ctx.find_root().meta
+    root[_SECRETS] = (*root.get(_SECRETS, ()), *secrets)
+
+
+def settings_for(ctx: click.Context) -> Settings:
+    """The settings from the global options, the environment, ``.env`` and
+    ``[tool.pgshift]``; their secrets are remembered for masking."""
+    from pgshift.config import CliValues, resolve
+
+    opts = global_opts(ctx)
+    settings = resolve(
+        CliValues(opts.get("database_url"), opts.get("directory"), opts.get("table"),
+                  opts.get("env_file")),
+        os.environ,
+        Path.cwd(),
+    )
+    ctx.find_root().meta[_SECRETS] = settings.secrets
+    return settings
+
+
+def database_url(ctx: click.Context, settings: Settings) -> str:
+    """The configured connection string, else the embedded server's (started if needed,
+    and said so on stderr unless ``--quiet``)."""
+    if settings.conninfo is not None:
+        return settings.conninfo
+    from pgshift.embedded import server as embedded
+    from pgshift.errors import ConnectionFailed
+
+    try:
+        server, started = embedded.ensure_running(settings.embedded_dir)
+    except embedded.EmbeddedError as error:
+        raise ConnectionFailed(f"the embedded PostgreSQL could not be started: {error}",
+                               hint="set DATABASE_URL to use another server") from None
+    if not global_opts(ctx).get("quiet"):
+        verb = "started" if started else "using"
+        click.echo(f"pgshift: no DATABASE_URL: {verb} the embedded PostgreSQL {server.version} "
+                   f"in ./{settings.embedded_dir.name} ({server.url})", err=True)
+    return server.url
+
+
+def migrator_for(ctx: click.Context, **options: Any) -> Migrator:
+    """A Migrator for the resolved settings, reporting its events on stderr; ``None``
+    options fall back to ``[tool.pgshift]`` and then to the library defaults."""
+    from pgshift.engine.migrator import Migrator
+
+    settings = settings_for(ctx)
+    kinds = {"strict": bool, "atomic": bool, "lock_wait": float, "lock_timeout": float}
+    for key, kind in kinds.items():
+        if key in options:
+            options[key] = _project_option(settings, key, options[key], kind)
+    options = {k: v for k, v in options.items() if v is not None}
+    conninfo = database_url(ctx, settings)
+    from pgshift.engine.cache import FactsCache, default_path
+
+    cache = FactsCache(default_path(settings.directory, os.environ))
+    ctx.call_on_close(cache.save)
+    return Migrator(conninfo, settings.directory, table=_table(settings),
+                    on_event=event_reporter(ctx), facts=cache.facts, **options)
+
+
+def offline_migrator(settings: Settings, **options: Any) -> Migrator:
+    """A Migrator that never connects: for commands that read only files."""
+    from pgshift.engine.migrator import Migrator
+
+    return Migrator(settings.conninfo or "", settings.directory, table=_table(settings),
+                    **options)
+
+
+def _table(settings: Settings) -> str:
+    """The tracking table as a quoted, optionally schema-qualified identifier."""
+    parts = [p for p in (settings.table_schema, settings.table_name) if p is not None]
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+
+def _project_option(settings: Settings, key: str, value: Any, kind: type) -> Any:
+    """A command-line value, else ``[tool.pgshift] key``, checked for its type."""
+    if value is not None:
+        return value
+    found = settings.project.get(key)
+    if found is None:
+        return None
+    if kind is float and isinstance(found, int) and not isinstance(found, bool):
+        found = float(found)
+    if not isinstance(found, kind) or (kind is not bool and isinstance(found, bool)):
+        raise ConfigError(f"[tool.pgshift] {key} = {found!r} must be a {kind.__name__}")
+    return found
