@@ -93,22 +93,36 @@ class ServerError(NamedTuple):
     context: str | None = None
 
 
-class FailedStatement:
-    """Where a statement that failed stands in its file: ``index`` of ``total`` (1-based)."""
+class ErrorPlace(NamedTuple):
+    """Where in its file the server's error position points: the 1-based file ``line``,
+    that line's ``text`` and the 0-based ``column`` (in characters) of the failing token."""
 
-    __slots__ = ("file", "head", "index", "line", "sql", "total")
+    line: int
+    text: str
+    column: int
+
+
+class FailedStatement:
+    """Where a statement that failed stands in its file: ``index`` of ``total`` (1-based);
+    ``place`` is where the server's error position points (None when it gave none)."""
+
+    __slots__ = ("file", "head", "index", "line", "place", "sql", "total")
 
     def __init__(self, file: str, line: int, head: str, index: int, total: int,
-                 sql: str = "") -> None:
+                 sql: str = "", place: ErrorPlace | None = None) -> None:
         self.file = file
         self.line = line
         self.head = head
         self.index = index
         self.total = total
         self.sql = sql
+        self.place = place
 
     def _asdict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in ("file", "line", "head", "index", "total")}
+        fields: dict[str, object] = {
+            name: getattr(self, name) for name in ("file", "line", "head", "index", "total")}
+        fields["position"] = self.place._asdict() if self.place else None
+        return fields
 
     def __repr__(self) -> str:
         return f"FailedStatement({self.file!r}, line={self.line}, {self.index}/{self.total})"
@@ -136,7 +150,8 @@ class StatementFailed(RunError):
     ) -> None:
         where = migration
         if statement is not None:
-            where = f"{statement.file}:{statement.line}"
+            line = statement.place.line if statement.place else statement.line
+            where = f"{statement.file}:{line}"
         super().__init__(f"{self.action} {migration} failed at {where}: {server.message}")
         self.migration = migration
         self.server = server

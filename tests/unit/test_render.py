@@ -308,3 +308,28 @@ def test_to_json_stays_valid_when_a_value_holds_a_password_parameter(value: str)
     doc = json.loads(text)
     assert "Zr5tQw9" not in text
     assert doc["after"] == 1
+
+
+def test_error_position_lines_cut_a_long_line_around_the_caret_like_psql() -> None:
+    from pgshift.errors import ErrorPlace
+
+    short = "SELECT 'ü 🎉', nope FROM a;"
+    assert render.error_position_lines(ErrorPlace(3, short, short.index("nope"))) == [
+        f"LINE 3: {short}", " " * (len("LINE 3: ") + short.index("nope") + 1) + "^"]
+    # within the first 50 columns: only the end is cut
+    long = "SELECT nope, " + ", ".join(f"({i})" for i in range(100))
+    shown, caret = render.error_position_lines(ErrorPlace(7, long, 7))
+    assert shown.startswith("LINE 7: SELECT nope, (0)") and shown.endswith("...")
+    assert caret.index("^") == len("LINE 7: SELECT ")
+    # further right: cut on both sides, the caret 10 columns from the right edge
+    long = ", ".join(f"({i})" for i in range(100)) + ", (nope)"
+    shown, caret = render.error_position_lines(ErrorPlace(7, long, long.index("nope")))
+    assert shown.startswith("LINE 7: ...") and shown[caret.index("^"):].startswith("nope")
+    assert len(shown) - caret.index("^") <= 10 + len("nope)")
+    # a tab is shown as one space so that the caret stays under the token
+    shown, caret = render.error_position_lines(ErrorPlace(1, "\tSELECT nope", 8))
+    assert shown[caret.index("^"):] == "nope"
+    # a megabyte-long line is cut, not scanned whole
+    huge = "x" * 1_000_000 + " nope " + "y" * 1_000_000
+    shown, caret = render.error_position_lines(ErrorPlace(2, huge, huge.index("nope")))
+    assert len(shown) < 80 and shown[caret.index("^"):].startswith("nope")

@@ -26,13 +26,16 @@ Hook = Callable[[psycopg.Connection[Any]], None]
 
 
 class StatementError(Exception):
-    """A statement failed. ``statement`` is None when it cannot be known (lost connection)."""
+    """A statement failed. ``statement`` is None when it cannot be known (lost connection).
+    ``offset`` is the character offset in the section's text where the server's error
+    position points (None: the server gave none)."""
 
     def __init__(
         self,
         server: ServerError,
         statement: Statement | None,
         *,
+        offset: int | None = None,
         connection_lost: bool = False,
         during_commit: bool = False,
         ran_before: Sequence[int] = (),
@@ -41,6 +44,7 @@ class StatementError(Exception):
         super().__init__(server.message)
         self.server = server
         self.statement = statement
+        self.offset = offset
         self.connection_lost = connection_lost
         self.during_commit = during_commit
         self.ran_before = list(ran_before)
@@ -65,6 +69,17 @@ def server_error(error: psycopg.Error) -> ServerError:
         position=int(position) if position else None,
         context=diag.context,
     )
+
+
+def error_offset(error: psycopg.Error, sent_from: int) -> int | None:
+    """Where the server's error position points, as a character offset in the section's
+    text, for a query whose first character was character ``sent_from`` of it (negative
+    when a prefix of that many characters preceded the section). The server counts the
+    position in characters, as Python indexes a str."""
+    position = error.diag.statement_position
+    if not position or not position.isdigit():
+        return None
+    return sent_from + int(position) - 1
 
 
 def is_connection_error(error: psycopg.Error, conn: psycopg.Connection[Any]) -> bool:
@@ -110,7 +125,8 @@ def run_in_transaction(
         index = failed.completed - prefix.count(";")
         located = section.statement(index) if 0 <= index < len(section) else None
         if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
-            raise StatementError(server_error(error), located) from error
+            raise StatementError(server_error(error), located,
+                                 offset=error_offset(error, -len(prefix))) from error
     except psycopg.Error as error:
         if is_connection_error(error, conn):
             raise StatementError(
@@ -118,7 +134,8 @@ def run_in_transaction(
             ) from error
         located = _locate(section, error, len(prefix))
         if located is not None and (error.sqlstate or "") not in ALREADY_EXISTS:
-            raise StatementError(server_error(error), located) from error
+            raise StatementError(server_error(error), located,
+                                 offset=error_offset(error, -len(prefix))) from error
     # Only "already exists" (skipped one statement at a time behind savepoints) or an error
     # that could not be placed runs the section again, statement by statement.
     return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish, strict=strict)
@@ -173,11 +190,8 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
 
 
 def _locate(section: Section, error: psycopg.Error, shift: int) -> Statement | None:
-    position = error.diag.statement_position
-    if not position:
-        return None
-    offset = int(position) - 1 - shift
-    if offset < 0 or offset >= len(section.text):
+    offset = error_offset(error, -shift)
+    if offset is None or offset < 0 or offset >= len(section.text):
         return None
     return section.statement(section.statement_at(offset))
 
@@ -208,7 +222,10 @@ def _run_one_by_one(
                         raise
                     warning = _skippable(conn, section, statement, error, strict)
                     if warning is None:
-                        raise StatementError(server_error(error), statement) from error
+                        raise StatementError(
+                            server_error(error), statement,
+                            offset=error_offset(error, section.starts[statement.index]),
+                        ) from error
                     warnings.append(warning)
             _refuse_invalid_indexes(conn, section, None)
             if finish:
@@ -309,8 +326,10 @@ def run_outside_transaction(
                     notes.append(f"statement(s) {', '.join(str(i + 1) for i in in_block)} "
                                  "ran inside the file's own transaction block and were "
                                  "rolled back with it")
+                sent_from = section.starts[statement.index] - (len(prefix) if wrap else 0)
                 raise StatementError(
-                    server_error(error), statement, ran_before=done, notes=notes
+                    server_error(error), statement, offset=error_offset(error, sent_from),
+                    ran_before=done, notes=notes,
                 ) from error
             warnings.append(warning)
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:

@@ -10,6 +10,7 @@ import psycopg
 from pgshift.db import catalog, runner
 from pgshift.errors import (
     ConnectionFailed,
+    ErrorPlace,
     FailedStatement,
     Interrupted,
     MigrationFailed,
@@ -75,7 +76,8 @@ def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
     statement = None
     if error.statement is not None:
         s = error.statement
-        statement = FailedStatement(name, s.line, s.head, s.index + 1, len(section), s.sql)
+        statement = FailedStatement(name, s.line, s.head, s.index + 1, len(section), s.sql,
+                                    place=error_place(section, error))
     notes = list(error.notes)
     if error.server.sqlstate == UNSAFE_NEW_ENUM_VALUE:
         notes.append("a value added with ALTER TYPE … ADD VALUE cannot be used in the same "
@@ -84,6 +86,17 @@ def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
     notes += blocking
     return kind(name, server=error.server, statement=statement, applied=done,
                 ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+
+
+def error_place(section: sqlfile.Section, error: runner.StatementError) -> ErrorPlace | None:
+    """Where in the file the server's error position points, when it points into the
+    failed statement (from its first character to just past its last)."""
+    if error.offset is None or error.statement is None:
+        return None
+    index = error.statement.index
+    if not section.starts[index] <= error.offset <= section.ends[index]:
+        return None
+    return section.place(error.offset)
 
 
 def blockers(conn: Any, error: runner.StatementError, retries: int,

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pgshift.errors import MigrationFileError
+from pgshift.errors import ErrorPlace, MigrationFileError
 from pgshift.files import header
 
 CHECKSUM_TAG = "sha256v1"
@@ -83,6 +83,16 @@ class Section:
             line += self.text.count("\n", previous, start)
             previous = start
             yield Statement(index=index, sql=self.text[start:end], line=line)
+
+    def place(self, offset: int) -> ErrorPlace:
+        """The file line, that line's text and the column of character ``offset`` of
+        ``text`` (e.g. where the server's error position points)."""
+        offset = max(0, min(offset, len(self.text)))
+        start = self.text.rfind("\n", 0, offset) + 1
+        end = self.text.find("\n", offset)
+        line_text = self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
+        line = self.first_line + self.text.count("\n", 0, offset)
+        return ErrorPlace(line, line_text, offset - start)
 
     def statement_at(self, offset: int) -> int:
         """Index of the statement containing character ``offset`` of ``text``."""

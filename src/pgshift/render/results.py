@@ -11,6 +11,7 @@ from typing import Any
 
 from pgshift.config import redact
 from pgshift.errors import (
+    ErrorPlace,
     Interrupted,
     PgshiftError,
     StatementFailed,
@@ -186,9 +187,15 @@ def error_text(error: PgshiftError, secrets: Sequence[str] = ()) -> str:
 def _statement_block(error: StatementFailed) -> list[str]:
     server, statement = error.server, error.statement
     title = "migration" if error.action == "migration" else "rollback of"
-    where = f"{statement.file}:{statement.line}: " if statement else f"{error.migration}: "
-    lines = [f"error: {title} {error.migration} failed", f"{where}ERROR:  {server.message}"]
+    where = f"{error.migration}: "
     if statement is not None:
+        where = f"{statement.file}:{statement.place.line if statement.place else statement.line}: "
+    lines = [f"error: {title} {error.migration} failed", f"{where}ERROR:  {server.message}"]
+    if statement is not None and statement.place is not None:
+        lines += error_position_lines(statement.place)
+        lines.append(f"(statement {statement.index} of {statement.total}, "
+                     f"from line {statement.line})")
+    elif statement is not None:
         lines.append(f"LINE {statement.line}: {statement.head}")
         lines.append(f"(statement {statement.index} of {statement.total})")
     if server.detail:
@@ -210,6 +217,47 @@ def _statement_block(error: StatementFailed) -> list[str]:
     state = "not recorded" if error.action == "migration" else "still recorded"
     lines.append(f"{error.migration} is {state}.")
     return lines
+
+
+# psql's reportErrorPosition: a line wider than this is cut around the caret
+_DISPLAY_WIDTH = 60
+_MIN_RIGHT = 10
+
+
+def error_position_lines(place: ErrorPlace) -> list[str]:
+    """``LINE n: <text>`` and a caret under the failing token, as psql draws them: tabs
+    shown as spaces, wide characters counted as two columns, a long line cut around the
+    caret with ``...``."""
+    from bisect import bisect_left, bisect_right
+    from itertools import accumulate
+
+    # only the characters near the caret can be shown (a line may be megabytes long)
+    first = max(0, place.column - 4 * _DISPLAY_WIDTH)
+    text = place.text[first : place.column + 4 * _DISPLAY_WIDTH].replace("\t", " ")
+    column = min(place.column - first, len(text))
+    cut_left, cut_right = first > 0, first + len(text) < len(place.text)
+    width = list(accumulate((_char_width(c) for c in text), initial=0))  # of text[:i]
+    start, end = 0, len(text)
+    if width[-1] > _DISPLAY_WIDTH or cut_left or cut_right:
+        # the caret stays at least _MIN_RIGHT columns from the right edge, as in psql
+        start = min(column, bisect_left(width, width[column] - (_DISPLAY_WIDTH - _MIN_RIGHT)))
+        end = bisect_right(width, width[start] + _DISPLAY_WIDTH) - 1
+    shown = text[start:end]
+    prefix = f"LINE {place.line}: "
+    if start > 0 or cut_left:
+        shown = "..." + shown
+    if end < len(text) or cut_right:
+        shown += "..."
+    lead = len(prefix) + (3 if start > 0 or cut_left else 0) + width[column] - width[start]
+    return [prefix + shown, " " * lead + "^"]
+
+
+def _char_width(char: str) -> int:
+    import unicodedata
+
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 def error_json(error: PgshiftError) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pgshift.db import runner
+from pgshift.engine import failures
 from pgshift.errors import (
     FailedStatement,
     MigrationFailed,
@@ -232,7 +233,8 @@ def _failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
         located = f"{server.message} (line {statement.line}: {statement.head})"
         server = ServerError(located, server.sqlstate, server.detail, server.hint)
         return kind(name, server=server, statement=FailedStatement(
-            name, statement.line, statement.head, statement.index + 1, len(section)))
+            name, statement.line, statement.head, statement.index + 1, len(section),
+            place=failures.error_place(section, error)))
     return kind(name, server=server, statement=None)
 
 
