@@ -326,9 +326,12 @@ def test_psql_meta_command_is_refused_with_its_line() -> None:
     assert f"{NAME}:7" in str(error)
 
 
-def test_psql_meta_command_in_the_down_section_is_refused() -> None:
-    error = refused("-- UP\nSELECT 1;\n-- DOWN\n\\set x 1\n")
-    assert error.line == 4
+def test_psql_meta_command_in_the_down_section_is_the_down_sections_problem() -> None:
+    m = parse("-- UP\nSELECT 1;\n-- DOWN\n\\set x 1\n")
+    assert up(m) == ["SELECT 1"]
+    assert m.down_problem is not None
+    assert m.down_problem.line == 4
+    assert m.down_problem.message == "psql meta-command is not SQL: '\\\\set x 1'"
 
 
 def test_psql_meta_command_in_the_header_is_refused() -> None:
@@ -418,9 +421,67 @@ def test_syntax_error_on_a_later_line_of_a_statement_names_that_line() -> None:
     assert error.line == 5
 
 
-def test_syntax_error_in_the_down_section_names_its_line() -> None:
-    error = refused("-- UP\nSELECT 1;\n-- DOWN\nSELECT 1;\nDROP TABLEx t;\n")
-    assert error.line == 5
+def test_syntax_error_in_the_down_section_is_the_down_sections_problem() -> None:
+    m = parse("-- UP\nSELECT 1;\n-- DOWN\nSELECT 1;\nDROP TABLEx t;\n")
+    assert up(m) == ["SELECT 1"]
+    assert m.down is not None and m.down_problem is not None
+    assert m.down_problem.line == 5
+    assert m.down_problem.message.startswith("SQL syntax error: ")
+    assert list(m.down.statements()) == []
+    assert not m.down.is_empty
+    assert m.down_sql == "SELECT 1;\nDROP TABLEx t;\n"
+
+
+def test_down_missing_a_semicolon_between_statements_is_its_problem() -> None:
+    m = parse("-- UP\nALTER TABLE d DROP COLUMN id;\n-- DOWN\n"
+              "ALTER TABLE d ADD COLUMN id bigserial\nALTER TABLE d ADD PRIMARY KEY (id);\n")
+    assert m.down_problem is not None
+    assert m.down_problem.line == 5
+    assert 'at or near "ALTER"' in m.down_problem.message
+    assert m.checksum == sqlfile.checksum("ALTER TABLE d DROP COLUMN id;\n")
+
+
+def test_unterminated_string_in_the_down_section_is_its_problem() -> None:
+    m = parse("-- UP\nSELECT 1;\n-- DOWN\nSELECT 1;\nSELECT 'abc;\n-- x\n")
+    assert up(m) == ["SELECT 1"]
+    assert m.down_problem is not None and m.down_problem.line == 5
+    assert "unterminated quoted string" in m.down_problem.message
+
+
+def test_unterminated_comment_in_the_up_section_is_refused() -> None:
+    error = refused("-- UP\nSELECT 1;\n/* no end\n-- DOWN\nSELECT 2;\n")
+    assert error.line == 3
+    assert "unterminated /* comment" in error.problem
+
+
+def test_statement_pgshift_cannot_send_in_the_down_section_is_its_problem() -> None:
+    m = parse("-- UP\nCREATE TABLE t (a int);\n-- DOWN\nCOPY t FROM STDIN;\n")
+    assert m.down_problem is not None and m.down_problem.line == 4
+
+
+def test_stray_directive_in_the_down_section_is_its_problem() -> None:
+    m = parse("-- UP\nSELECT 1;\n-- DOWN\n-- pgshift: no-transaction\nSELECT 2;\n")
+    assert m.down_problem is not None and m.down_problem.line == 4
+
+
+def test_stray_directive_in_the_up_section_is_refused() -> None:
+    error = refused("-- UP\n-- pgshift: no-transaction\nSELECT 1;\n-- DOWN\nSELECT 2;\n")
+    assert error.line == 2
+
+
+def test_a_good_down_section_has_no_problem() -> None:
+    m = parse("-- UP\nSELECT 1;\n-- DOWN\nSELECT 2;\n")
+    assert m.down_problem is None
+    assert parse("-- UP\nSELECT 1;\n").down_problem is None
+
+
+def test_stored_down_section_that_does_not_parse_carries_its_problem() -> None:
+    section = sqlfile.parse_down("DROP TABLE a\nDROP TABLE b;\n", NAME)
+    assert section.problem is not None and section.problem.line == 2
+    meta = sqlfile.parse_down("DROP TABLE a;\n\\echo done\n", NAME)
+    assert meta.problem is not None and meta.problem.line == 2
+    good = sqlfile.parse_down("DROP TABLE a;\n", NAME)
+    assert good.problem is None and len(good) == 1
 
 
 def test_syntax_error_line_is_right_after_multibyte_text() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psycopg
 
 from pgshift.db import catalog, runner, store
-from pgshift.engine import failures
+from pgshift.engine import failures, policy
 from pgshift.errors import (
     Interrupted,
     MigrationFailed,
@@ -273,6 +273,7 @@ class Applier:
                                                [r.name for r in rows])
         plans: list[RevertPlan] = []
         lacking: list[str] = []
+        problems: list[str | None] = []
         for row in rows:
             file = files.get(row.name)
             down: sqlfile.Section | None = None
@@ -281,16 +282,21 @@ class Applier:
                 parsed = sqlfile.parse(directory.read_text(file), file.name)
                 down = parsed.down
                 no_tx = parsed.down_no_transaction()
-            if (down is None or down.is_empty) and stored.get(row.name):
+            from_stored = (down is None or down.is_empty) and bool(stored.get(row.name))
+            if from_stored:
                 why = "file is missing" if file is None else "file has no DOWN section"
                 down = sqlfile.parse_down(stored[row.name] or "", row.name)
                 no_tx = down.needs_no_transaction
                 self.m._emit("notice", f"{row.name}: {why}; using the DOWN section stored "
                              "when it was applied", row.name)
+            problems.append(policy.down_problem(row.name, down, stored=from_stored))
             if down is None or down.is_empty:
                 lacking.append(row.name)
                 continue
             plans.append(RevertPlan(row, down, no_tx))
+        refusal = policy.rollback_refusal(problems)
+        if refusal is not None:
+            raise StateError(f"{refusal}; nothing was rolled back", hint=policy.DOWN_HINT)
         if lacking:
             raise StateError(
                 f"cannot roll back: {', '.join(lacking)} ha{'s' if len(lacking) == 1 else 've'} "

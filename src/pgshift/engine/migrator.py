@@ -347,6 +347,7 @@ class Migrator:
                                             applied=sorted(applied_names))
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
         warnings = self._state_warnings(discovery, state, chosen)
+        warnings += self._down_warnings(parsed)
         findings = self._lint(parsed) if linted is None else linted
         if not parsed:
             return RunResult("migrate", None, warnings=tuple(warnings),
@@ -355,6 +356,15 @@ class Migrator:
         done = Applier(self, session, atomic=atomic).apply_all(parsed, batch)
         return RunResult("migrate", batch, tuple(done), warnings=tuple(warnings),
                          seconds=time.monotonic() - started, findings=findings)
+
+    def _down_warnings(self, parsed: list[sqlfile.ParsedMigration]) -> list[str]:
+        """Warn about DOWN sections that cannot run; refuse them under ``strict``."""
+        verdict = policy.migrate_downs(parsed, strict=self.strict)
+        if verdict.refusal is not None:
+            raise StateError(f"{verdict.refusal}; nothing was applied", hint=policy.DOWN_HINT)
+        for warning in verdict.warnings:
+            self._emit("warning", warning)
+        return list(verdict.warnings)
 
     # --- rollback -----------------------------------------------------------------------
 
@@ -385,7 +395,9 @@ class Migrator:
         if not self.strict:
             return None
         files = [f for f in session.discovery.files if wanted(f.name)]
-        return self._lint([sqlfile.parse(directory.read_text(f), f.name) for f in files])
+        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files]
+        self._down_warnings(parsed)
+        return self._lint(parsed)
 
     def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:

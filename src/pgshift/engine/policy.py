@@ -1,22 +1,28 @@
-"""Decisions shared by ``migrate``, ``plan``, ``refresh`` and ``redo``.
+"""Decisions shared by ``migrate``, ``plan``, ``refresh``, ``redo``, ``rollback`` and
+``check``, written once.
 
 The lint gate: which findings of the migrations a run is about to apply are shown, and
 when ``--strict`` refuses the run because of them. Every command that applies (or plans
-to apply) migrations asks :func:`strict_lint_refusal` and nothing else. Pure apart from
-reading nothing: the migrations come parsed.
+to apply) migrations asks :func:`strict_lint_refusal` and nothing else. DOWN sections
+that cannot run: what ``migrate`` warns about (:func:`migrate_downs`) and why a rollback
+refuses (:func:`rollback_refusal`). Pure: the migrations come parsed; nothing here raises,
+prints or touches the database (the engine turns a refusal into a
+:class:`~pgshift.errors.StateError`, ``plan`` shows it as the plan's refusal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pgshift.analysis.lint.linter import lint_migration
 from pgshift.files import sqlfile
 from pgshift.results import Finding
 
 __all__ = [
-    "LINT_MAX_MIGRATIONS", "LINT_MAX_SECTION", "STRICT_LINT_HINT", "blocking", "gate_findings",
-    "lint_parsed", "lint_pending", "lint_skipped", "strict_lint_refusal",
+    "DOWN_HINT", "LINT_MAX_MIGRATIONS", "LINT_MAX_SECTION", "STRICT_LINT_HINT", "DownVerdict",
+    "blocking", "down_problem", "gate_findings", "lint_parsed", "lint_pending", "lint_skipped",
+    "migrate_downs", "rollback_refusal", "strict_lint_refusal",
 ]
 
 # Without --strict, a run lints what it applies unless it is a bulk build (a fresh
@@ -29,11 +35,13 @@ def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None) -> 
     """The lint findings of a parsed migration, its header's ``allow`` directives applied,
     named ``file`` (default: the migration's name)."""
     down = migration.down
+    problem = migration.down_problem
     return lint_migration(
         file or migration.name, migration.up.text, down.text if down is not None else None,
         up_first_line=migration.up.first_line,
         down_first_line=down.first_line if down is not None else 1,
         allowed=migration.allowed_rules,
+        down_problem=None if problem is None else (problem.line, problem.message),
     )
 
 
@@ -59,8 +67,10 @@ def gate_findings(migrations: Sequence[sqlfile.ParsedMigration], *,
 
 
 def blocking(findings: Sequence[Finding]) -> list[Finding]:
-    """The ``findings`` a run shows and ``--strict`` refuses on: warnings and errors."""
-    return [f for f in findings if f.severity != "note"]
+    """The ``findings`` a run shows and ``--strict`` refuses on: warnings and errors. A
+    DOWN section that cannot run is left out: :func:`migrate_downs` decides about it."""
+    return [f for f in findings if f.severity != "note"
+            and not (f.rule == "parse-error" and f.section == "down")]
 
 
 def strict_lint_refusal(findings: Sequence[Finding], *, strict: bool, verb: str) -> str | None:
@@ -77,3 +87,58 @@ def strict_lint_refusal(findings: Sequence[Finding], *, strict: bool, verb: str)
 
 STRICT_LINT_HINT = ("fix them, or silence a rule for its file with a header line "
                     "'-- pgshift: allow <rule-id>'")
+
+
+# --- DOWN sections that cannot run ---------------------------------------------------
+
+DOWN_HINT = ("fix the DOWN section of the file (pgshift lint shows the problem); the UP "
+             "section is not affected")
+
+
+@dataclass(frozen=True)
+class DownVerdict:
+    """What ``migrate`` does about pending migrations whose DOWN section cannot run:
+    ``warnings`` to show (file and line each), or, under ``--strict``, a ``refusal``
+    (the reason; the caller says what was not done)."""
+
+    warnings: tuple[str, ...] = ()
+    refusal: str | None = None
+
+
+def down_problem(name: str, down: sqlfile.Section | None, *, stored: bool = False) -> str | None:
+    """``file:line: problem`` when ``down`` cannot run (it does not parse, holds a psql
+    meta-command, …), else None. ``stored``: the DOWN comes from the tracking table, and
+    its line is counted within the stored text."""
+    if down is None or down.problem is None:
+        return None
+    problem = down.problem
+    if stored:
+        return (f"{name}: the DOWN section stored when it was applied, line {problem.line}: "
+                f"{problem.message}")
+    return f"{name}:{problem.line}: {problem.message}"
+
+
+def migrate_downs(migrations: Sequence[sqlfile.ParsedMigration], *, strict: bool) -> DownVerdict:
+    """``migrate`` applies migrations whose DOWN section cannot run, with a warning for
+    each; under ``strict`` it refuses them all (nothing is applied)."""
+    found = [(m.name, text) for m in migrations if (text := down_problem(m.name, m.down))]
+    if not found:
+        return DownVerdict()
+    if strict:
+        names = ", ".join(name for name, _ in found)
+        details = "; ".join(text for _, text in found)
+        return DownVerdict(refusal=f"--strict: the DOWN section of {names} cannot run "
+                           f"({details})")
+    return DownVerdict(warnings=tuple(
+        f"{text} (in its DOWN section: the UP section is applied, but rolling this "
+        "migration back is refused until the DOWN section is fixed)" for _, text in found))
+
+
+def rollback_refusal(problems: Sequence[str | None]) -> str | None:
+    """Why a rollback (``rollback``, ``reset``, ``redo``, ``refresh``) must refuse before
+    anything runs, given :func:`down_problem` of each DOWN section it would run; None
+    when every one can run."""
+    found = [problem for problem in problems if problem]
+    if not found:
+        return None
+    return f"cannot roll back: a DOWN section cannot run: {'; '.join(found)}"

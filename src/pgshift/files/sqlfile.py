@@ -4,6 +4,12 @@ Pure functions: no file or database access. Markers, meta-commands and statement
 boundaries are recognised with pglast (PostgreSQL's own scanner and parser), so a
 ``-- DOWN`` line inside a string literal, a dollar-quoted body or a block comment is SQL,
 never a marker.
+
+A problem in the file as a whole, its header or its UP section raises
+:class:`MigrationFileError`. A problem that lies only in the DOWN section (SQL that does
+not parse, a psql meta-command, a statement pgshift cannot send, a stray directive) does
+not: the DOWN :class:`Section` carries it as its :attr:`Section.problem`, and each caller
+decides what it means for its command (:mod:`pgshift.engine.policy`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,16 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class SectionProblem:
+    """Why a DOWN section cannot run: ``message`` about the file line ``line``, and an
+    optional ``hint``."""
+
+    line: int
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
 class Section:
     """An UP or DOWN section: its text and where its statements are.
 
@@ -54,6 +70,7 @@ class Section:
     first token to the last, without the ``;``); ``first_line`` is the file line on which
     ``text`` begins. ``outside_transaction`` maps statement indexes to the reason they
     cannot run in a transaction block; ``index_names`` lists indexes the section creates.
+    ``problem`` is set on a DOWN section that cannot run (then it has no statements).
     """
 
     text: str
@@ -63,13 +80,15 @@ class Section:
     outside_transaction: tuple[tuple[int, str], ...] = ()
     index_names: tuple[tuple[int, str | None, str], ...] = ()
     concurrent_indexes: tuple[int, ...] = field(default=())
+    problem: SectionProblem | None = None
 
     def __len__(self) -> int:
         return len(self.starts)
 
     @property
     def is_empty(self) -> bool:
-        return not self.starts
+        """True when the section holds no SQL (a section with a problem is not empty)."""
+        return not self.starts and self.problem is None
 
     def statement(self, index: int) -> Statement:
         start = self.starts[index]
@@ -132,9 +151,16 @@ class ParsedMigration:
 
     @property
     def down_sql(self) -> str | None:
+        """The DOWN section as written (also when it has a problem), for the tracking
+        table; None when there is none."""
         if self.down is None or self.down.is_empty:
             return None
         return self.down.text.strip("\n") + "\n"
+
+    @property
+    def down_problem(self) -> SectionProblem | None:
+        """Why the DOWN section cannot run, or None."""
+        return self.down.problem if self.down is not None else None
 
     def no_transaction_reasons(self) -> list[str]:
         reasons = [reason for _, reason in self.up.outside_transaction]
@@ -172,35 +198,41 @@ def checksum(up_text: str) -> str:
 def parse(text: str, filename: str) -> ParsedMigration:
     """Parse one migration file's decoded text.
 
+    A problem that lies only in the DOWN section is not raised: it is the DOWN section's
+    :attr:`Section.problem`.
+
     Raises:
         MigrationFileError: names the file and line for a missing, repeated or misplaced
             marker, an empty UP section, a psql meta-command, SQL in the header, a bad
-            directive or a syntax error.
+            directive or a syntax error, in the header or the UP section.
     """
     text = normalize(text)
-    markers = _find_markers(text, filename)
-    up_at, down_at = _check_markers(markers, text, filename)
+    found = _find_markers(text, filename)
+    up_at, down_at = _check_markers(found.markers, text, filename)
     header_end = up_at[0]
     up_start = _line_end(text, up_at[0])
     up_end = down_at[0] if down_at else len(text)
+    found.refuse_before(up_end)
     up = _section(text, up_start, up_end, filename, "UP")
     if up.is_empty:
         raise MigrationFileError(
             filename, "the UP section has no SQL", line=_line_of(text, up_at[0]),
             hint="write the statements that apply the migration after the -- UP line",
         )
-    down = None
-    if down_at:
-        down = _section(text, _line_end(text, down_at[0]), len(text), filename, "DOWN")
     _refuse_sql_in_header(text[:header_end], filename)
     metadata, no_tx, allowed = header.read(text[:header_end], filename)
     stray = header.DIRECTIVE_LINE.search(text, up_start)
-    if stray is not None:
-        raise MigrationFileError(
-            filename, "a '-- pgshift:' directive below '-- UP' has no effect",
-            line=_line_of(text, stray.start()),
-            hint="directives belong in the header, before the '-- UP' line",
-        )
+    stray_error = None if stray is None else MigrationFileError(
+        filename, "a '-- pgshift:' directive below '-- UP' has no effect",
+        line=_line_of(text, stray.start()),
+        hint="directives belong in the header, before the '-- UP' line",
+    )
+    if stray_error is not None and stray is not None and stray.start() < up_end:
+        raise stray_error
+    down = None
+    if down_at:
+        down = _down_section(text, _line_end(text, down_at[0]), filename,
+                             found.first_error_after(up_end) or stray_error)
     return ParsedMigration(
         name=filename,
         up=up,
@@ -212,13 +244,33 @@ def parse(text: str, filename: str) -> ParsedMigration:
     )
 
 
-def parse_down(text: str, filename: str) -> Section:
-    """A stored DOWN section (``down_sql`` of the tracking table) as a Section.
+def _down_section(text: str, start: int, filename: str,
+                  known: MigrationFileError | None) -> Section:
+    """The DOWN section from ``start`` to the end; a problem in it (``known``, found while
+    scanning the whole file, or one found now) becomes its :attr:`Section.problem`."""
+    problem = known
+    if problem is None:
+        try:
+            return _section(text, start, len(text), filename, "DOWN")
+        except MigrationFileError as error:
+            problem = error
+    return Section(
+        text=text[start:],
+        first_line=_line_of(text, start),
+        starts=(),
+        ends=(),
+        problem=SectionProblem(problem.line or _line_of(text, start), problem.problem,
+                               problem.hint),
+    )
 
-    Raises:
-        MigrationFileError: a syntax error, named with the file and the line within it.
-    """
-    return _section(normalize(text), 0, len(normalize(text)), filename, "DOWN")
+
+def parse_down(text: str, filename: str) -> Section:
+    """A stored DOWN section (``down_sql`` of the tracking table) as a Section; SQL that
+    does not parse (or a meta-command) is its :attr:`Section.problem`, with the line
+    counted within ``text``. Raises nothing."""
+    text = normalize(text)
+    found = _find_markers(text, filename, markers=False)
+    return _down_section(text, 0, filename, found.first_error_after(0))
 
 
 def up_checksum(text: str, filename: str) -> str:
@@ -228,7 +280,8 @@ def up_checksum(text: str, filename: str) -> str:
         MigrationFileError: the markers are missing or misplaced.
     """
     text = normalize(text)
-    up_at, down_at = _check_markers(_find_markers(text, filename), text, filename)
+    found = _find_markers(text, filename)
+    up_at, down_at = _check_markers(found.markers, text, filename)
     return checksum(text[_line_end(text, up_at[0]) : down_at[0] if down_at else len(text)])
 
 
@@ -245,7 +298,10 @@ class _Regions:
     """Statement regions of the whole file from pglast's scanner-based splitter.
 
     A candidate line is classified by scanning only the region that contains it, so the
-    cost stays linear in the file size whatever the number of statements.
+    cost stays linear in the file size whatever the number of statements. Text the
+    scanner rejects (an unterminated string, comment or dollar-quoted body) ends the
+    regions: ``error`` is that syntax error and ``error_at`` its offset; everything from
+    there on belongs to the rejected token.
     """
 
     def __init__(self, text: str, filename: str) -> None:
@@ -253,23 +309,33 @@ class _Regions:
 
         self._parser = parser
         self.text = text
+        self.error: MigrationFileError | None = None
+        self.error_at = len(text)
         try:
             slices = parser.split(text, with_parser=False, only_slices=True)
         except parser.ParseError as error:
-            raise _syntax_error(error, text, 0, 1, filename) from None
+            self.error = _syntax_error(error, text, 0, 1, filename)
+            self.error_at = _error_offset(error)
+            try:
+                slices = parser.split(text[: self.error_at], with_parser=False,
+                                      only_slices=True)
+            except parser.ParseError:
+                slices = ()
         bounds = [0]
         for piece in slices:
             bounds.extend((piece.start, piece.stop))
-        bounds.append(len(text))
+        bounds.append(self.error_at)
         self._bounds = sorted(set(bounds))
         self._cache: dict[int, list[tuple[int, int, str]]] = {}
 
     def token_at(self, offset: int) -> tuple[int, int, str] | None:
         """The token (start, end inclusive, name) covering ``offset``, if any."""
+        if offset >= self.error_at:
+            return self.error_at, len(self.text) - 1, "REJECTED"
         slot = bisect_right(self._bounds, offset) - 1
         base = self._bounds[slot]
         if slot not in self._cache:
-            end = self._bounds[slot + 1] if slot + 1 < len(self._bounds) else len(self.text)
+            end = self._bounds[slot + 1] if slot + 1 < len(self._bounds) else self.error_at
             try:
                 tokens = self._parser.scan(self.text[base:end])
             except self._parser.ParseError:
@@ -281,30 +347,61 @@ class _Regions:
         return None
 
 
-def _find_markers(text: str, filename: str) -> list[tuple[int, str]]:
-    """(offset of the line, "up"/"down") for every real marker; meta-commands raise."""
-    marker_hits = list(_MARKER_LINE.finditer(text))
+@dataclass
+class _Scan:
+    """What scanning the whole file found: the real markers (offset of the line,
+    ``"up"``/``"down"``) and the problems (offset, error) the scanner and the
+    meta-command check met, in file order."""
+
+    markers: list[tuple[int, str]]
+    problems: list[tuple[int, MigrationFileError]]
+
+    def refuse_before(self, end: int) -> None:
+        """Raise the first problem that lies before offset ``end``."""
+        for offset, error in self.problems:
+            if offset < end:
+                raise error
+
+    def first_error_after(self, start: int) -> MigrationFileError | None:
+        """The first problem at or after offset ``start``, or None."""
+        return next((error for offset, error in self.problems if offset >= start), None)
+
+
+def _error_offset(error: Exception) -> int:
+    return error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else 0
+
+
+def _find_markers(text: str, filename: str, *, markers: bool = True) -> _Scan:
+    """Every real marker and every meta-command or scanner error, none raised, except a
+    scanner error before the first ``-- UP`` (it would hide the markers after it).
+    ``markers=False``: the text has no markers (a stored DOWN section)."""
+    marker_hits = list(_MARKER_LINE.finditer(text)) if markers else []
     meta_hits = list(_META_LINE.finditer(text))
     if not marker_hits and not meta_hits:
-        return []
+        return _Scan([], [])
     regions = _Regions(text, filename)
+    problems: list[tuple[int, MigrationFileError]] = []
     for hit in meta_hits:
         slash = hit.end() - 1
         token = regions.token_at(slash)
         if token is None or token[0] == slash:
-            raise MigrationFileError(
+            problems.append((hit.start(), MigrationFileError(
                 filename,
                 f"psql meta-command is not SQL: {_line_text(text, hit.start())!r}",
                 line=_line_of(text, hit.start()),
                 hint="pgshift sends SQL to the server; inline the file or run psql separately",
-            )
-    markers = []
+            )))
+    found = []
     for hit in marker_hits:
         dash = text.index("--", hit.start())
         token = regions.token_at(dash)
         if token is not None and token[0] == dash and token[2] == "SQL_COMMENT":
-            markers.append((hit.start(), hit.group(1).lower()))
-    return markers
+            found.append((hit.start(), hit.group(1).lower()))
+    if regions.error is not None:
+        if markers and not any(kind == "up" for _, kind in found):
+            raise regions.error
+        problems.append((regions.error_at, regions.error))
+    return _Scan(found, sorted(problems, key=lambda item: item[0]))
 
 
 def _line_text(text: str, offset: int) -> str:

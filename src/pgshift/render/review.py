@@ -79,6 +79,9 @@ def mode_text(migration: PlannedMigration) -> str:
 def _migration_lines(migration: PlannedMigration, *, verbose: bool) -> list[str]:
     title = migration.name
     if migration.section == "down":
+        if migration.problem is not None:
+            return [f"{title} (batch {migration.batch}): its DOWN section cannot run: "
+                    f"{migration.problem}"]
         if not migration.statements:
             return [f"{title} (batch {migration.batch}) has no DOWN section: it cannot be "
                     "rolled back"]
@@ -138,7 +141,7 @@ def _migration_json(migration: PlannedMigration) -> dict[str, Any]:
         "name": migration.name, "section": migration.section, "batch": migration.batch,
         "mode": "no-transaction" if migration.no_transaction else "transaction",
         "reasons": list(migration.reasons), "source": migration.source,
-        "resume_at": migration.resume_at,
+        "resume_at": migration.resume_at, "problem": migration.problem,
         "statements": [{
             "number": s.number, "line": s.line, "sql": s.sql,
             "outside_transaction": s.outside_transaction, "notes": list(s.notes),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pgshift.db import runner
-from pgshift.engine import failures
+from pgshift.engine import failures, policy
 from pgshift.errors import (
     FailedStatement,
     MigrationFailed,
@@ -156,7 +156,8 @@ def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set
         if migration.name in wanted:
             source = VerifyInput(migration.name, migration.up.text,
                                  migration.down.text if migration.down else None,
-                                 migration.no_transaction)
+                                 migration.no_transaction,
+                                 policy.down_problem(migration.name, migration.down))
             verdicts += verify(conn, [source], run_section=run,
                                on_progress=on_progress).verdicts
         else:

@@ -55,7 +55,8 @@ class PlannedMigration:
     ``reasons`` say why it would run outside a transaction; ``source`` is ``stored`` when
     a rollback would use the DOWN stored in the tracking table (the file is gone);
     ``resume_at`` is the statement an interrupted non-transactional run resumes at.
-    ``statements`` is empty when a rollback finds no DOWN section.
+    ``statements`` is empty when a rollback finds no DOWN section, or one that cannot
+    run: then ``problem`` says why, naming the file and line.
     """
 
     name: str
@@ -67,6 +68,7 @@ class PlannedMigration:
     source: Literal["file", "stored"] = "file"
     batch: int | None = None
     resume_at: int | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,17 +131,19 @@ def plan_migrate(migrator: Migrator, *, step: int | None = None,
         chosen = selection.pending_to_apply(pending, step=step, to=to, applied=sorted(applied))
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
         entries, drift = states.merge(discovery, state)
+        downs = policy.migrate_downs(parsed, strict=migrator.strict)
         warnings = [*discovery.warnings, *drift,
-                    *states.late_pending(discovery, state, chosen)]
+                    *states.late_pending(discovery, state, chosen), *downs.warnings]
         resume = {p.name: p.applied + 1 for p in state.partial if p.applied}
         planned = _resolve_index_tables(conn, [
             _planned(p.name, "up", p.up, p.no_transaction, tuple(p.no_transaction_reasons()),
                      findings=tuple(lint_parsed(p)), resume_at=resume.get(p.name))
             for p in parsed])
     refusal = _refusal(migrator, in_recovery, planned, "apply") or _drift_refusal(
-        migrator, entries, state, discovery) or policy.strict_lint_refusal(
-        policy.blocking([f for p in planned for f in p.findings]), strict=migrator.strict,
-        verb="would be applied")
+        migrator, entries, state, discovery) or (
+        downs.refusal and f"{downs.refusal}: migrate would apply nothing") or (
+        policy.strict_lint_refusal(policy.blocking([f for p in planned for f in p.findings]),
+                                   strict=migrator.strict, verb="would be applied"))
     batch = max(state.max_batch, 0) + 1 if parsed else None
     return _plan(migrator, "migrate", batch, planned, warnings, refusal)
 
@@ -192,9 +196,12 @@ def plan_rollback(migrator: Migrator, *, all_batches: bool = False, step: int | 
         warnings: list[str] = []
         planned = _resolve_index_tables(conn, [
             _planned_revert(r, files.get(r.name), stored.get(r.name), warnings) for r in rows])
-    lacking = [p.name for p in planned if not p.statements]
+    lacking = [p.name for p in planned if not p.statements and p.problem is None]
     refusal = _refusal(migrator, in_recovery, planned, "roll back")
-    if lacking:
+    broken = policy.rollback_refusal([p.problem for p in planned])
+    if broken is not None:
+        refusal = f"{broken}; nothing would be rolled back"
+    elif lacking:
         refusal = (f"cannot roll back: {', '.join(lacking)} ha"
                    f"{'s' if len(lacking) == 1 else 've'} no DOWN section; nothing would be "
                    "rolled back")
@@ -216,7 +223,8 @@ def _planned_revert(row: AppliedRow, file: directory.MigrationFile | None,
     if directive:
         reasons.insert(0, "-- pgshift: no-transaction")
     return _planned(row.name, "down", down or sqlfile.Section("", 1, (), ()), bool(reasons),
-                    tuple(dict.fromkeys(reasons)), source=source, batch=row.batch)
+                    tuple(dict.fromkeys(reasons)), source=source, batch=row.batch,
+                    problem=policy.down_problem(row.name, down, stored=source == "stored"))
 
 
 def _planned(name: str, section_name: Literal["up", "down"], section: sqlfile.Section,
@@ -323,6 +331,11 @@ def check(migrator: Migrator, *, offline: bool, no_pending: bool = False) -> Che
             parsed[file.name] = sqlfile.parse(directory.read_text(file), file.name)
         except MigrationFileError as error:
             problems.append(CheckProblem("parse-error", file.name, str(error)))
+            continue
+        down = policy.down_problem(file.name, parsed[file.name].down)
+        if down is not None:
+            problems.append(CheckProblem("parse-error", file.name, f"{down} (in the DOWN "
+                                         "section: rolling it back would be refused)"))
     applied: set[str] = set()
     if not offline:
         with read_state(migrator) as (_conn, state, _in_recovery):
@@ -331,7 +344,7 @@ def check(migrator: Migrator, *, offline: bool, no_pending: bool = False) -> Che
     problems[:0] = _shared_numbers(discovery, applied)
     findings = lint_pending([p for name, p in parsed.items() if name not in applied])
     problems += [CheckProblem("lint-error", f.file, f"{f.file}:{f.line}: {f.rule}: {f.message}")
-                 for f in findings if f.severity == "error"]
+                 for f in findings if f.severity == "error" and f.rule != "parse-error"]
     pending = tuple(f.name for f in discovery.files if f.name not in applied)
     return CheckReport(tuple(problems), tuple(findings), discovery.warnings,
                        len(discovery.files), offline, None if offline else len(applied),

@@ -26,12 +26,14 @@ RunSection = Callable[[psycopg.Connection[Any], str, bool], None]
 
 @dataclass(frozen=True)
 class VerifyInput:
-    """One migration to verify: its file name, sections and transaction mode."""
+    """One migration to verify: its file name, sections and transaction mode, and why its
+    DOWN section cannot run (``file:line: problem``), if it cannot."""
 
     name: str
     up_sql: str
     down_sql: str | None
     no_transaction: bool
+    down_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,10 @@ def verify(
 ) -> VerifyReport:
     """Verify ``migrations`` in order on the scratch database ``conn`` (autocommit).
 
-    Per migration, the problems found are: ``has no DOWN section`` (its UP stays applied
-    and verification goes on); ``DOWN of X leaves/removes/changes …`` for each difference
-    between the schema before UP and after DOWN; ``UP of X is not repeatable: …`` for each
+    Per migration, the problems found are: ``has no DOWN section`` or ``DOWN section
+    cannot run: file:line: …`` (its UP stays applied and verification goes on);
+    ``DOWN of X leaves/removes/changes …`` for each difference between the schema before
+    UP and after DOWN; ``UP of X is not repeatable: …`` for each
     difference between the first and the second run of UP; ``UP of X failed: …`` /
     ``DOWN of X failed: …`` with PostgreSQL's message when a section raises, after which
     verification stops and the later migrations get the verdict "not verified".
@@ -126,6 +129,9 @@ class _Checker:
         before_up = self._snapshot()
         self._run("UP", self.migration.up_sql)
         after_up = self._snapshot()
+        if self.migration.down_problem is not None:
+            self.problems.append(f"DOWN section cannot run: {self.migration.down_problem}")
+            return self.problems
         if down_sql is None or not _has_statements(down_sql):
             self.problems.append("has no DOWN section")
             return self.problems

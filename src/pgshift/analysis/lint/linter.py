@@ -42,6 +42,7 @@ def lint_migration(
     up_first_line: int = 1,
     down_first_line: int = 1,
     allowed: frozenset[str] = frozenset(),
+    down_problem: tuple[int, str] | None = None,
 ) -> list[Finding]:
     """Return the findings for one migration, sorted by line (stable within a line).
 
@@ -49,11 +50,21 @@ def lint_migration(
     when the file has no DOWN marker) and ``*_first_line`` the file line each text starts
     on. Findings whose rule id is in ``allowed`` are dropped. SQL that pglast cannot parse
     gives one ``parse-error`` finding for that section; nothing is raised.
+    ``down_problem`` is ``(file line, message)`` when the DOWN section is already known
+    not to run: it becomes that section's ``parse-error`` finding and the section is not
+    read again.
     """
     findings: list[Finding] = []
     up = _parse(file, "up", up_sql, up_first_line, findings)
-    down = None if down_sql is None else _parse(file, "down", down_sql, down_first_line, findings)
-    if down_sql is None or down == []:
+    if down_problem is not None:
+        line, message = down_problem
+        findings.append(_finding("parse-error", file, line, "down",
+                                 f"the DOWN section cannot run: {message}"))
+        down = None
+    else:
+        down = None if down_sql is None else _parse(file, "down", down_sql, down_first_line,
+                                                    findings)
+    if down_problem is None and (down_sql is None or down == []):
         line = (up_first_line + up_sql.rstrip("\n").count("\n") if down_sql is None
                 else max(1, down_first_line - 1))
         what = "has no DOWN section" if down_sql is None else "has an empty DOWN section"
