@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pgshift import Migrator
 from pgshift.review.renumber import renumber
-from pgtest import CliResult, catalog_snapshot, table_exists, tracking_rows
+from pgtest import CliResult, catalog_snapshot, fetch, table_exists, tracking_rows
 
 Cli = Callable[..., CliResult]
 Files = Callable[..., Path]
@@ -191,8 +191,11 @@ def test_renumber_moves_a_merged_branch_after_the_applied_migrations(
     dry = run(cli, db_url, directory, "renumber", "--dry-run")
     assert dry.exit_code == 0
     assert dry.stdout.splitlines() == [
-        "would rename 004_branch_change.sql → 006_branch_change.sql (it sorts before "
-        "004_main_change.sql, which is already applied); -- Migration: header updated"]
+        "would rename 004_branch_change.sql → 005_branch_change.sql (it sorts before "
+        "004_main_change.sql, which is already applied); -- Migration: header updated",
+        "would rename 005_branch_more.sql → 006_branch_more.sql (it runs after "
+        "004_branch_change.sql (pending), which moves: they keep their order); "
+        "-- Migration: header updated"]
     assert (directory / "004_branch_change.sql").exists()
 
     result = run(cli, db_url, directory, "renumber")
@@ -200,13 +203,88 @@ def test_renumber_moves_a_merged_branch_after_the_applied_migrations(
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in directory.iterdir()) == [
         "001_a.sql", "002_b.sql", "003_c.sql", "004_main_change.sql",
-        "005_branch_more.sql", "006_branch_change.sql"]
-    assert (directory / "006_branch_change.sql").read_text() == headed(
-        "006_branch_change.sql", "branch_change")
+        "005_branch_change.sql", "006_branch_more.sql"]
+    assert (directory / "005_branch_change.sql").read_text() == headed(
+        "005_branch_change.sql", "branch_change")
     assert tracking_rows(db_url) == rows
     assert run(cli, db_url, directory, "check").exit_code == 0
     applied = Migrator(db_url, directory).migrate()
-    assert [a.name for a in applied.applied] == ["005_branch_more.sql", "006_branch_change.sql"]
+    assert [a.name for a in applied.applied] == ["005_branch_change.sql", "006_branch_more.sql"]
+
+
+LATE_C = "-- UP\nCREATE TABLE c (id int PRIMARY KEY);\n\n-- DOWN\nDROP TABLE c;\n"
+LATE_D = ("-- UP\nALTER TABLE c ADD COLUMN b_id int REFERENCES b (id);\n\n"
+          "-- DOWN\nALTER TABLE c DROP COLUMN b_id;\n")
+
+
+def late_branch(db_url: str, migrations: Files) -> Path:
+    """main applied 001_a and 002_b; a branch brings 002_c and 003_d, which alters c."""
+    directory = migrations({
+        "001_a.sql": table("a"),
+        "002_b.sql": "-- UP\nCREATE TABLE b (id int PRIMARY KEY);\n\n-- DOWN\nDROP TABLE b;\n",
+    })
+    Migrator(db_url, directory).migrate()
+    return migrations({"002_c.sql": LATE_C, "003_d.sql": LATE_D})
+
+
+def test_renumber_keeps_the_order_of_the_pending_files_it_moves(
+    cli: Cli, db_url: str, migrations: Files
+) -> None:
+    directory = late_branch(db_url, migrations)
+    rows = tracking_rows(db_url)
+
+    result = run(cli, db_url, directory, "renumber")
+
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "001_a.sql", "002_b.sql", "003_c.sql", "004_d.sql"]
+    assert tracking_rows(db_url) == rows
+    migrated = run(cli, db_url, directory, "migrate")
+    assert migrated.exit_code == 0, migrated.stderr
+    assert [(r["name"], r["batch"]) for r in tracking_rows(db_url)] == [
+        ("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 2), ("004_d.sql", 2)]
+    assert fetch(db_url, "SELECT confrelid::regclass::text FROM pg_constraint "
+                 "WHERE conrelid = 'c'::regclass AND contype = 'f'") == [("b",)]
+
+
+def test_check_suggests_the_renames_that_keep_the_order(
+    cli: Cli, db_url: str, migrations: Files
+) -> None:
+    directory = late_branch(db_url, migrations)
+
+    result = run(cli, db_url, directory, "check")
+    document = json.loads(run(cli, db_url, directory, "--json", "check").stdout)
+
+    assert result.exit_code == 1
+    assert ("fix: pgshift renumber renames (pending files keep their order):\n"
+            "  002_c.sql → 003_c.sql\n  003_d.sql → 004_d.sql\n") in result.stdout
+    assert [(r["old"], r["new"]) for r in document["renumber"]["renames"]] == [
+        ("002_c.sql", "003_c.sql"), ("003_d.sql", "004_d.sql")]
+    renamed = renumber(Migrator(db_url, directory))
+    assert [(r.old, r.new) for r in renamed] == [
+        (r["old"], r["new"]) for r in document["renumber"]["renames"]]
+    assert run(cli, db_url, directory, "check").exit_code == 0
+    Migrator(db_url, directory).migrate()
+    assert [r["name"] for r in tracking_rows(db_url)][2:] == ["003_c.sql", "004_d.sql"]
+
+
+def test_offline_renumber_refuses_to_move_a_file_past_another(
+    cli: Cli, migrations: Files
+) -> None:
+    directory = migrations({"001_a.sql": table("a"), "002_b.sql": table("b"),
+                            "002_c.sql": LATE_C, "003_d.sql": LATE_D})
+
+    result = run(cli, UNREACHABLE, directory, "renumber", "--offline")
+    checked = run(cli, UNREACHABLE, directory, "check", "--offline")
+
+    assert result.exit_code == 1
+    assert ("renumber --offline: moving 002_c.sql after the other files would change its "
+            "order with 003_d.sql") in result.stderr
+    assert "nothing was renamed" in result.stderr
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "001_a.sql", "002_b.sql", "002_c.sql", "003_d.sql"]
+    assert checked.exit_code == 1
+    assert "fix: pgshift renumber needs the database here: moving 002_c.sql" in checked.stdout
 
 
 def test_offline_renumber_fixes_only_shared_numbers(migrations: Files) -> None:

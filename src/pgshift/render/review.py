@@ -188,11 +188,23 @@ def check_text(report: CheckReport, *, verbose: bool = False) -> str:
                  f"{len(report.pending or ())} pending")
     lines = [f"check: {scope}"]
     lines += [f"problem {p.kind}: {p.message}" for p in report.problems]
+    lines += _renumber_lines(report)
     lines += [finding_line(f) for f in report.findings
               if f.severity == "warning" or (verbose and f.severity == "note")]
     verdict = (f"check failed: {_plural(len(report.problems), 'problem')}" if report.problems
                else "check passed")
     return "\n".join([*lines, verdict])
+
+
+def _renumber_lines(report: CheckReport) -> list[str]:
+    """The fix check suggests for shared numbers and late files."""
+    plan = report.renumber
+    if plan.refusal is not None:
+        return [f"fix: pgshift renumber needs the database here: {plan.refusal}"]
+    if not plan.renames:
+        return []
+    return ["fix: pgshift renumber renames (pending files keep their order):",
+            *(f"  {r.old} → {r.new}" for r in plan.renames)]
 
 
 def check_json(report: CheckReport) -> dict[str, Any]:
@@ -201,7 +213,9 @@ def check_json(report: CheckReport) -> dict[str, Any]:
             "pending": None if report.pending is None else list(report.pending),
             "problems": [asdict(p) for p in report.problems],
             "findings": [asdict(f) for f in report.findings],
-            "warnings": list(report.warnings)}
+            "warnings": list(report.warnings),
+            "renumber": {"renames": [asdict(r) for r in report.renumber.renames],
+                         "refusal": report.renumber.refusal}}
 
 
 # --- verify -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pgshift.analysis.locks.statement import Lock, statement_locks
@@ -21,6 +21,7 @@ from pgshift.errors import MigrationFileError
 from pgshift.files import directory, sqlfile
 from pgshift.results import Finding
 from pgshift.review.lint import lint_file, lint_parsed, lint_pending
+from pgshift.review.numbering import RenumberPlan, plan_renames
 
 if TYPE_CHECKING:
     from pgshift.db.store import AppliedRow, TableState
@@ -291,7 +292,9 @@ class CheckProblem:
 @dataclass(frozen=True)
 class CheckReport:
     """What :func:`check` found over ``files`` migration files. ``applied``/``pending``
-    are None when ``offline``. ``findings``: every lint finding of the files linted."""
+    are None when ``offline``. ``findings``: every lint finding of the files linted.
+    ``renumber`` is what ``pgshift renumber`` would do about shared numbers and late
+    files (its renames, or why it would refuse), the fix check suggests."""
 
     problems: tuple[CheckProblem, ...]
     findings: tuple[Finding, ...]
@@ -300,6 +303,7 @@ class CheckReport:
     offline: bool
     applied: int | None = None
     pending: tuple[str, ...] | None = None
+    renumber: RenumberPlan = field(default_factory=RenumberPlan)
 
     @property
     def ok(self) -> bool:
@@ -337,18 +341,23 @@ def check(migrator: Migrator, *, offline: bool, no_pending: bool = False) -> Che
             problems.append(CheckProblem("parse-error", file.name, f"{down} (in the DOWN "
                                          "section: rolling it back would be refused)"))
     applied: set[str] = set()
+    keep: set[str] = set()
     if not offline:
         with read_state(migrator) as (_conn, state, _in_recovery):
             problems += _state_problems(discovery, state, set(parsed), no_pending)
         applied = {r.name for r in state.rows}
+        keep = applied | {p.name for p in state.partial}
     problems[:0] = _shared_numbers(discovery, applied)
+    renumber = RenumberPlan()
+    if any(p.kind in ("duplicate-number", "late") for p in problems):
+        renumber = plan_renames(discovery, keep, offline=offline)
     findings = lint_pending([p for name, p in parsed.items() if name not in applied])
     problems += [CheckProblem("lint-error", f.file, f"{f.file}:{f.line}: {f.rule}: {f.message}")
                  for f in findings if f.severity == "error" and f.rule != "parse-error"]
     pending = tuple(f.name for f in discovery.files if f.name not in applied)
     return CheckReport(tuple(problems), tuple(findings), discovery.warnings,
                        len(discovery.files), offline, None if offline else len(applied),
-                       None if offline else pending)
+                       None if offline else pending, renumber)
 
 
 def _shared_numbers(discovery: directory.Discovery, applied: set[str]) -> list[CheckProblem]:

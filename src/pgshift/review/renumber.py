@@ -1,20 +1,21 @@
 """``pgshift renumber``: after a late merge, move the pending files that collide with
 another file's number, or sort before the latest applied migration, to follow it.
 
-Files are renamed in their current order, keeping the directory's number width, and their
-``-- Migration:`` header line is rewritten to the new name.
+Which files move and their new names are decided in :mod:`pgshift.review.numbering`;
+this module renames them, in their current order, and rewrites their ``-- Migration:``
+header line to the new name.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pgshift.errors import MigrationFileError, StateError, UsageRefused
 from pgshift.files import directory, sqlfile
+from pgshift.review.numbering import plan_renames
 
 if TYPE_CHECKING:
     from pgshift.engine.migrator import Migrator
@@ -34,16 +35,20 @@ class Rename:
 def renumber(target: Migrator | Path, *, dry_run: bool = False,
              offline: bool = False) -> list[Rename]:
     """Rename the pending files that share their number with another file, or that sort
-    below the latest applied migration, so they follow every other file, in their current
-    order and with the directory's number width; rewrite their ``-- Migration:`` line.
+    below the latest applied migration, so they follow every other file; the pending
+    files after the first of them move too, so every pending file keeps its place
+    relative to the others (see :mod:`pgshift.review.numbering`). The directory's number
+    width is kept and each file's ``-- Migration:`` line is rewritten.
 
     ``target`` is a Migrator, or a directory (then ``offline`` is required). Offline
     (no database), only shared numbers are fixed and, in each group, the first file by
-    name keeps its number. ``dry_run`` changes nothing. Returns the renames, in order.
+    name keeps its number; a rename that would move a file past another is refused.
+    ``dry_run`` changes nothing. Returns the renames, in order.
 
     Raises:
-        UsageRefused: a directory without ``offline``. StateError: a new name is taken.
-        ConfigError, ConnectionFailed, TrackingTableError.
+        UsageRefused: a directory without ``offline``. StateError: a new name is taken,
+        or offline, the order could not be kept (nothing renamed). ConfigError,
+        ConnectionFailed, TrackingTableError.
     """
     if not offline and isinstance(target, Path):
         raise UsageRefused("renumbering without a database needs offline=True")
@@ -55,44 +60,18 @@ def renumber(target: Migrator | Path, *, dry_run: bool = False,
 
         with read_state(target) as (_conn, state, _in_recovery):
             keep = {r.name for r in state.rows} | {p.name for p in state.partial}
-    moves = _moves(discovery, keep)
-    if not moves:
-        return []
-    moved = {f.name for f, _ in moves}
-    highest = max(f.number for f in discovery.files if f.name not in moved)
-    width = _number_width(discovery.files)
-    renames = []
-    for offset, (file, reason) in enumerate(moves, start=1):
-        new = f"{highest + offset:0{width}d}_{file.name.split('_', 1)[1]}"
-        renames.append(_rename(file, new, reason, dry_run=dry_run))
-    return renames
-
-
-def _moves(discovery: directory.Discovery, keep: set[str]) -> list[tuple[
-        directory.MigrationFile, str]]:
-    """The files to move, in their current order, with the reason: pending files that
-    sort before the latest applied one, and pending files sharing a number."""
-    known = discovery.by_name()
-    latest = max((known[name] for name in keep if name in known), key=lambda f: f.sort_key,
-                 default=None)
-    reasons = {f.name: f"it sorts before {latest.name}, which is already applied"
-               for f in discovery.files
-               if latest and f.name not in keep and f.sort_key < latest.sort_key}
-    groups: dict[int, list[directory.MigrationFile]] = {}
-    for file in discovery.files:
-        if file.name not in reasons:
-            groups.setdefault(file.number, []).append(file)
-    for members in groups.values():
-        keeper = next((f for f in members if f.name in keep), members[0])
-        for file in members:
-            if file is not keeper and file.name not in keep:
-                reasons[file.name] = f"number {file.number} is also used by {keeper.name}"
-    return [(f, reasons[f.name]) for f in discovery.files if f.name in reasons]
-
-
-def _number_width(files: Sequence[directory.MigrationFile]) -> int:
-    highest = max(f.number for f in files)
-    return max(len(f.name.split("_", 1)[0]) for f in files if f.number == highest)
+    plan = plan_renames(discovery, keep, offline=offline)
+    if plan.refusal is not None:
+        raise StateError(f"renumber --offline: {plan.refusal}; nothing was renamed",
+                         hint="run pgshift renumber with the database (without --offline)")
+    files = discovery.by_name()
+    moved = {r.old for r in plan.renames}
+    taken = [r.new for r in plan.renames
+             if r.new in moved or files[r.old].path.with_name(r.new).exists()]
+    if taken:
+        raise StateError(f"cannot renumber: the new name(s) {', '.join(taken)} are taken; "
+                         "nothing was renamed")
+    return [_rename(files[r.old], r.new, r.reason, dry_run=dry_run) for r in plan.renames]
 
 
 def _rename(file: directory.MigrationFile, new: str, reason: str, *, dry_run: bool) -> Rename:
