@@ -216,8 +216,9 @@ def check(ctx: click.Context, offline: bool, no_pending: bool) -> None:
 @click.pass_context
 def renumber(ctx: click.Context, dry_run: bool, offline: bool) -> None:
     """Give pending files that share a number with another file, or that sort below the
-    latest applied migration, new numbers after all others (same width, same order),
-    and update their '-- Migration:' header line."""
+    latest applied migration, new numbers after all others (same width), and update their
+    '-- Migration:' header line. The pending files after them move too: pending files
+    keep their order."""
     from pgshift.render import review as render_review
     from pgshift.review.renumber import renumber as renumber_files
 
