@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from pgshift.db import catalog, runner, store
 from pgshift.engine import failures, policy
+from pgshift.engine.events import Emitter
+from pgshift.engine.session import RunOptions, Session
 from pgshift.errors import (
     Interrupted,
     MigrationFailed,
@@ -26,9 +28,6 @@ from pgshift.errors import (
 )
 from pgshift.files import directory, sqlfile
 from pgshift.results import AppliedMigration
-
-if TYPE_CHECKING:
-    from pgshift.engine.migrator import Migrator, _Session
 
 _T = TypeVar("_T")
 
@@ -43,12 +42,13 @@ class RevertPlan:
 
 
 class Applier:
-    """Runs the migrations of one session (connection, held lock, tracking table)."""
+    """Runs the migrations of one session (connection, held lock, tracking table) under
+    ``options``, reporting progress through ``emit``."""
 
-    def __init__(self, migrator: Migrator, session: _Session, *, atomic: bool = False) -> None:
-        self.m = migrator
+    def __init__(self, session: Session, options: RunOptions, emit: Emitter) -> None:
         self.s = session
-        self.atomic = atomic
+        self.options = options
+        self.emit = emit
         self.done: list[AppliedMigration] = []
         self._outside_done = 0  # statements of the current non-transactional UP completed
         state = session.state
@@ -60,7 +60,7 @@ class Applier:
     def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
         list[AppliedMigration]
     ):
-        if self.atomic:
+        if self.options.atomic:
             outside = [p.name for p in parsed if p.no_transaction]
             if outside:
                 raise StateError(
@@ -85,7 +85,7 @@ class Applier:
             error.applied = []
             error.notes.append("--atomic: the whole run was rolled back; nothing of it "
                                "is applied")
-            self.m._emit("warning", "--atomic run failed: everything it had done, including "
+            self.emit("warning", "--atomic run failed: everything it had done, including "
                          "the migrations reported as done, was rolled back")
             raise
         except Interrupted as error:
@@ -97,19 +97,19 @@ class Applier:
         list[AppliedMigration]
     ):
         names = [p.name for p in parsed]
-        self.m._emit("batch-start", f"applying batch {batch}", total=len(parsed))
+        self.emit("batch-start", f"applying batch {batch}", total=len(parsed))
         try:
             for position, migration in enumerate(parsed):
                 self.s.held.check()
-                self.m._emit("applying", f"applying {migration.name}", migration.name)
+                self.emit("applying", f"applying {migration.name}", migration.name)
                 one = self._interruptible(
                     partial(self._apply_one, migration, batch), names[position:], "applied",
                     outside=migration.no_transaction,
                 )
                 self.done.append(one)
-                self.m._emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+                self.emit("applied", f"applied {one.name}", one.name, one.duration_ms)
         finally:
-            self.m._emit("batch-end", f"batch {batch} ended")
+            self.emit("batch-end", f"batch {batch} ended")
         return self.done
 
     def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
@@ -133,7 +133,7 @@ class Applier:
                     migration.name,
                     lambda: runner.run_in_transaction(
                         conn, migration.up, prefix=self._prefix(), setup=setup,
-                        finish=finish, strict=self.m.strict),
+                        finish=finish, strict=self.options.strict),
                 )
         except runner.StatementError as error:
             raise self._failure(MigrationFailed, migration.name, migration.up, error) from None
@@ -144,7 +144,7 @@ class Applier:
                                 self._bookkeeping(error)) from None
         self._setup_needed = False
         for warning in outcome.warnings:
-            self.m._emit("warning", f"{migration.name}: {warning}", migration.name)
+            self.emit("warning", f"{migration.name}: {warning}", migration.name)
         return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
                                 tuple(outcome.warnings))
 
@@ -191,7 +191,7 @@ class Applier:
                 self._outside_done = index + 1
 
             outcome = runner.run_outside_transaction(
-                conn, section, start_at=start_at, strict=self.m.strict, prefix=self._prefix(),
+                conn, section, start_at=start_at, strict=self.options.strict, prefix=self._prefix(),
                 before_statement=before, on_statement_done=done)
         except runner.StatementError as error:
             error.ran_before = list(range(start_at)) + error.ran_before
@@ -224,7 +224,7 @@ class Applier:
                 f"WHERE name = '{migration.name}';",
             )
         ran = f"statements 1-{done}" if done > 1 else "statement 1"
-        self.m._emit("notice", f"{migration.name}: resuming at statement {done + 1} of "
+        self.emit("notice", f"{migration.name}: resuming at statement {done + 1} of "
                      f"{len(sums)}; {ran} completed in an earlier run", migration.name)
         return int(done)
 
@@ -237,13 +237,13 @@ class Applier:
         conn = self.s.conn
         if not catalog.invalid_indexes(conn, [progress.pending_index]):
             return
-        self.m._emit("notice", f"{migration.name}: dropping the INVALID index "
+        self.emit("notice", f"{migration.name}: dropping the INVALID index "
                      f"{progress.pending_index} left by its interrupted CREATE INDEX "
                      "CONCURRENTLY, to build it again", migration.name)
         catalog.drop_index_concurrently(conn, progress.pending_index)
 
     def _prefix(self) -> str:
-        return runner.transaction_prefix(self.s.conn.info.server_version, self.m.lock_timeout)
+        return runner.transaction_prefix(self.s.conn.info.server_version, self.options.lock_timeout)
 
     def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
         tries = 0
@@ -251,13 +251,14 @@ class Applier:
             try:
                 return attempt()
             except runner.StatementError as error:
-                if (error.server.sqlstate != failures.LOCK_NOT_AVAILABLE or not self.m.lock_timeout
-                        or tries >= self.m.lock_retries):
+                options = self.options
+                if (error.server.sqlstate != failures.LOCK_NOT_AVAILABLE
+                        or not options.lock_timeout or tries >= options.lock_retries):
                     raise
                 tries += 1
                 pause = min(30.0, 2.0 ** tries)
-                self.m._emit("retry", f"{name}: lock_timeout hit ({error.server.message}); "
-                             f"retry {tries} of {self.m.lock_retries} in {pause:g} s", name)
+                self.emit("retry", f"{name}: lock_timeout hit ({error.server.message}); "
+                             f"retry {tries} of {self.options.lock_retries} in {pause:g} s", name)
                 time.sleep(pause)
 
     # --- revert -------------------------------------------------------------------------
@@ -287,8 +288,8 @@ class Applier:
                 why = "file is missing" if file is None else "file has no DOWN section"
                 down = sqlfile.parse_down(stored[row.name] or "", row.name)
                 no_tx = down.needs_no_transaction
-                self.m._emit("notice", f"{row.name}: {why}; using the DOWN section stored "
-                             "when it was applied", row.name)
+                self.emit("notice", f"{row.name}: {why}; using the DOWN section stored "
+                          "when it was applied", row.name)
             problems.append(policy.down_problem(row.name, down, stored=from_stored))
             if down is None or down.is_empty:
                 lacking.append(row.name)
@@ -307,7 +308,7 @@ class Applier:
         return plans
 
     def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
-        if self.atomic:
+        if self.options.atomic:
             outside = [p.row.name for p in plans if p.no_transaction]
             if outside:
                 raise StateError(
@@ -321,17 +322,17 @@ class Applier:
 
     def _revert_each(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
         names = [p.row.name for p in plans]
-        self.m._emit("batch-start", "rolling back", total=len(plans))
+        self.emit("batch-start", "rolling back", total=len(plans))
         try:
             for position, plan in enumerate(plans):
                 self.s.held.check()
-                self.m._emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
+                self.emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
                 one = self._interruptible(partial(self._revert_one, plan), names[position:],
                                           "rolled back", outside=plan.no_transaction)
                 self.done.append(one)
-                self.m._emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
+                self.emit("reverted", f"rolled back {one.name}", one.name, one.duration_ms)
         finally:
-            self.m._emit("batch-end", "rollback ended")
+            self.emit("batch-end", "rollback ended")
         return self.done
 
     def _revert_one(self, plan: RevertPlan) -> AppliedMigration:
@@ -372,8 +373,8 @@ class Applier:
                  section: sqlfile.Section, error: runner.StatementError) -> Exception:
         blocking: list[str] = []
         if error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
-            blocking = failures.blockers(self.s.conn, error, self.m.lock_retries,
-                                         self.m.lock_timeout)
+            blocking = failures.blockers(self.s.conn, error, self.options.lock_retries,
+                                         self.options.lock_timeout)
         return failures.failure(
             kind, name, section, error, done=[d.name for d in self.done],
             creating_table=self.s.table.display if self._setup_needed else None,

@@ -7,19 +7,17 @@ under the migration lock, taken without waiting, so it never races a running mig
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from pgshift.db import store
+from pgshift.engine.events import Emitter
 from pgshift.engine.selection import BASELINE_BATCH
+from pgshift.engine.session import Session
 from pgshift.errors import StateError, UsageRefused
 from pgshift.files import directory, sqlfile
 from pgshift.results import AppliedMigration, RunResult
 
-if TYPE_CHECKING:
-    from pgshift.engine.migrator import Migrator, _Session
 
-
-def _record(migrator: Migrator, session: _Session, files: list[directory.MigrationFile],
+def _record(session: Session, emit: Emitter, files: list[directory.MigrationFile],
             batch: int) -> list[AppliedMigration]:
     """Insert a row for each file (checksum and DOWN from the file) in one transaction."""
     parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files]
@@ -33,12 +31,12 @@ def _record(migrator: Migrator, session: _Session, files: list[directory.Migrati
                          down_sql=migration.down_sql)
             store.progress_delete(conn, session.table, migration.name)
     for migration in parsed:
-        migrator._emit("notice", f"recorded {migration.name} as executed without running it",
-                       migration.name)
+        emit("notice", f"recorded {migration.name} as executed without running it",
+             migration.name)
     return [AppliedMigration(p.name, batch, 0, p.no_transaction) for p in parsed]
 
 
-def baseline(migrator: Migrator, session: _Session, to: str, *, dry_run: bool) -> RunResult:
+def baseline(session: Session, emit: Emitter, to: str, *, dry_run: bool) -> RunResult:
     """Record every migration file up to and including ``to`` in batch 0.
 
     Raises:
@@ -62,11 +60,11 @@ def baseline(migrator: Migrator, session: _Session, to: str, *, dry_run: bool) -
         planned = tuple(AppliedMigration(f.name, BASELINE_BATCH, 0) for f in chosen)
         return RunResult("baseline (dry run)", BASELINE_BATCH, planned,
                          seconds=time.monotonic() - started)
-    done = _record(migrator, session, chosen, BASELINE_BATCH)
+    done = _record(session, emit, chosen, BASELINE_BATCH)
     return RunResult("baseline", BASELINE_BATCH, tuple(done), seconds=time.monotonic() - started)
 
 
-def mark(migrator: Migrator, session: _Session, name: str) -> RunResult:
+def mark(session: Session, emit: Emitter, name: str) -> RunResult:
     """Record one pending migration as executed, in a new batch, without running it."""
     started = time.monotonic()
     file = session.discovery.by_name().get(name)
@@ -76,11 +74,11 @@ def mark(migrator: Migrator, session: _Session, name: str) -> RunResult:
     if name in {r.name for r in session.state.rows}:
         raise StateError(f"mark {name}: already recorded as executed; nothing changed")
     batch = max(session.state.max_batch, BASELINE_BATCH) + 1
-    done = _record(migrator, session, [file], batch)
+    done = _record(session, emit, [file], batch)
     return RunResult("mark", batch, tuple(done), seconds=time.monotonic() - started)
 
 
-def unmark(migrator: Migrator, session: _Session, name: str) -> RunResult:
+def unmark(session: Session, emit: Emitter, name: str) -> RunResult:
     """Delete the record of ``name`` (and any partial progress) without running DOWN."""
     started = time.monotonic()
     row = next((r for r in session.state.rows if r.name == name), None)
@@ -95,7 +93,7 @@ def unmark(migrator: Migrator, session: _Session, name: str) -> RunResult:
         store.delete(conn, session.table, name)
         if session.state.has_progress_table:
             store.progress_delete(conn, session.table, name)
-    migrator._emit("notice", f"forgot the record of {name}; its DOWN section was not run", name)
+    emit("notice", f"forgot the record of {name}; its DOWN section was not run", name)
     batch = row.batch if row else 0
     undone = (AppliedMigration(name, batch, 0),)
     return RunResult("unmark", batch, rolled_back=undone, seconds=time.monotonic() - started)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from pgshift.results import Event
 
@@ -24,3 +26,21 @@ def log_event(event: Event) -> None:
         LOGGER.log(level, "%s%s", redact(event.message), suffix)
 
 
+
+
+EventHandler = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """The one way the engine reports progress: every event is logged on the ``pgshift``
+    logger and passed to ``handler`` (the ``on_event`` a :class:`Migrator` was given)."""
+
+    handler: EventHandler | None = None
+
+    def __call__(self, kind: str, message: str, name: str | None = None,
+                 ms: int | None = None, total: int | None = None) -> None:
+        event = Event(kind, message, name, ms, total)
+        log_event(event)
+        if self.handler is not None:
+            self.handler(event)

@@ -10,32 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pgshift.engine import policy, selection, states
-from pgshift.engine.events import log_event
-from pgshift.errors import (
-    ReadOnlyServer,
-    StateError,
-    TrackingTableError,
-)
+from pgshift.engine.events import Emitter, EventHandler
+from pgshift.engine.session import RunOptions, Session, open_session
+from pgshift.errors import StateError
 from pgshift.files import directory, sqlfile
-from pgshift.results import Event, Finding, RunResult, StatusReport
+from pgshift.results import Finding, RunResult, StatusReport
 
-EventHandler = Callable[[Event], None]
-
-
-@dataclass
-class _Session:
-    conn: Any
-    held: Any
-    table: Any
-    state: Any
-    discovery: directory.Discovery
+if TYPE_CHECKING:
+    from pgshift.db.store import AppliedRow, TableState
 
 
 class Migrator:
@@ -76,8 +64,14 @@ class Migrator:
         self.lock_timeout = lock_timeout
         self.lock_retries = lock_retries
         self.atomic = atomic
-        self._on_event = on_event
+        self._emit = Emitter(on_event)
         self._facts = facts
+
+    def run_options(self, *, atomic: bool | None = None) -> RunOptions:
+        """The options a run obeys now (``atomic`` overrides the constructor's)."""
+        return RunOptions(strict=self.strict, lock_wait=self.lock_wait,
+                          lock_timeout=self.lock_timeout, lock_retries=self.lock_retries,
+                          atomic=self.atomic if atomic is None else atomic)
 
     # --- public API -------------------------------------------------------------------
 
@@ -138,7 +132,7 @@ class Migrator:
         return RunResult("migrate", None, warnings=tuple(warnings),
                          seconds=time.monotonic() - started)
 
-    def _state_warnings(self, discovery: directory.Discovery, state: Any,
+    def _state_warnings(self, discovery: directory.Discovery, state: TableState,
                         chosen: list[directory.MigrationFile]) -> list[str]:
         """Emit the warnings about the recorded state; refuse drift under ``strict``."""
         entries, warnings = states.merge(discovery, state, self._facts)
@@ -189,7 +183,7 @@ class Migrator:
             kept = {r.name for r in session.state.rows} - {r.name for r in rows}
             linted = self._lint_first(session, lambda name: name not in kept)
             undone = self._revert(session, rows, "reset", started, atomic=atomic)
-            self._reread(session, end_transaction=not atomic)
+            session.reread(end_transaction=not atomic)
             done = self._migrate(session, started, atomic=atomic, linted=linted)
         return _combined("refresh", undone, done, started)
 
@@ -214,12 +208,12 @@ class Migrator:
             names = {r.name for r in rows}
             linted = self._lint_first(session, names.__contains__)
             undone = self._revert(session, rows, "rollback", started, atomic=atomic)
-            self._reread(session, end_transaction=not atomic)
+            session.reread(end_transaction=not atomic)
             done = self._migrate(session, started, only=names, atomic=atomic, linted=linted)
         return _combined("redo", undone, done, started)
 
     @contextmanager
-    def _maybe_one_transaction(self, session: _Session, atomic: bool) -> Iterator[None]:
+    def _maybe_one_transaction(self, session: Session, atomic: bool) -> Iterator[None]:
         """With ``atomic``, one transaction around both halves of refresh/redo."""
         if not atomic:
             yield
@@ -238,7 +232,7 @@ class Migrator:
         from pgshift.engine import bookkeeping
 
         with self._session(lock_wait=0.0 if not dry_run else self.lock_wait) as session:
-            return bookkeeping.baseline(self, session, to, dry_run=dry_run)
+            return bookkeeping.baseline(session, self._emit, to, dry_run=dry_run)
 
     def mark(self, name: str) -> RunResult:
         """Record ``name`` as executed (in a new batch) without running it. Refuses while
@@ -246,7 +240,7 @@ class Migrator:
         from pgshift.engine import bookkeeping
 
         with self._session(lock_wait=0.0) as session:
-            return bookkeeping.mark(self, session, name)
+            return bookkeeping.mark(session, self._emit, name)
 
     def unmark(self, name: str) -> RunResult:
         """Forget the record of ``name`` without running its DOWN section. Refuses while
@@ -254,7 +248,7 @@ class Migrator:
         from pgshift.engine import bookkeeping
 
         with self._session(lock_wait=0.0) as session:
-            return bookkeeping.unmark(self, session, name)
+            return bookkeeping.unmark(session, self._emit, name)
 
     def create(self, name: str, *, today: date | None = None) -> Path:
         """Write the next migration file from the template; return its path.
@@ -266,66 +260,15 @@ class Migrator:
 
     # --- sessions -----------------------------------------------------------------------
 
-    def _emit(self, kind: str, message: str, name: str | None = None, ms: int | None = None,
-              total: int | None = None) -> None:
-        event = Event(kind, message, name, ms, total)
-        log_event(event)
-        if self._on_event is not None:
-            self._on_event(event)
-
-    def _reread(self, session: _Session, *, end_transaction: bool = True) -> None:
-        from pgshift.db import store
-
-        session.state = store.read(session.conn, session.table)
-        if end_transaction:
-            session.conn.rollback()
-
-    @contextmanager
-    def _session(self, *, lock_wait: float | None = None) -> Iterator[_Session]:
+    def _session(self, *, lock_wait: float | None = None) -> AbstractContextManager[Session]:
         """Connect, refuse a standby, take the lock, read the tracking table under it."""
-        from pgshift.db import catalog, lock, store
-        from pgshift.db.connect import connect, describe_target
-
-        discovery = directory.discover(self.directory)
-        conn = connect(self.database_url, autocommit=False)
-        lock_conn = None
-        try:
-            schema, in_recovery, _ = catalog.server_facts(conn)
-            conn.rollback()
-            if in_recovery:
-                raise ReadOnlyServer(
-                    f"{describe_target(self.database_url)} is in recovery (a read-only "
-                    "standby): nothing was changed",
-                    hint="point pgshift at the primary server",
-                )
-            if schema is None and self.table.schema is None:
-                raise TrackingTableError(
-                    "no current schema (search_path is empty): cannot place the tracking table",
-                    hint="pass --table schema.name",
-                )
-            table = self.table.qualified(schema or "")
-            lock_conn = connect(self.database_url, autocommit=False)
-
-            def waiting(holder: lock.Holder | None, waited: float) -> None:
-                who = holder.describe() if holder else "another session"
-                self._emit("lock-wait", f"waiting for the migration lock, held by {who} "
-                           f"({waited:.0f} s so far)")
-
-            key = lock.lock_key(table.schema or "", table.name)
-            wait = self.lock_wait if lock_wait is None else lock_wait
-            with lock.hold(lock_conn, key, wait=wait, on_wait=waiting,
-                           watched=conn) as held:
-                state = store.read(conn, table)
-                conn.rollback()
-                yield _Session(conn, held, table, state, discovery)
-        finally:
-            conn.close()
-            if lock_conn is not None:
-                lock_conn.close()
+        return open_session(self.database_url, self.table, directory.discover(self.directory),
+                            lock_wait=self.lock_wait if lock_wait is None else lock_wait,
+                            emit=self._emit)
 
     # --- migrate ------------------------------------------------------------------------
 
-    def _migrate(self, session: _Session, started: float, *, step: int | None = None,
+    def _migrate(self, session: Session, started: float, *, step: int | None = None,
                  to: str | None = None, only: set[str] | None = None,
                  atomic: bool = False,
                  linted: tuple[Finding, ...] | None = None) -> RunResult:
@@ -353,7 +296,8 @@ class Migrator:
             return RunResult("migrate", None, warnings=tuple(warnings),
                              seconds=time.monotonic() - started)
         batch = max(state.max_batch, 0) + 1
-        done = Applier(self, session, atomic=atomic).apply_all(parsed, batch)
+        applier = Applier(session, self.run_options(atomic=atomic), self._emit)
+        done = applier.apply_all(parsed, batch)
         return RunResult("migrate", batch, tuple(done), warnings=tuple(warnings),
                          seconds=time.monotonic() - started, findings=findings)
 
@@ -387,7 +331,7 @@ class Migrator:
             raise StateError(refusal, hint=policy.STRICT_LINT_HINT)
         return tuple(findings)
 
-    def _lint_first(self, session: _Session,
+    def _lint_first(self, session: Session,
                     wanted: Callable[[str], bool]) -> tuple[Finding, ...] | None:
         """For refresh and redo under ``strict``: lint the files the second half will
         apply before the first half changes anything (None without ``strict``: the
@@ -399,13 +343,13 @@ class Migrator:
         self._down_warnings(parsed)
         return self._lint(parsed)
 
-    def _revert(self, session: _Session, rows: list[Any], action: str, started: float, *,
+    def _revert(self, session: Session, rows: list[AppliedRow], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:
         from pgshift.engine.apply import Applier
 
         if not rows:
             return RunResult(action, None, seconds=time.monotonic() - started)
-        applier = Applier(self, session, atomic=atomic)
+        applier = Applier(session, self.run_options(atomic=atomic), self._emit)
         undone = applier.revert_all(applier.plan_reverts(rows))
         return RunResult(action, rows[0].batch, rolled_back=tuple(undone),
                          seconds=time.monotonic() - started)

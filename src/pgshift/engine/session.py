@@ -1,0 +1,107 @@
+"""A locked session on the target database, and the options of one run.
+
+:func:`open_session` connects, refuses a read-only standby, takes the migration lock and
+reads the tracking table under it; the :class:`Session` it yields is what
+:mod:`pgshift.engine.apply` and :mod:`pgshift.engine.bookkeeping` work on.
+:class:`RunOptions` carries the settings a run obeys (``--strict``, ``--atomic``, the
+lock bounds), passed in rather than read off the :class:`~pgshift.Migrator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgshift.engine.events import Emitter
+from pgshift.errors import ReadOnlyServer, TrackingTableError
+from pgshift.files.directory import Discovery
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgshift.db.lock import HeldLock, Holder
+    from pgshift.db.store import TableState, TrackingTable
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run obeys. ``strict``: drift (and lint errors) refuse the run; ``lock_wait``:
+    the most seconds to wait for the migration lock (None: no bound); ``lock_timeout``:
+    PostgreSQL's lock_timeout for transactional migrations in seconds (0: off), retried
+    ``lock_retries`` times; ``atomic``: the whole run is one transaction."""
+
+    strict: bool = False
+    lock_wait: float | None = None
+    lock_timeout: float = 5.0
+    lock_retries: int = 3
+    atomic: bool = False
+
+
+@dataclass
+class Session:
+    """One locked session: the migration connection (not autocommit), the held migration
+    lock, the schema-qualified tracking table, its state as read under the lock, and the
+    migration files found."""
+
+    conn: psycopg.Connection[Any]
+    held: HeldLock
+    table: TrackingTable
+    state: TableState
+    discovery: Discovery
+
+    def reread(self, *, end_transaction: bool = True) -> None:
+        """Read the tracking table again (after a half of refresh or redo)."""
+        from pgshift.db import store
+
+        self.state = store.read(self.conn, self.table)
+        if end_transaction:
+            self.conn.rollback()
+
+
+@contextmanager
+def open_session(database_url: str, table: TrackingTable, discovery: Discovery, *,
+                 lock_wait: float | None, emit: Emitter) -> Iterator[Session]:
+    """Connect, refuse a standby, take the lock (waiting at most ``lock_wait`` seconds),
+    read the tracking table under it.
+
+    Raises:
+        ReadOnlyServer, TrackingTableError, LockTimeout, ConnectionFailed.
+    """
+    from pgshift.db import catalog, lock, store
+    from pgshift.db.connect import connect, describe_target
+
+    conn = connect(database_url, autocommit=False)
+    lock_conn = None
+    try:
+        schema, in_recovery, _ = catalog.server_facts(conn)
+        conn.rollback()
+        if in_recovery:
+            raise ReadOnlyServer(
+                f"{describe_target(database_url)} is in recovery (a read-only "
+                "standby): nothing was changed",
+                hint="point pgshift at the primary server",
+            )
+        if schema is None and table.schema is None:
+            raise TrackingTableError(
+                "no current schema (search_path is empty): cannot place the tracking table",
+                hint="pass --table schema.name",
+            )
+        qualified = table.qualified(schema or "")
+        lock_conn = connect(database_url, autocommit=False)
+
+        def waiting(holder: Holder | None, waited: float) -> None:
+            who = holder.describe() if holder else "another session"
+            emit("lock-wait", f"waiting for the migration lock, held by {who} "
+                 f"({waited:.0f} s so far)")
+
+        key = lock.lock_key(qualified.schema or "", qualified.name)
+        with lock.hold(lock_conn, key, wait=lock_wait, on_wait=waiting, watched=conn) as held:
+            state = store.read(conn, qualified)
+            conn.rollback()
+            yield Session(conn, held, qualified, state, discovery)
+    finally:
+        conn.close()
+        if lock_conn is not None:
+            lock_conn.close()
