@@ -85,10 +85,14 @@ def non_transactional(node: ast.Node) -> str | None:
     for _table_name, cmd in table_commands(node):
         if isinstance(cmd.def_, ast.PartitionCmd) and cmd.def_.concurrent:
             return "DETACH PARTITION CONCURRENTLY"
-    labels = {ast.CreatedbStmt: "CREATE DATABASE", ast.DropdbStmt: "DROP DATABASE",
-              ast.AlterSystemStmt: "ALTER SYSTEM", ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
-              ast.DropTableSpaceStmt: "DROP TABLESPACE"}
-    return labels.get(type(node))
+    return _NON_TRANSACTIONAL.get(type(node).__name__)
+
+
+# by class name: the nodes of pgshift.analysis.parsing are subclasses of pglast's
+_NON_TRANSACTIONAL = {"CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
+                      "AlterSystemStmt": "ALTER SYSTEM",
+                      "CreateTableSpaceStmt": "CREATE TABLESPACE",
+                      "DropTableSpaceStmt": "DROP TABLESPACE"}
 
 
 def has_option(params: tuple[Any, ...] | None, name: str) -> bool:
@@ -104,16 +108,17 @@ def tables_touched(node: ast.Node) -> tuple[list[str], list[tuple[str, str]]]:
         table = table_name(node.relation)
         links += [(table, table_name(p)) for p in node.inhRelations or ()
                   if isinstance(p, ast.RangeVar)]
-        links += [(table, table_name(c.pktable)) for c in walk(node.tableElts)
-                  if isinstance(c, ast.Constraint) and c.contype == ConstrType.CONSTR_FOREIGN]
+        links += [(table, table_name(c.pktable)) for c in _constraints(node.tableElts)
+                  if c.contype == ConstrType.CONSTR_FOREIGN]
         return [table], links
     if isinstance(node, ast.AlterTableStmt) and node.objtype == ObjectType.OBJECT_TABLE:
         table = table_name(node.relation)
-        for sub in walk(node.cmds):
-            if isinstance(sub, ast.Constraint) and sub.contype == ConstrType.CONSTR_FOREIGN:
-                links.append((table, table_name(sub.pktable)))
-            elif isinstance(sub, ast.PartitionCmd):
+        for cmd in node.cmds or ():
+            sub = getattr(cmd, "def_", None)
+            if isinstance(sub, ast.PartitionCmd):
                 links.append((table, table_name(sub.name)))
+            links += [(table, table_name(c.pktable)) for c in _constraints((sub,))
+                      if c.contype == ConstrType.CONSTR_FOREIGN]
         return [table], links
     if isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TABLE:
         return [object_name(obj) for obj in node.objects or ()], links
@@ -122,6 +127,16 @@ def tables_touched(node: ast.Node) -> tuple[list[str], list[tuple[str, str]]]:
                          ast.CreatePolicyStmt)) and isinstance(relation, ast.RangeVar):
         return [table_name(relation)], links
     return [], links
+
+
+def _constraints(elements: tuple[Any, ...] | None) -> Iterator[ast.Constraint]:
+    """The constraints among table elements or command definitions: table constraints
+    and those of column definitions."""
+    for element in elements or ():
+        if isinstance(element, ast.Constraint):
+            yield element
+        elif isinstance(element, ast.ColumnDef):
+            yield from constraints_of(element, ConstrType.CONSTR_FOREIGN)
 
 
 def unrelated_tables(nodes: Sequence[ast.Node]) -> tuple[int, str] | None:

@@ -66,7 +66,7 @@ def check_statement(node: ast.Node, scope: Scope) -> None:
     ``node``, and update ``scope`` with what the statement does."""
     _check_enum_use(node, scope)
     _check_transaction_block(node, scope)
-    handler = _HANDLERS.get(type(node))
+    handler = _HANDLERS.get(type(node).__name__)
     if handler is not None:
         handler(node, scope)
     else:
@@ -186,25 +186,29 @@ def _on_reindex(node: ast.ReindexStmt, scope: Scope) -> None:
         scope.hit("require-concurrent-reindex", f"REINDEX {target} without CONCURRENTLY")
 
 
+# statement class name -> (object kind, attribute naming the object)
+_IF_NOT_EXISTS = {
+    "CreateSeqStmt": ("SEQUENCE", "sequence"), "CreateSchemaStmt": ("SCHEMA", "schemaname"),
+    "CreateExtensionStmt": ("EXTENSION", "extname"),
+    "CreateForeignServerStmt": ("SERVER", "servername"),
+    "CreateStatsStmt": ("STATISTICS", "defnames"),
+}
+_OR_REPLACE = {
+    "ViewStmt": ("VIEW", "view"), "CreateFunctionStmt": ("FUNCTION", "funcname"),
+    "RuleStmt": ("RULE", "rulename"), "CreateTrigStmt": ("TRIGGER", "trigname"),
+}
+
+
 def _check_idempotent_create(node: ast.Node, scope: Scope) -> None:
     """CREATE statements other than TABLE/INDEX that PostgreSQL lets write idempotently."""
-    if_not_exists: dict[type[ast.Node], tuple[str, str]] = {
-        ast.CreateSeqStmt: ("SEQUENCE", "sequence"), ast.CreateSchemaStmt: ("SCHEMA", "schemaname"),
-        ast.CreateExtensionStmt: ("EXTENSION", "extname"),
-        ast.CreateForeignServerStmt: ("SERVER", "servername"),
-        ast.CreateStatsStmt: ("STATISTICS", "defnames"),
-    }
-    or_replace: dict[type[ast.Node], tuple[str, str]] = {
-        ast.ViewStmt: ("VIEW", "view"), ast.CreateFunctionStmt: ("FUNCTION", "funcname"),
-        ast.RuleStmt: ("RULE", "rulename"), ast.CreateTrigStmt: ("TRIGGER", "trigname"),
-    }
-    if type(node) in if_not_exists and not getattr(node, "if_not_exists", True):
-        kind, attr = if_not_exists[type(node)]
+    kind_name = type(node).__name__
+    if kind_name in _IF_NOT_EXISTS and not getattr(node, "if_not_exists", True):
+        kind, attr = _IF_NOT_EXISTS[kind_name]
         scope.hit("require-if-not-exists",
                   f"CREATE {kind} {object_name(getattr(node, attr))} without IF NOT EXISTS")
-    elif (type(node) in or_replace and not getattr(node, "replace", True)
+    elif (kind_name in _OR_REPLACE and not getattr(node, "replace", True)
           and not getattr(node, "isconstraint", False)):
-        kind, attr = or_replace[type(node)]
+        kind, attr = _OR_REPLACE[kind_name]
         if isinstance(node, ast.CreateFunctionStmt) and node.is_procedure:
             kind = "PROCEDURE"
         name = getattr(node, attr)
@@ -318,9 +322,10 @@ def _check_type_choice(table: str, column: str | None, tn: ast.TypeName | None,
 
 
 
-_HANDLERS: dict[type[ast.Node], Callable[[Any, Scope], None]] = {
-    ast.CreateStmt: _on_create_table, ast.CreateTableAsStmt: _on_create_table_as,
-    ast.IndexStmt: _on_index, ast.DropStmt: _on_drop, ast.AlterTableStmt: _on_alter_table,
-    ast.RenameStmt: _on_rename, ast.AlterEnumStmt: _on_alter_enum, ast.VacuumStmt: _on_vacuum,
-    ast.ClusterStmt: _on_cluster, ast.LockStmt: _on_lock, ast.ReindexStmt: _on_reindex,
+# by class name: the nodes of pgshift.analysis.parsing are subclasses of pglast's
+_HANDLERS: dict[str, Callable[[Any, Scope], None]] = {
+    "CreateStmt": _on_create_table, "CreateTableAsStmt": _on_create_table_as,
+    "IndexStmt": _on_index, "DropStmt": _on_drop, "AlterTableStmt": _on_alter_table,
+    "RenameStmt": _on_rename, "AlterEnumStmt": _on_alter_enum, "VacuumStmt": _on_vacuum,
+    "ClusterStmt": _on_cluster, "LockStmt": _on_lock, "ReindexStmt": _on_reindex,
 }

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
-from pglast import ast, parse_sql
+from pglast import ast
 from pglast.enums import AlterTableType
 from pglast.parser import ParseError, scan
 
 from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
 from pgshift.analysis.lint.checks import Scope, Section, check_statement
+from pgshift.analysis.parsing import RawStatement, parse_statements
 from pgshift.analysis.tree import non_transactional, table_commands, table_name, unrelated_tables
 from pgshift.results import Finding
 
@@ -28,10 +29,26 @@ __all__ = [
 
 _COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 
+# Statements no rule looks at (unless they may use a new enum value): their trees are
+# never built.
+_IGNORED = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "SelectStmt", "DoStmt",
+                      "CopyStmt", "MergeStmt", "CallStmt", "NotifyStmt", "CommentStmt",
+                      "GrantStmt", "GrantRoleStmt", "ExplainStmt"})
+
+
 @dataclass(frozen=True)
 class _Stmt:
-    node: ast.Node
+    raw: RawStatement
     line: int
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return self.raw.kind
+
+    @property
+    def node(self) -> ast.Node:
+        return self.raw.node
 
 
 def lint_migration(
@@ -92,7 +109,7 @@ def _parse(file: str, section: Section, sql: str, first_line: int,
     """The section's statements with their file lines, or None (and a parse-error
     finding) when pglast rejects the text."""
     try:
-        raws = parse_sql(sql)
+        raws = parse_statements(sql)
     except ParseError as exc:
         offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
         where = _last_statement_start(sql) if offset is None else offset
@@ -101,15 +118,36 @@ def _parse(file: str, section: Section, sql: str, first_line: int,
                                  f"cannot parse the {section.upper()} section: {exc.args[0]}"))
         return None
     stmts = []
+    line, counted = first_line, 0
     for raw in raws:
-        if raw.stmt is None:
-            continue
-        start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(sql)
-        tokens = [t for t in scan(sql[start:end]) if t.name not in _COMMENT_TOKENS]
-        offset = start + (tokens[0].start if tokens else 0)
-        stmts.append(_Stmt(raw.stmt, first_line + sql.count("\n", 0, offset)))
+        end = raw.location + raw.length if raw.length else len(sql)
+        offset = _first_token(sql, raw.location, end)
+        line += sql.count("\n", counted, offset)
+        counted = offset
+        stmts.append(_Stmt(raw, line, sql[offset:end]))
     return stmts
+
+
+def _first_token(sql: str, start: int, end: int) -> int:
+    """Offset of the first token of the statement at ``sql[start:end]`` (after blank space
+    and comments): PostgreSQL's scanner reads only as much of it as needed."""
+    offset = start + len(sql[start:end]) - len(sql[start:end].lstrip())
+    if not sql.startswith(("--", "/*"), offset):
+        return offset
+    window = 512
+    while True:
+        stop = min(end, offset + window)
+        try:
+            tokens = scan(sql[offset:stop])
+        except ParseError:  # cut inside a comment or literal: read more
+            tokens = None
+        if tokens is not None:
+            first = next((t for t in tokens if t.name not in _COMMENT_TOKENS), None)
+            if first is not None:
+                return offset + first.start
+        if stop >= end:
+            return offset
+        window *= 8
 
 
 def _last_statement_start(sql: str) -> int:
@@ -132,7 +170,8 @@ def _last_statement_start(sql: str) -> int:
 def _indexes(stmts: list[_Stmt]) -> Iterator[tuple[str, str]]:
     """(index name, table) for every named CREATE INDEX in ``stmts``."""
     for stmt in stmts:
-        if isinstance(stmt.node, ast.IndexStmt) and stmt.node.idxname:
+        if stmt.kind == "IndexStmt" and isinstance(stmt.node, ast.IndexStmt) \
+                and stmt.node.idxname:
             yield stmt.node.idxname, table_name(stmt.node.relation)
 
 
@@ -140,6 +179,8 @@ def _altered_types(stmts: list[_Stmt]) -> dict[tuple[str, str], ast.TypeName]:
     """(table, column) → the type an ALTER COLUMN … TYPE in ``stmts`` sets."""
     types = {}
     for stmt in stmts:
+        if stmt.kind != "AlterTableStmt":
+            continue
         for table, cmd in table_commands(stmt.node):
             if (cmd.subtype == AlterTableType.AT_AlterColumnType and cmd.name
                     and isinstance(cmd.def_, ast.ColumnDef) and cmd.def_.typeName):
@@ -153,6 +194,8 @@ def _altered_types(stmts: list[_Stmt]) -> dict[tuple[str, str], ast.TypeName]:
 def _lint_section(file: str, stmts: list[_Stmt], scope: Scope) -> list[Finding]:
     findings = []
     for stmt in stmts:
+        if stmt.kind in _IGNORED and not _may_use(stmt, scope.enum_values):
+            continue
         check_statement(stmt.node, scope)
         findings += [_finding(rule, file, stmt.line, scope.section, message)
                      for rule, message in scope.hits]
@@ -164,14 +207,23 @@ def _lint_section(file: str, stmts: list[_Stmt], scope: Scope) -> list[Finding]:
     return findings
 
 
+def _may_use(stmt: _Stmt, values: set[str]) -> bool:
+    """Whether ``stmt`` may mention one of the enum ``values`` (as a string literal)."""
+    return any(f"'{value}'" in stmt.text for value in values)
+
+
+def _label(stmt: _Stmt) -> str | None:
+    return None if stmt.kind in _IGNORED else non_transactional(stmt.node)
+
+
 def _mixed_transactional(stmts: list[_Stmt]) -> tuple[int, str] | None:
     """(line, message) when a non-transactional statement shares the section with
     statements that would then run without a transaction; None otherwise."""
-    if any(isinstance(s.node, ast.TransactionStmt) for s in stmts):
+    if any(s.kind == "TransactionStmt" for s in stmts):
         return None  # the file manages its own transactions
-    special = [(s.line, label) for s in stmts if (label := non_transactional(s.node))]
-    others = [s for s in stmts if non_transactional(s.node) is None
-              and not isinstance(s.node, ast.VariableSetStmt)]
+    labels = [(s, _label(s)) for s in stmts]
+    special = [(s.line, label) for s, label in labels if label]
+    others = [s for s, label in labels if label is None and s.kind != "VariableSetStmt"]
     if not special or not others:
         return None
     line, label = special[0]
@@ -180,8 +232,9 @@ def _mixed_transactional(stmts: list[_Stmt]) -> tuple[int, str] | None:
 
 
 def _unrelated_tables(file: str, stmts: list[_Stmt]) -> list[Finding]:
-    found = unrelated_tables([stmt.node for stmt in stmts])
+    relevant = [s for s in stmts if s.kind not in _IGNORED]
+    found = unrelated_tables([stmt.node for stmt in relevant])
     if found is None:
         return []
     index, message = found
-    return [_finding("multiple-tables", file, stmts[index].line, "up", message)]
+    return [_finding("multiple-tables", file, relevant[index].line, "up", message)]
