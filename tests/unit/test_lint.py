@@ -248,7 +248,8 @@ def test_serial_or_identity_column_on_existing_table_is_an_error(column: str) ->
 
 
 def test_serial_column_in_new_table_is_fine() -> None:
-    assert rules("CREATE TABLE IF NOT EXISTS t (id bigserial PRIMARY KEY);") == []
+    assert rules("CREATE TABLE IF NOT EXISTS t (id bigserial PRIMARY KEY);") == [
+        "prefer-identity"]  # a note: no rewrite in a new table
 
 
 def test_stored_generated_column_on_existing_table_is_an_error() -> None:
@@ -524,8 +525,8 @@ def test_two_unrelated_tables_are_a_note() -> None:
 
 
 def test_tables_linked_by_a_foreign_key_are_related() -> None:
-    up = ("CREATE TABLE IF NOT EXISTS teams (id int PRIMARY KEY);\n"
-          "CREATE TABLE IF NOT EXISTS members (team_id int REFERENCES teams (id));")
+    up = ("CREATE TABLE IF NOT EXISTS teams (id bigint PRIMARY KEY);\n"
+          "CREATE TABLE IF NOT EXISTS members (team_id bigint REFERENCES teams (id));")
     assert rules(up) == []
 
 
@@ -536,8 +537,8 @@ def test_index_and_column_on_the_same_table_are_one_change() -> None:
 
 
 def test_referencing_the_same_unchanged_table_does_not_relate_two_tables() -> None:
-    up = ("CREATE TABLE IF NOT EXISTS a (u int REFERENCES users (id));\n"
-          "CREATE TABLE IF NOT EXISTS b (u int REFERENCES users (id));")
+    up = ("CREATE TABLE IF NOT EXISTS a (u bigint REFERENCES users (id));\n"
+          "CREATE TABLE IF NOT EXISTS b (u bigint REFERENCES users (id));")
     assert rules(up) == ["multiple-tables"]
 
 

@@ -150,10 +150,11 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
 def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Lint migration files (default: every file of the migrations directory) for
     operations that hurt a live database; exit 1 on any error-severity finding.
-    A header line '-- pgshift: allow RULE' silences a rule for its file."""
+    A header line '-- pgshift: allow RULE' silences a rule for its file. A file's notes
+    are folded into one line unless --verbose."""
     from pgshift.files import directory
     from pgshift.render import review as render_review
-    from pgshift.review import plan as review
+    from pgshift.review import lint
 
     opts = global_opts(ctx)
     if files:
@@ -162,13 +163,18 @@ def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
         discovery = directory.discover(settings_for(ctx).directory)
         warn(ctx, discovery.warnings)
         targets = [(f.path, _shown(f.path)) for f in discovery.files]
-    findings = [finding for path, shown in targets for finding in review.lint_file(path, shown)]
+    history = lint.History()  # files are linted in order, each after those before it
+    findings = [finding for path, shown in targets
+                for finding in lint.lint_file(path, shown, history)]
     if opts.get("as_json"):
         echo_json(render_review.lint_json([shown for _, shown in targets], findings))
-    else:
+    elif opts.get("quiet"):
         for finding in findings:
-            if not opts.get("quiet") or finding.severity == "error":
+            if finding.severity == "error":
                 click.echo(render_review.finding_line(finding))
+    else:
+        for line in render_review.lint_lines(findings, verbose=bool(opts.get("verbose"))):
+            click.echo(line)
         if not opts.get("quiet"):
             click.echo(render_review.lint_summary(len(targets), findings))
     if any(f.severity == "error" for f in findings):

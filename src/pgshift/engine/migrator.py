@@ -291,7 +291,7 @@ class Migrator:
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
         warnings = self._state_warnings(discovery, state, chosen)
         warnings += self._down_warnings(parsed)
-        findings = self._lint(parsed) if linted is None else linted
+        findings = self._lint(parsed, discovery) if linted is None else linted
         if not parsed:
             return RunResult("migrate", None, warnings=tuple(warnings),
                              seconds=time.monotonic() - started)
@@ -312,7 +312,8 @@ class Migrator:
 
     # --- rollback -----------------------------------------------------------------------
 
-    def _lint(self, parsed: list[sqlfile.ParsedMigration]) -> tuple[Finding, ...]:
+    def _lint(self, parsed: list[sqlfile.ParsedMigration],
+              discovery: directory.Discovery) -> tuple[Finding, ...]:
         """Show (``lint`` events) the warning and error findings of what the run is about
         to apply, and return them; under ``strict`` any of them refuses the run.
 
@@ -323,7 +324,8 @@ class Migrator:
             self._emit("notice", f"{len(parsed)} migrations pending: not linted here "
                        "(run pgshift lint)")
             return ()
-        findings = policy.gate_findings(parsed, strict=self.strict)
+        findings = policy.gate_findings(parsed, strict=self.strict,
+                                        earlier=policy.earlier_files(discovery, parsed))
         for f in findings:
             self._emit("lint", f"{f.file}:{f.line}: {f.severity} {f.rule}: {f.message}", f.file)
         refusal = policy.strict_lint_refusal(findings, strict=self.strict, verb="was applied")
@@ -341,7 +343,7 @@ class Migrator:
         files = [f for f in session.discovery.files if wanted(f.name)]
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files]
         self._down_warnings(parsed)
-        return self._lint(parsed)
+        return self._lint(parsed, session.discovery)
 
     def _revert(self, session: Session, rows: list[AppliedRow], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:

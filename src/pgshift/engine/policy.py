@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pgshift.analysis.lint.linter import lint_migration
-from pgshift.files import sqlfile
+from pgshift.analysis.lint.linter import History, lint_migration
+from pgshift.errors import PgshiftError
+from pgshift.files import directory, sqlfile
 from pgshift.results import Finding
 
 __all__ = [
     "DOWN_HINT", "LINT_MAX_MIGRATIONS", "LINT_MAX_SECTION", "STRICT_LINT_HINT", "DownVerdict",
-    "blocking", "down_problem", "gate_findings", "lint_parsed", "lint_pending", "lint_skipped",
-    "migrate_downs", "rollback_refusal", "strict_lint_refusal",
+    "blocking", "down_problem", "earlier_files", "gate_findings", "lint_parsed", "lint_pending",
+    "lint_skipped", "migrate_downs", "rollback_refusal", "strict_lint_refusal",
 ]
 
 # Without --strict, a run lints what it applies unless it is a bulk build (a fresh
@@ -31,9 +32,11 @@ LINT_MAX_MIGRATIONS = 50
 LINT_MAX_SECTION = 256 * 1024
 
 
-def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None) -> list[Finding]:
+def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None,
+                history: History | None = None) -> list[Finding]:
     """The lint findings of a parsed migration, its header's ``allow`` directives applied,
-    named ``file`` (default: the migration's name)."""
+    named ``file`` (default: the migration's name). ``history``: what the migrations
+    before it declared (it is updated with this one's declarations)."""
     down = migration.down
     problem = migration.down_problem
     return lint_migration(
@@ -42,12 +45,39 @@ def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None) -> 
         down_first_line=down.first_line if down is not None else 1,
         allowed=migration.allowed_rules,
         down_problem=None if problem is None else (problem.line, problem.message),
+        no_transaction=migration.no_transaction_directive,
+        history=history,
     )
 
 
-def lint_pending(migrations: Sequence[sqlfile.ParsedMigration]) -> list[Finding]:
-    """Findings of ``migrations`` in order."""
-    return [finding for migration in migrations for finding in lint_parsed(migration)]
+# Findings that what earlier migrations declared may clear (a function's volatility, a
+# validated CHECK (col IS NOT NULL)).
+_HISTORY_RULES = frozenset({"add-column-default-may-rewrite", "add-column-volatile-default",
+                            "set-not-null"})
+
+
+def lint_pending(migrations: Sequence[sqlfile.ParsedMigration],
+                 earlier: Sequence[directory.MigrationFile] = ()) -> list[Finding]:
+    """Findings of ``migrations`` in order, each judged with what the ones before it
+    declared. ``earlier`` are the directory's files before them (the applied ones): read
+    only when a finding may depend on what they declared."""
+    findings = _lint_in_order(migrations, History())
+    if earlier and any(f.rule in _HISTORY_RULES for f in findings):
+        history = History()
+        for file in earlier:
+            try:
+                lint_parsed(sqlfile.parse(directory.read_text(file), file.name),
+                            history=history)
+            except PgshiftError:
+                continue  # an unreadable earlier file declares nothing
+        findings = _lint_in_order(migrations, history)
+    return findings
+
+
+def _lint_in_order(migrations: Sequence[sqlfile.ParsedMigration],
+                   history: History) -> list[Finding]:
+    return [finding for migration in migrations
+            for finding in lint_parsed(migration, history=history)]
 
 
 def lint_skipped(migrations: Sequence[sqlfile.ParsedMigration], *, strict: bool) -> bool:
@@ -57,13 +87,24 @@ def lint_skipped(migrations: Sequence[sqlfile.ParsedMigration], *, strict: bool)
     return not strict and len(small) > LINT_MAX_MIGRATIONS
 
 
-def gate_findings(migrations: Sequence[sqlfile.ParsedMigration], *,
-                  strict: bool) -> list[Finding]:
+def gate_findings(migrations: Sequence[sqlfile.ParsedMigration], *, strict: bool,
+                  earlier: Sequence[directory.MigrationFile] = ()) -> list[Finding]:
     """The findings a run applying ``migrations`` shows and that ``strict`` refuses on:
     those of warning or error severity that the files' headers do not ``allow``. Huge
-    files are skipped unless ``strict``; the caller checks :func:`lint_skipped` first."""
+    files are skipped unless ``strict``; the caller checks :func:`lint_skipped` first.
+    ``earlier``: the files before them (see :func:`lint_pending`)."""
     linted = [m for m in migrations if strict or len(m.up.text) <= LINT_MAX_SECTION]
-    return blocking(lint_pending(linted))
+    return blocking(lint_pending(linted, earlier))
+
+
+def earlier_files(discovery: directory.Discovery,
+                  migrations: Sequence[sqlfile.ParsedMigration]) -> list[directory.MigrationFile]:
+    """The directory's files that sort before the last of ``migrations`` and are not
+    among them: what was applied before them."""
+    names = {m.name for m in migrations}
+    order = [f.name for f in discovery.files]
+    last = max((order.index(name) for name in names if name in order), default=-1)
+    return [f for f in discovery.files[:last] if f.name not in names]
 
 
 def blocking(findings: Sequence[Finding]) -> list[Finding]:

@@ -136,9 +136,11 @@ def plan_migrate(migrator: Migrator, *, step: int | None = None,
         warnings = [*discovery.warnings, *drift,
                     *states.late_pending(discovery, state, chosen), *downs.warnings]
         resume = {p.name: p.applied + 1 for p in state.partial if p.applied}
+        findings = lint_pending(parsed, policy.earlier_files(discovery, parsed))
         planned = _resolve_index_tables(conn, [
             _planned(p.name, "up", p.up, p.no_transaction, tuple(p.no_transaction_reasons()),
-                     findings=tuple(lint_parsed(p)), resume_at=resume.get(p.name))
+                     findings=tuple(f for f in findings if f.file == p.name),
+                     resume_at=resume.get(p.name))
             for p in parsed])
     refusal = _refusal(migrator, in_recovery, planned, "apply") or _drift_refusal(
         migrator, entries, state, discovery) or (
@@ -351,7 +353,8 @@ def check(migrator: Migrator, *, offline: bool, no_pending: bool = False) -> Che
     renumber = RenumberPlan()
     if any(p.kind in ("duplicate-number", "late") for p in problems):
         renumber = plan_renames(discovery, keep, offline=offline)
-    findings = lint_pending([p for name, p in parsed.items() if name not in applied])
+    to_lint = [p for name, p in parsed.items() if name not in applied]
+    findings = lint_pending(to_lint, policy.earlier_files(discovery, to_lint))
     problems += [CheckProblem("lint-error", f.file, f"{f.file}:{f.line}: {f.rule}: {f.message}")
                  for f in findings if f.severity == "error" and f.rule != "parse-error"]
     pending = tuple(f.name for f in discovery.files if f.name not in applied)

@@ -44,17 +44,24 @@ RULES: tuple[Rule, ...] = (
          "DROP INDEX IF EXISTS idx_users_avatar;\n"
          "ALTER TABLE users DROP COLUMN IF EXISTS avatar_url;"),
     Rule("require-if-not-exists", "note", "CREATE … / ADD COLUMN / ADD VALUE without IF NOT "
-         "EXISTS (or CREATE without OR REPLACE).",
-         "Idempotent statements can be re-run after a partial failure, which matters most for "
-         "migrations that run outside a transaction. Only flagged where PostgreSQL offers IF "
-         "NOT EXISTS or OR REPLACE (not for CREATE TYPE, DOMAIN or ADD CONSTRAINT).",
+         "EXISTS (or CREATE without OR REPLACE); a warning outside a transaction.",
+         "Idempotent statements can be re-run after a partial failure. In a transactional "
+         "migration a failure undoes everything, so this is a note; a statement that runs "
+         "outside a transaction (the section holds CONCURRENTLY or VACUUM, the header says "
+         "no-transaction, or the file's own BEGIN … COMMIT does not enclose it) stays applied "
+         "when a later one fails, and re-running the file then fails on it: a warning. Only "
+         "flagged where PostgreSQL offers IF NOT EXISTS or OR REPLACE (not for CREATE TYPE, "
+         "DOMAIN, ADD CONSTRAINT or an unnamed CREATE INDEX, which PostgreSQL rejects with IF "
+         "NOT EXISTS).",
          "CREATE TABLE IF NOT EXISTS notifications (id text PRIMARY KEY);\n"
          "CREATE INDEX IF NOT EXISTS idx_notifications_user_id ON notifications (user_id);\n"
          "CREATE OR REPLACE VIEW active_users AS SELECT * FROM users WHERE active;"),
     Rule("require-if-exists", "note", "DROP … / DROP COLUMN / DROP CONSTRAINT without IF "
-         "EXISTS.",
+         "EXISTS; a warning outside a transaction.",
          "A DROP that fails because the object is already gone stops the migration or the "
-         "rollback; with IF EXISTS it is a no-op and the section can be re-run.",
+         "rollback; with IF EXISTS it is a no-op and the section can be re-run. A note in a "
+         "transactional migration, a warning for a statement that runs outside a transaction "
+         "(as for require-if-not-exists).",
          "DROP TABLE IF EXISTS notifications;\n"
          "ALTER TABLE users DROP COLUMN IF EXISTS avatar_url;"),
     Rule("multiple-tables", "note", "The UP section changes more than one unrelated table.",
@@ -78,17 +85,40 @@ RULES: tuple[Rule, ...] = (
          "DROP INDEX CONCURRENTLY IF EXISTS idx_users_avatar;"),
     Rule("require-concurrent-reindex", "warning", "REINDEX without CONCURRENTLY.",
          "A plain REINDEX blocks writes to the table and, for the index being rebuilt, reads "
-         "that would use it, for the whole rebuild.",
+         "that would use it, for the whole rebuild. REINDEX SYSTEM is not flagged: system "
+         "catalogs cannot be reindexed concurrently.",
          "REINDEX INDEX CONCURRENTLY idx_users_avatar;"),
     Rule("add-column-volatile-default", "error", "ADD COLUMN with a volatile DEFAULT "
-         "(random(), gen_random_uuid(), clock_timestamp(), …).",
+         "(random(), gen_random_uuid(), clock_timestamp(), a function of the migrations "
+         "declared VOLATILE or without a volatility, …).",
          "Since PostgreSQL 11 a constant or stable default (now(), CURRENT_TIMESTAMP, 0, 'x') "
          "is stored once in the catalog; a volatile one must be evaluated per row, so the "
          "whole table is rewritten under an ACCESS EXCLUSIVE lock that blocks reads and "
-         "writes.",
+         "writes. Functions created by this or an earlier migration count with the "
+         "volatility they were declared with (none means VOLATILE).",
          "ALTER TABLE users ADD COLUMN IF NOT EXISTS token uuid;\n"
          "ALTER TABLE users ALTER COLUMN token SET DEFAULT gen_random_uuid();\n"
          "UPDATE users SET token = gen_random_uuid() WHERE token IS NULL;  -- in batches"),
+    Rule("add-column-default-may-rewrite", "warning", "ADD COLUMN with a DEFAULT calling a "
+         "function whose volatility is unknown, or a volatile LANGUAGE sql function.",
+         "A function that no migration declares and PostgreSQL does not ship (an extension's, "
+         "or one created outside the migrations) may be volatile, and then the table is "
+         "rewritten as for add-column-volatile-default. A volatile LANGUAGE sql function "
+         "rewrites it unless PostgreSQL inlines its body into a constant.",
+         "-- declare the function STABLE or IMMUTABLE if it is, or:\n"
+         "ALTER TABLE users ADD COLUMN IF NOT EXISTS code text;\n"
+         "ALTER TABLE users ALTER COLUMN code SET DEFAULT make_code();\n"
+         "UPDATE users SET code = make_code() WHERE code IS NULL;  -- in batches"),
+    Rule("add-column-foreign-key-default", "error", "ADD COLUMN … REFERENCES with a "
+         "non-NULL DEFAULT on an existing table.",
+         "Every existing row gets the default, so PostgreSQL checks every row against the "
+         "referenced table while holding the ACCESS EXCLUSIVE lock of ADD COLUMN: reads and "
+         "writes wait for the whole scan. Without a default (all rows NULL) nothing is "
+         "scanned.",
+         "ALTER TABLE posts ADD COLUMN IF NOT EXISTS author_id bigint NOT NULL DEFAULT 1;\n"
+         "ALTER TABLE posts ADD CONSTRAINT posts_author_fk FOREIGN KEY (author_id) REFERENCES "
+         "users (id) NOT VALID;\n"
+         "ALTER TABLE posts VALIDATE CONSTRAINT posts_author_fk;  -- next migration"),
     Rule("add-column-serial", "error", "Adding a serial/bigserial or identity column to an "
          "existing table.",
          "Filling the new column draws a sequence value for every row, which rewrites the "
@@ -113,7 +143,9 @@ RULES: tuple[Rule, ...] = (
          "of an existing table.",
          "PostgreSQL scans the whole table to check for NULLs while holding an ACCESS "
          "EXCLUSIVE lock, blocking reads and writes. A valid CHECK (col IS NOT NULL) lets it "
-         "skip the scan (PostgreSQL 12+); a new column can be added with NOT NULL DEFAULT.",
+         "skip the scan (PostgreSQL 12+), so SET NOT NULL after such a constraint was "
+         "validated (in this or an earlier migration) is not flagged; a new column can be "
+         "added with NOT NULL DEFAULT.",
          "ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT "
          "VALID;\n"
          "ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;  -- next migration\n"
@@ -128,6 +160,16 @@ RULES: tuple[Rule, ...] = (
          "(workspace_id) REFERENCES workspaces (id) NOT VALID;\n"
          "ALTER TABLE generations VALIDATE CONSTRAINT fk_generations_workspace;  -- next "
          "migration"),
+    Rule("validate-in-same-transaction", "warning", "VALIDATE CONSTRAINT in the transaction "
+         "that added the constraint NOT VALID.",
+         "NOT VALID exists to split the work: the ADD takes its lock only for a moment, the "
+         "VALIDATE scans under a lock that lets reads and writes go on. In one transaction the "
+         "ADD's lock (ACCESS EXCLUSIVE for a CHECK, SHARE ROW EXCLUSIVE for a foreign key) is "
+         "held until COMMIT, through the whole scan: nothing is gained.",
+         "-- 010_add_check.sql\n"
+         "ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0) NOT VALID;\n"
+         "-- 011_validate_check.sql\n"
+         "ALTER TABLE users VALIDATE CONSTRAINT users_age_check;"),
     Rule("add-unique-constraint", "error", "ADD UNIQUE / PRIMARY KEY / EXCLUDE on an existing "
          "table without USING INDEX.",
          "The constraint builds its index while holding an ACCESS EXCLUSIVE lock: the table "
@@ -172,6 +214,68 @@ RULES: tuple[Rule, ...] = (
          "recreates an empty table at best.",
          "-- first deploy code that no longer uses the table, keep a backup, then:\n"
          "DROP TABLE IF EXISTS legacy_events;"),
+    Rule("drop-view", "warning", "DROP VIEW / MATERIALIZED VIEW in the UP section, not "
+         "created again by it.",
+         "Running application code that queries the view fails until it is redeployed. "
+         "Replacing a view (DROP then CREATE in the same section) is not flagged.",
+         "-- first deploy code that no longer uses the view, then:\n"
+         "DROP VIEW IF EXISTS active_users;"),
+    Rule("drop-function", "warning", "DROP FUNCTION / PROCEDURE in the UP section, not "
+         "created again by it.",
+         "Running application code, triggers and defaults that call the function fail until "
+         "they are changed. Replacing it in the same section is not flagged.",
+         "-- first remove its callers, then:\n"
+         "DROP FUNCTION IF EXISTS legacy_score(bigint);"),
+    Rule("drop-type", "warning", "DROP TYPE / DOMAIN in the UP section, not created again "
+         "by it.",
+         "Running application code that casts to the type or uses its values fails, and "
+         "columns of the type must be dropped with it (CASCADE).",
+         "-- first move the columns and code off the type, then:\n"
+         "DROP TYPE IF EXISTS legacy_status;"),
+    Rule("drop-schema", "warning", "DROP SCHEMA in the UP section.",
+         "Everything in the schema goes (with CASCADE) or the statement fails; running "
+         "application code that uses it breaks.",
+         "-- first move or drop its objects one by one, then:\n"
+         "DROP SCHEMA IF EXISTS legacy;"),
+    Rule("drop-constraint", "warning", "ALTER TABLE … DROP CONSTRAINT in the UP section.",
+         "The running application may rely on the constraint (ON CONFLICT needs its unique "
+         "index; code may assume a CHECK or foreign key holds), and dropping it takes an "
+         "ACCESS EXCLUSIVE lock. Dropping a constraint the section added, or the CHECK "
+         "(col IS NOT NULL) helper after SET NOT NULL, is not flagged.",
+         "-- first deploy code that no longer needs it, then:\n"
+         "ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_key;"),
+    Rule("drop-default", "warning", "ALTER COLUMN … DROP DEFAULT in the UP section.",
+         "INSERTs of the running application that leave the column out get NULL instead of "
+         "the default, and fail on a NOT NULL column.",
+         "-- first deploy code that always sets the column, then:\n"
+         "ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;"),
+    Rule("drop-not-null", "warning", "ALTER COLUMN … DROP NOT NULL in the UP section.",
+         "The column may hold NULLs from now on, which the running application (and its "
+         "readers) may not handle.",
+         "-- first deploy code that handles NULL in the column, then:\n"
+         "ALTER TABLE users ALTER COLUMN plan DROP NOT NULL;"),
+    Rule("identifier-too-long", "warning", "An identifier over 63 bytes.",
+         "PostgreSQL truncates identifiers to 63 bytes with only a NOTICE: the object gets "
+         "another name than the one written, and two long names that share their first 63 "
+         "bytes are the same name (the second CREATE fails with \"already exists\").",
+         "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_customer_created ON orders "
+         "(customer_id, created_at);"),
+    Rule("truncate-cascade", "error", "TRUNCATE … CASCADE.",
+         "CASCADE also empties every table with a foreign key to the named ones, and their "
+         "referencing tables in turn: data loss in tables the statement does not name.",
+         "TRUNCATE events;  -- name every table to empty"),
+    Rule("enum-value-not-at-end", "warning", "ALTER TYPE … ADD VALUE … BEFORE / AFTER.",
+         "A value added in the middle changes the order of the enum: ORDER BY, comparisons "
+         "and range checks on the type give other results to the running application, and "
+         "PostgreSQL compares such values more slowly (it looks the order up in pg_enum).",
+         "ALTER TYPE status ADD VALUE IF NOT EXISTS 'archived';  -- at the end"),
+    Rule("detach-partition", "warning", "ALTER TABLE … DETACH PARTITION without "
+         "CONCURRENTLY.",
+         "A plain DETACH takes an ACCESS EXCLUSIVE lock on the partitioned table: every read "
+         "and write of every partition waits. DETACH PARTITION … CONCURRENTLY (PostgreSQL "
+         "14+) takes SHARE UPDATE EXCLUSIVE; it cannot run in a transaction, so it belongs in "
+         "a migration of its own.",
+         "ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY;"),
     Rule("mixed-non-transactional", "warning", "A statement that cannot run in a transaction "
          "(CREATE INDEX CONCURRENTLY, VACUUM, …) mixed with other statements.",
          "pgshift then runs the whole section statement by statement outside a transaction, so "
@@ -203,6 +307,24 @@ RULES: tuple[Rule, ...] = (
          "different zones and DST changes make values ambiguous. timestamptz stores an "
          "absolute instant.",
          "ALTER TABLE events ADD COLUMN IF NOT EXISTS happened_at timestamptz;"),
+    Rule("prefer-text-over-char", "note", "A column of type char(n) / character(n).",
+         "char(n) pads values with spaces to n characters, compares and stores the padding "
+         "and is never faster than text or varchar.",
+         "ALTER TABLE users ADD COLUMN IF NOT EXISTS country_code text CHECK "
+         "(char_length(country_code) = 2);"),
+    Rule("prefer-bigint-key", "note", "A new primary key or foreign key column of type "
+         "integer or smallint (serial, smallserial).",
+         "A 4-byte key runs out at 2,147,483,647 rows (a 2-byte one at 32,767); changing "
+         "its type later rewrites the table and every referencing one. bigint costs 4 bytes "
+         "more per row.",
+         "CREATE TABLE IF NOT EXISTS orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY "
+         "KEY, customer_id bigint REFERENCES customers (id));"),
+    Rule("prefer-identity", "note", "A serial / bigserial / smallserial column.",
+         "serial creates a sequence with its own owner and privileges that pg_dump and "
+         "copies of the table handle separately; an identity column (SQL standard) keeps "
+         "the sequence tied to the column and can refuse explicit values (ALWAYS).",
+         "CREATE TABLE IF NOT EXISTS orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY "
+         "KEY);"),
     Rule("vacuum-full", "error", "VACUUM FULL.",
          "VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock, blocking reads and "
          "writes for the whole rewrite; it also cannot run inside a transaction.",

@@ -9,6 +9,9 @@ the public entry point in :mod:`pgshift.analysis.lint.linter`. Everything here i
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping
+
 from pglast import ast
 
 from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
@@ -26,10 +29,30 @@ from pgshift.analysis.tree import (
 )
 
 __all__ = [
-    "RULES", "RULES_BY_ID", "SERIAL_TYPES", "VOLATILE_FUNCTIONS", "Rule", "Severity",
-    "column_type_change", "constraints_of", "has_option", "non_transactional", "object_kind",
-    "object_name", "rules_table_markdown", "table_commands", "table_name", "tables_touched",
-    "type_label", "type_name", "unrelated_tables", "volatile_call", "walk",
+    "MAX_IDENTIFIER_BYTES",
+    "RULES",
+    "RULES_BY_ID",
+    "SERIAL_TYPES",
+    "VOLATILE_FUNCTIONS",
+    "Rule",
+    "Severity",
+    "column_type_change",
+    "constraints_of",
+    "default_volatility",
+    "has_option",
+    "long_identifiers",
+    "non_transactional",
+    "object_kind",
+    "object_name",
+    "rules_table_markdown",
+    "table_commands",
+    "table_name",
+    "tables_touched",
+    "type_label",
+    "type_name",
+    "unrelated_tables",
+    "volatile_call",
+    "walk",
 ]
 
 # Volatile functions commonly used as column defaults. Stable ones such as now() are
@@ -47,14 +70,78 @@ _REWRITE_FREE_TARGETS = frozenset({"text", "varchar", "numeric", "varbit", "time
 _TypeKey = tuple[str, tuple[int, ...], bool]
 
 
+MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1
+_LONG_WORD = re.compile(r'"(?:[^"]|"")*"|[^\W\d][\w$]*')
+
+
+def long_identifiers(sql: str) -> list[str]:
+    """A message for each identifier of statement ``sql`` longer than PostgreSQL keeps
+    (63 bytes): the server silently truncates it, so two long names that share their
+    first 63 bytes are the same name. Words in strings and comments are not identifiers:
+    PostgreSQL's scanner decides."""
+    if not any(len(w.encode()) > MAX_IDENTIFIER_BYTES for w in _LONG_WORD.findall(sql)):
+        return []
+    from pglast.parser import ParseError, scan
+
+    try:
+        tokens = scan(sql)
+    except ParseError:
+        return []
+    messages = []
+    data = sql.encode()
+    for token in tokens:
+        if token.name != "IDENT":
+            continue
+        word = data[token.start:token.end + 1].decode()
+        name = word[1:-1].replace('""', '"') if word.startswith('"') else word.lower()
+        size = len(name.encode())
+        if size > MAX_IDENTIFIER_BYTES:
+            kept = name.encode()[:MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+            messages.append(f"identifier {name} is {size} bytes; PostgreSQL truncates it "
+                            f"to {kept}")
+    return messages
+
+
 def volatile_call(expr: ast.Node | None) -> str | None:
-    """The name of a known volatile function called anywhere in ``expr``, else None."""
-    for node in walk(expr):
-        if isinstance(node, ast.FuncCall) and node.funcname:
-            name = node.funcname[-1]
-            if isinstance(name, ast.String) and name.sval in VOLATILE_FUNCTIONS:
-                return name.sval
+    """The name of a known volatile built-in function called anywhere in ``expr``."""
+    return next((name for verdict, name in _calls(expr, {}) if verdict == "volatile"), None)
+
+
+def default_volatility(expr: ast.Node | None, functions: Mapping[str, tuple[str, str]]
+                       ) -> tuple[str, str] | None:
+    """How a column DEFAULT ``expr`` may make PostgreSQL rewrite the table: ``("volatile",
+    name)`` when it calls a volatile function (built-in, or declared in the migrations
+    as VOLATILE or without a volatility marker, in a language PostgreSQL cannot inline);
+    ``("unknown", name)`` for a function neither declared (``functions``: name →
+    (volatility letter, language)) nor built in, and ``("sql", name)`` for a volatile
+    LANGUAGE sql function, which PostgreSQL may inline into a constant; None when every
+    call is stable or immutable."""
+    verdicts = list(_calls(expr, functions))
+    for wanted in ("volatile", "unknown", "sql"):
+        found = next((name for verdict, name in verdicts if verdict == wanted), None)
+        if found is not None:
+            return wanted, found
     return None
+
+
+def _calls(expr: ast.Node | None,
+           functions: Mapping[str, tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    from pgshift.analysis.lint.builtins import NON_VOLATILE_BUILTINS, VOLATILE_BUILTINS
+
+    for node in walk(expr):
+        if not isinstance(node, ast.FuncCall) or not node.funcname:
+            continue
+        parts = [p.sval or "" for p in node.funcname if isinstance(p, ast.String)]
+        name, schema = parts[-1], parts[-2] if len(parts) > 1 else None
+        declared = functions.get(name)
+        if declared is not None and schema != "pg_catalog":
+            volatility, language = declared
+            if volatility == "v":
+                yield ("sql" if language == "sql" else "volatile"), name
+        elif name in VOLATILE_FUNCTIONS or name in VOLATILE_BUILTINS:
+            yield "volatile", name
+        elif name not in NON_VOLATILE_BUILTINS:
+            yield "unknown", name
 
 
 def _type_key(tn: ast.TypeName) -> _TypeKey:

@@ -17,13 +17,14 @@ from pglast.enums import AlterTableType
 from pglast.parser import ParseError, scan
 
 from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
-from pgshift.analysis.lint.checks import Scope, Section, check_statement
+from pgshift.analysis.lint.checks import History, Scope, Section, check_statement
+from pgshift.analysis.lint.facts import long_identifiers
 from pgshift.analysis.parsing import RawStatement, parse_statements
 from pgshift.analysis.tree import non_transactional, table_commands, table_name, unrelated_tables
 from pgshift.results import Finding
 
 __all__ = [
-    "RULES", "RULES_BY_ID", "Finding", "Rule", "Severity", "lint_migration",
+    "RULES", "RULES_BY_ID", "Finding", "History", "Rule", "Severity", "lint_migration",
     "rules_table_markdown",
 ]
 
@@ -60,6 +61,8 @@ def lint_migration(
     down_first_line: int = 1,
     allowed: frozenset[str] = frozenset(),
     down_problem: tuple[int, str] | None = None,
+    no_transaction: bool = False,
+    history: History | None = None,
 ) -> list[Finding]:
     """Return the findings for one migration, sorted by line (stable within a line).
 
@@ -70,7 +73,12 @@ def lint_migration(
     ``down_problem`` is ``(file line, message)`` when the DOWN section is already known
     not to run: it becomes that section's ``parse-error`` finding and the section is not
     read again.
+    ``no_transaction``: the file's header asks to run it outside a transaction.
+    ``history`` holds what earlier migrations declared (functions and their volatility,
+    NOT NULL checks); the UP section's declarations are added to it, so linting files in
+    order with one ``History`` judges each against those before it.
     """
+    history = History() if history is None else history
     findings: list[Finding] = []
     up = _parse(file, "up", up_sql, up_first_line, findings)
     if down_problem is not None:
@@ -86,19 +94,30 @@ def lint_migration(
                 else max(1, down_first_line - 1))
         what = "has no DOWN section" if down_sql is None else "has an empty DOWN section"
         findings.append(_finding("missing-down", file, line, "down", f"{file} {what}"))
-    up_scope = Scope("up", old_types=_altered_types(down or []))
+    before = history.copy()  # the DOWN section runs where the UP section has not
+    up_scope = Scope("up", old_types=_altered_types(down or []), history=history,
+                     outside_transaction=_outside(up or [], no_transaction))
     if up is not None:
         findings += _lint_section(file, up, up_scope)
         findings += _unrelated_tables(file, up)
     if down:
         owned = {name for name, table in _indexes(up or []) if table in up_scope.created}
-        down_scope = Scope("down", old_types=_altered_types(up or []), new_indexes=owned)
+        down_scope = Scope("down", old_types=_altered_types(up or []), new_indexes=owned,
+                           history=before, outside_transaction=_outside(down, no_transaction))
         findings += _lint_section(file, down, down_scope)
     return sorted((f for f in findings if f.rule not in allowed), key=lambda f: f.line)
 
 
-def _finding(rule: str, file: str, line: int, section: Section, message: str) -> Finding:
-    return Finding(rule, RULES_BY_ID[rule].severity, file, line, section, message)
+def _finding(rule: str, file: str, line: int, section: Section, message: str,
+             severity: Severity | None = None) -> Finding:
+    return Finding(rule, severity or RULES_BY_ID[rule].severity, file, line, section, message)
+
+
+def _outside(stmts: list[_Stmt], no_transaction: bool) -> bool:
+    """Whether pgshift runs the section statement by statement, outside a transaction:
+    the header asks for it, a statement needs it, or the file manages its own
+    transactions (then its statements outside BEGIN … COMMIT run on their own)."""
+    return no_transaction or any(s.kind == "TransactionStmt" or _label(s) for s in stmts)
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -137,14 +156,15 @@ def _first_token(sql: str, start: int, end: int) -> int:
     window = 512
     while True:
         stop = min(end, offset + window)
+        segment = sql[offset:stop]
         try:
-            tokens = scan(sql[offset:stop])
+            tokens = scan(segment)
         except ParseError:  # cut inside a comment or literal: read more
             tokens = None
         if tokens is not None:
             first = next((t for t in tokens if t.name not in _COMMENT_TOKENS), None)
-            if first is not None:
-                return offset + first.start
+            if first is not None:  # the scanner counts bytes
+                return offset + len(segment.encode()[:first.start].decode(errors="ignore"))
         if stop >= end:
             return offset
         window *= 8
@@ -191,15 +211,27 @@ def _altered_types(stmts: list[_Stmt]) -> dict[tuple[str, str], ast.TypeName]:
 # --- the section walk -------------------------------------------------------------------
 
 
+# Rules whose finding is a warning, not a note, for a statement that runs outside a
+# transaction: a failure after it leaves it applied, and the file cannot simply be re-run.
+_IDEMPOTENCY = frozenset({"require-if-not-exists", "require-if-exists"})
+
+
 def _lint_section(file: str, stmts: list[_Stmt], scope: Scope) -> list[Finding]:
     findings = []
     for stmt in stmts:
         if stmt.kind in _IGNORED and not _may_use(stmt, scope.enum_values):
             continue
+        scope.line = stmt.line
         check_statement(stmt.node, scope)
-        findings += [_finding(rule, file, stmt.line, scope.section, message)
+        alone = not scope.in_transaction and stmt.kind != "TransactionStmt"
+        findings += [_finding(rule, file, stmt.line, scope.section, message,
+                              "warning" if alone and rule in _IDEMPOTENCY else None)
                      for rule, message in scope.hits]
         scope.hits.clear()
+        findings += [_finding("identifier-too-long", file, stmt.line, scope.section, message)
+                     for message in long_identifiers(stmt.text)]
+    findings += [_finding(rule, file, line, scope.section, message)
+                 for rule, _kind, _name, message, line in scope.pending_drops]
     mixed = _mixed_transactional(stmts)
     if mixed is not None:
         line, message = mixed
