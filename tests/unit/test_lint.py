@@ -12,6 +12,7 @@ from pgshift.analysis.lint.linter import (
     RULES,
     RULES_BY_ID,
     Finding,
+    History,
     lint_migration,
     rules_table_markdown,
 )
@@ -672,3 +673,238 @@ def test_rules_table_has_one_row_per_rule() -> None:
 def test_docs_page_shows_the_current_rules_table() -> None:
     page = Path(__file__).parents[2] / "docs" / "lint-rules.md"
     assert rules_table_markdown() in page.read_text(encoding="utf-8")
+
+
+# --- issue 10: precision, each checked against PostgreSQL 15 and 18 (docs/lint-rules.md) -
+
+
+def test_default_calling_a_volatile_user_function_rewrites() -> None:
+    up = ("CREATE OR REPLACE FUNCTION random_string(n int) RETURNS text LANGUAGE plpgsql AS "
+          "$$ BEGIN RETURN substr(md5(random()::text), 1, n); END $$;\n"
+          "ALTER TABLE IF EXISTS users ADD COLUMN IF NOT EXISTS code text "
+          "DEFAULT random_string(26);")
+    found = only(lint(up), "add-column-volatile-default")
+    assert [f.message for f in found] == [
+        "ADD COLUMN users.code with volatile DEFAULT random_string() rewrites users"]
+
+
+def test_volatility_comes_from_an_earlier_migration_through_the_history() -> None:
+    history = History()
+    lint_migration("001_fn.sql", "CREATE OR REPLACE FUNCTION random_smallint() RETURNS "
+                   "smallint LANGUAGE plpgsql VOLATILE AS $$ BEGIN RETURN 1; END $$;\n"
+                   "CREATE OR REPLACE FUNCTION stable_code() RETURNS text LANGUAGE plpgsql "
+                   "STABLE AS $$ BEGIN RETURN 'x'; END $$;", DOWN, history=history)
+    volatile = lint_migration("002_col.sql", "ALTER TABLE users ADD COLUMN IF NOT EXISTS n "
+                              "smallint DEFAULT random_smallint();", DOWN, history=history)
+    stable = lint_migration("003_col.sql", "ALTER TABLE users ADD COLUMN IF NOT EXISTS c "
+                            "text DEFAULT stable_code();", DOWN, history=history)
+    assert [f.rule for f in volatile] == ["add-column-volatile-default"]
+    assert stable == []
+
+
+def test_unknown_function_and_volatile_sql_function_may_rewrite() -> None:
+    unknown = lint("ALTER TABLE users ADD COLUMN IF NOT EXISTS c text DEFAULT make_code();")
+    sql = lint("CREATE OR REPLACE FUNCTION seven() RETURNS int LANGUAGE sql AS 'SELECT 7';\n"
+               "ALTER TABLE users ADD COLUMN IF NOT EXISTS c int DEFAULT seven();")
+    assert [f.rule for f in unknown] == ["add-column-default-may-rewrite"]
+    assert only(unknown, "add-column-default-may-rewrite")[0].severity == "warning"
+    assert [f.rule for f in sql] == ["add-column-default-may-rewrite"]
+    assert "LANGUAGE sql" in sql[0].message
+
+
+@pytest.mark.parametrize("default", ["now()", "lower('X')", "CURRENT_TIMESTAMP", "0",
+                                     "'{}'::jsonb", "pg_catalog.now()"])
+def test_stable_or_immutable_builtin_defaults_pass(default: str) -> None:
+    assert rules(f"ALTER TABLE users ADD COLUMN IF NOT EXISTS c text DEFAULT {default};") == []
+
+
+def test_add_column_references_with_a_default_scans_the_table() -> None:
+    flagged = "ALTER TABLE posts ADD COLUMN IF NOT EXISTS author_id bigint NOT NULL " \
+              "DEFAULT 1 REFERENCES users (id);"
+    nullable = "ALTER TABLE posts ADD COLUMN IF NOT EXISTS author_id bigint DEFAULT 1 " \
+               "REFERENCES users (id);"
+    no_default = "ALTER TABLE posts ADD COLUMN IF NOT EXISTS author_id bigint " \
+                 "REFERENCES users (id);"
+    assert rules(flagged) == ["add-column-foreign-key-default"]
+    assert rules(nullable) == ["add-column-foreign-key-default"]
+    assert rules(no_default) == []
+    assert rules("CREATE TABLE IF NOT EXISTS posts (id bigint);\n" + flagged) == []
+
+
+def test_validate_in_the_transaction_that_added_not_valid() -> None:
+    add = "ALTER TABLE users ADD CONSTRAINT age_check CHECK (age >= 0) NOT VALID;\n"
+    validate = "ALTER TABLE users VALIDATE CONSTRAINT age_check;\n"
+    assert rules(add + validate) == ["validate-in-same-transaction"]
+    assert rules(validate) == []
+    # outside a transaction (the section runs statement by statement) each commits alone
+    index = "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);\n"
+    assert "validate-in-same-transaction" not in rules(add + validate + index)
+    assert "validate-in-same-transaction" in rules(
+        "BEGIN;\n" + add + validate + "COMMIT;\n" + index)
+
+
+def test_set_not_null_after_a_validated_not_null_check_is_fine() -> None:
+    step1 = "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;"
+    step2 = ("ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n"
+             "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+             "ALTER TABLE users DROP CONSTRAINT IF EXISTS email_nn;")
+    history = History()
+    lint_migration("001.sql", step1, DOWN, history=history)
+    assert [f.rule for f in lint_migration("002.sql", step2, DOWN, history=history)] == []
+    # without the validation, or for another column, the scan remains
+    assert rules("ALTER TABLE users ALTER COLUMN email SET NOT NULL;") == ["set-not-null"]
+    assert "set-not-null" in rules(step1 + "\nALTER TABLE users VALIDATE CONSTRAINT "
+                                   "email_nn;\nALTER TABLE users ALTER COLUMN name SET NOT NULL;")
+
+
+def test_reindex_system_is_not_asked_to_be_concurrent() -> None:
+    assert rules("REINDEX SYSTEM;") == []
+    assert rules("REINDEX DATABASE app;") == ["require-concurrent-reindex"]
+
+
+def test_unnamed_concurrent_index_is_not_asked_for_if_not_exists() -> None:
+    assert rules("CREATE INDEX CONCURRENTLY ON users (email);") == []
+    assert rules("CREATE INDEX CONCURRENTLY users_email ON users (email);") == [
+        "require-if-not-exists"]
+
+
+def test_idempotency_is_a_warning_only_outside_a_transaction() -> None:
+    plain = lint("CREATE TABLE t (id bigint);")
+    outside = lint("CREATE TABLE t (id bigint);\n"
+                   "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON u (a);")
+    directive = lint("CREATE TABLE t (id bigint);", no_transaction=True)
+    in_block = lint("BEGIN;\nCREATE TABLE t (id bigint);\nCOMMIT;\n")
+    severity = [[f.severity for f in only(x, "require-if-not-exists")]
+                for x in (plain, outside, directive, in_block)]
+    assert severity == [["note"], ["warning"], ["warning"], ["note"]]
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);", ["prefer-bigint-key"]),
+    ("CREATE TABLE IF NOT EXISTS t (id smallint, PRIMARY KEY (id));", ["prefer-bigint-key"]),
+    ("CREATE TABLE IF NOT EXISTS t (u integer REFERENCES users (id));", ["prefer-bigint-key"]),
+    ("CREATE TABLE IF NOT EXISTS t (u int, FOREIGN KEY (u) REFERENCES users);",
+     ["prefer-bigint-key"]),
+    ("CREATE TABLE IF NOT EXISTS t (id serial PRIMARY KEY);",
+     ["prefer-identity", "prefer-bigint-key"]),
+    ("CREATE TABLE IF NOT EXISTS t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+     "u bigint REFERENCES users (id), n int);", []),
+])
+def test_key_types_and_serial(sql: str, expected: list[str]) -> None:
+    assert rules(sql) == expected
+
+
+@pytest.mark.parametrize(("sql", "rule"), [
+    ("DROP VIEW IF EXISTS active_users;", "drop-view"),
+    ("DROP MATERIALIZED VIEW IF EXISTS stats;", "drop-view"),
+    ("DROP FUNCTION IF EXISTS score(bigint);", "drop-function"),
+    ("DROP TYPE IF EXISTS mood;", "drop-type"),
+    ("DROP SCHEMA IF EXISTS legacy CASCADE;", "drop-schema"),
+])
+def test_drops_that_break_the_running_application(sql: str, rule: str) -> None:
+    assert rules(sql) == [rule]
+    assert rules("SELECT 1;", down=sql) == []  # what a DOWN section is for
+
+
+def test_dropping_and_creating_again_is_a_replacement() -> None:
+    assert rules("DROP VIEW IF EXISTS v;\nCREATE OR REPLACE VIEW v AS SELECT 1;") == []
+    assert rules("DROP FUNCTION IF EXISTS f();\nCREATE OR REPLACE FUNCTION f() RETURNS int "
+                 "LANGUAGE sql IMMUTABLE AS 'SELECT 1';") == []
+    assert rules("DROP TYPE IF EXISTS mood;\nCREATE TYPE mood AS ENUM ('a');") == []
+    assert rules("DROP VIEW IF EXISTS v;\nCREATE OR REPLACE VIEW w AS SELECT 1;") == [
+        "drop-view"]
+
+
+@pytest.mark.parametrize(("sql", "rule"), [
+    ("ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_key;", "drop-constraint"),
+    ("ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;", "drop-default"),
+    ("ALTER TABLE users ALTER COLUMN plan DROP NOT NULL;", "drop-not-null"),
+])
+def test_drops_of_column_properties(sql: str, rule: str) -> None:
+    assert rules(sql) == [rule]
+    assert rules("SELECT 1;", down=sql) == []
+    created = "CREATE TABLE IF NOT EXISTS users (id bigint, plan text NOT NULL DEFAULT 'x', " \
+              "CONSTRAINT users_email_key UNIQUE (id));\n"
+    assert rules(created + sql) == []
+
+
+def test_dropping_the_not_null_helper_after_set_not_null_is_fine() -> None:
+    up = ("ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;\n"
+          "ALTER TABLE users DROP CONSTRAINT IF EXISTS other_check;")
+    assert "drop-constraint" in rules(up)
+    history = History()
+    lint_migration("001.sql", "ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT "
+                   "NULL) NOT VALID;", DOWN, history=history)
+    later = lint_migration("002.sql", "ALTER TABLE users VALIDATE CONSTRAINT email_nn;\n"
+                           "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+                           "ALTER TABLE users DROP CONSTRAINT IF EXISTS email_nn;", DOWN,
+                           history=history)
+    assert later == []
+
+
+def test_identifiers_over_63_bytes() -> None:
+    long = "a" * 64
+    found = only(lint(f"CREATE TABLE IF NOT EXISTS {long} (id bigint);"), "identifier-too-long")
+    assert [f.message for f in found] == [
+        f"identifier {long} is 64 bytes; PostgreSQL truncates it to {'a' * 63}"]
+    assert only(lint(f'CREATE TABLE IF NOT EXISTS "{"é" * 32}" (id bigint);'),
+                "identifier-too-long")  # 64 bytes in 32 characters
+    assert rules(f"CREATE TABLE IF NOT EXISTS {'a' * 63} (id bigint);") == []
+    assert rules(f"COMMENT ON TABLE t IS '{long}';") == []  # a string, not an identifier
+
+
+def test_char_n_is_a_note_and_the_internal_char_type_is_not() -> None:
+    assert rules("CREATE TABLE IF NOT EXISTS t (c char(2), d character(3));") == [
+        "prefer-text-over-char", "prefer-text-over-char"]
+    assert rules('CREATE TABLE IF NOT EXISTS t (c "char", d varchar(3), e text);') == []
+
+
+def test_truncate_cascade() -> None:
+    assert rules("TRUNCATE events CASCADE;") == ["truncate-cascade"]
+    assert rules("TRUNCATE events;") == []
+
+
+def test_enum_value_added_before_or_after_reorders() -> None:
+    assert rules("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok' BEFORE 'happy';") == [
+        "enum-value-not-at-end"]
+    assert rules("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok' AFTER 'sad';") == [
+        "enum-value-not-at-end"]
+    assert rules("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok';") == []
+
+
+def test_detach_partition_without_concurrently() -> None:
+    assert rules("ALTER TABLE events DETACH PARTITION events_2023;") == ["detach-partition"]
+    assert rules("ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY;") == []
+
+
+@pytest.mark.parametrize("rule", [
+    "add-column-default-may-rewrite", "add-column-foreign-key-default",
+    "validate-in-same-transaction", "prefer-bigint-key", "prefer-identity", "drop-view",
+    "drop-function", "drop-type", "drop-schema", "drop-constraint", "drop-default",
+    "drop-not-null", "identifier-too-long", "prefer-text-over-char", "truncate-cascade",
+    "enum-value-not-at-end", "detach-partition",
+])
+def test_new_rules_are_in_the_catalogue_and_can_be_allowed(rule: str) -> None:
+    assert rule in RULES_BY_ID
+    samples = {
+        "add-column-default-may-rewrite":
+            "ALTER TABLE u ADD COLUMN IF NOT EXISTS c int DEFAULT f();",
+        "add-column-foreign-key-default":
+            "ALTER TABLE u ADD COLUMN IF NOT EXISTS c bigint DEFAULT 1 REFERENCES v;",
+        "validate-in-same-transaction": "ALTER TABLE u ADD CONSTRAINT c CHECK (a > 0) NOT "
+            "VALID;\nALTER TABLE u VALIDATE CONSTRAINT c;",
+        "prefer-bigint-key": "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);",
+        "prefer-identity": "CREATE TABLE IF NOT EXISTS t (id bigserial);",
+        "drop-view": "DROP VIEW IF EXISTS v;", "drop-function": "DROP FUNCTION IF EXISTS f;",
+        "drop-type": "DROP TYPE IF EXISTS t;", "drop-schema": "DROP SCHEMA IF EXISTS s;",
+        "drop-constraint": "ALTER TABLE u DROP CONSTRAINT IF EXISTS c;",
+        "drop-default": "ALTER TABLE u ALTER COLUMN c DROP DEFAULT;",
+        "drop-not-null": "ALTER TABLE u ALTER COLUMN c DROP NOT NULL;",
+        "identifier-too-long": f"CREATE TABLE IF NOT EXISTS {'x' * 70} (id bigint);",
+        "prefer-text-over-char": "CREATE TABLE IF NOT EXISTS t (c char(2));",
+        "truncate-cascade": "TRUNCATE t CASCADE;",
+        "enum-value-not-at-end": "ALTER TYPE e ADD VALUE IF NOT EXISTS 'v' BEFORE 'w';",
+        "detach-partition": "ALTER TABLE p DETACH PARTITION c;",
+    }
+    assert rule in rules(samples[rule])
+    assert rule not in [f.rule for f in lint(samples[rule], allowed=frozenset({rule}))]

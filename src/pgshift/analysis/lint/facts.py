@@ -92,7 +92,10 @@ def long_identifiers(sql: str) -> list[str]:
     for token in tokens:
         if token.name != "IDENT":
             continue
-        word = data[token.start:token.end + 1].decode()
+        found = _LONG_WORD.match(data[token.start:token.start + 1024].decode(errors="ignore"))
+        if found is None:
+            continue
+        word = found.group()
         name = word[1:-1].replace('""', '"') if word.startswith('"') else word.lower()
         size = len(name.encode())
         if size > MAX_IDENTIFIER_BYTES:
