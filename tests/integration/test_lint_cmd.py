@@ -39,7 +39,7 @@ def findings_of(stdout: str) -> list[dict[str, str]]:
 def test_lint_of_every_example_flags_the_plain_index_not_the_concurrent_one(
     cli: Cli, examples: Path
 ) -> None:
-    result = cli("lint")  # ./migrations, the default directory
+    result = cli("--verbose", "lint")  # ./migrations, the default directory
 
     found = findings_of(result.stdout)
     rules = {(f["file"], f["line"], f["rule"]) for f in found}
@@ -51,8 +51,31 @@ def test_lint_of_every_example_flags_the_plain_index_not_the_concurrent_one(
     # 006 narrows credits again in DOWN (a rewrite) and says so with an allow directive
     assert not [f for f in found if f["severity"] == "error"]
     assert result.exit_code == 0
+    # 005's CREATE INDEX CONCURRENTLY runs outside a transaction: not re-runnable without
+    # IF NOT EXISTS, so a warning there where it is a note in a transactional migration
+    assert ("migrations/005_add_generations_model_index.sql", "9", "require-if-not-exists",
+            "warning") in {(f["file"], f["line"], f["rule"], f["severity"]) for f in found}
     assert result.stdout.splitlines()[-1] == (
-        "7 files linted: 0 errors, 4 warnings, 8 notes")
+        "7 files linted: 0 errors, 5 warnings, 7 notes")
+
+
+def test_text_output_folds_a_files_notes_into_one_line(cli: Cli, examples: Path) -> None:
+    folded = cli("lint").stdout.splitlines()
+    listed = cli("--verbose", "lint").stdout.splitlines()
+
+    assert folded[:4] == [
+        "migrations/001_initial_schema.sql: 2 notes (require-if-not-exists x2); --verbose "
+        "lists them",
+        "migrations/002_add_user_avatar.sql:7: warning require-concurrent-index: CREATE "
+        "INDEX idx_users_avatar on existing table users without CONCURRENTLY",
+        "migrations/002_add_user_avatar.sql:11: warning require-concurrent-index-drop: DROP "
+        "INDEX idx_users_avatar without CONCURRENTLY",
+        "migrations/002_add_user_avatar.sql: 2 notes (require-if-not-exists x2); --verbose "
+        "lists them",
+    ]
+    assert not [line for line in folded if ": note " in line]
+    assert len([line for line in listed if ": note " in line]) == 7
+    assert folded[-1] == listed[-1] == "7 files linted: 0 errors, 5 warnings, 7 notes"
 
 
 def test_each_finding_points_at_the_first_line_of_its_statement(examples: Path) -> None:

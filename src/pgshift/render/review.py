@@ -161,27 +161,21 @@ def finding_line(finding: Finding) -> str:
 
 def lint_lines(findings: Sequence[Finding], *, verbose: bool = False) -> list[str]:
     """One line per error and warning; a file's notes each on a line with ``verbose``,
-    else folded into one line per file after its other findings."""
-    lines: list[str] = []
-    notes: dict[str, list[Finding]] = {}
+    else folded into one line after the file's other findings."""
+    if verbose:
+        return [finding_line(f) for f in findings]
+    by_file: dict[str, list[Finding]] = {}
     for finding in findings:
-        if finding.severity == "note" and not verbose:
-            notes.setdefault(finding.file, []).append(finding)
-            continue
-        lines.append(finding_line(finding))
-    if not notes:
-        return lines
-    last_line = {f.file: index for index, f in enumerate(
-        f for f in findings if f.severity != "note" or verbose)}
-    folded: list[tuple[int, str]] = []
-    for file, found in notes.items():
-        rules = Counter(f.rule for f in found)
-        listed = ", ".join(f"{rule} x{count}" if count > 1 else rule
-                           for rule, count in rules.most_common())
-        folded.append((last_line.get(file, -1), f"{file}: {_plural(len(found), 'note')} "
-                       f"({listed}); --verbose lists them"))
-    for after, text in sorted(folded, key=lambda item: item[0], reverse=True):
-        lines.insert(after + 1, text)
+        by_file.setdefault(finding.file, []).append(finding)
+    lines: list[str] = []
+    for file, found in by_file.items():
+        lines += [finding_line(f) for f in found if f.severity != "note"]
+        rules = Counter(f.rule for f in found if f.severity == "note")
+        if rules:
+            listed = ", ".join(f"{rule} x{count}" if count > 1 else rule
+                               for rule, count in rules.most_common())
+            lines.append(f"{file}: {_plural(rules.total(), 'note')} ({listed}); "
+                         "--verbose lists them")
     return lines
 
 
