@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 from harness.cases import WORKLOADS, Plan, Workspace, build_cases
+from harness.lintload import FILES as LINT_FILES
 from harness.measure import Sample
 from harness.report import case_figures, table
 from harness.runner import CaseRunner, Templates
@@ -35,6 +36,7 @@ from harness.tools import BENCH_DIR, Toolbox, find_tools
 from pgshift.errors import PgshiftError
 
 DEFAULT_JSON = BENCH_DIR / "results" / "latest.json"
+QUICK_LINT_FILES = 40  # W9 with --quick (the full run lints 340 files)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         drift_files=args.drift_files or defaults.drift_files,
         dbmate_rollback_max=args.dbmate_rollback_max,
         only=args.only,
+        lint_files=QUICK_LINT_FILES if args.quick else LINT_FILES,
     )
 
 
@@ -181,6 +184,7 @@ def _announce(tools: Toolbox) -> None:
         ("pgshift", tools.pgshift),
         ("dbmate", tools.dbmate),
         ("psql", tools.psql),
+        ("squawk", tools.squawk),
     ):
         if not program.available:
             print(f"{name}: skipped: {program.missing}", file=sys.stderr)

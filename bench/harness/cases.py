@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.files import MigrationSet, edit_one, write_bulk, write_trivial
+from harness.lintload import FILES as LINT_FILES
+from harness.lintload import write_lint_history
 from harness.server import dbmate_url
 from harness.tools import Toolbox
 
@@ -18,8 +21,9 @@ WORKLOADS = {
     "W5": "start-up",
     "W6": "one migration of single-row INSERTs",
     "W7": "status with one edited file",
+    "W9": "lint a real-sized history",
 }
-TOOLS = ("pgshift", "floor", "dbmate")
+TOOLS = ("pgshift", "floor", "dbmate", "squawk")
 # What a tool starts from in each run:
 #   none            no database at all;
 #   empty           a fresh database (from template0) per tool and run;
@@ -71,6 +75,7 @@ class Plan:
     drift_files: int
     dbmate_rollback_max: int
     only: frozenset[str]
+    lint_files: int = LINT_FILES
 
 
 class Workspace:
@@ -91,6 +96,11 @@ class Workspace:
         migration_set = write_trivial(self.root / f"drifted_{n}", n)
         edit_one(migration_set)
         return migration_set
+
+    def lint_history(self, files: int) -> tuple[Path, int]:
+        """W9's generated history of ``files`` migrations and its statement count."""
+        directory = self.root / f"lint_{files}"
+        return directory, write_lint_history(directory, files)
 
     def bulk(self, rows: int) -> tuple[MigrationSet, Path]:
         """W6's one migration, and its UP SQL alone for psql."""
@@ -230,6 +240,29 @@ def _drift(b: _Builder, ws: Workspace, files: int) -> Case:
     )  # fmt: skip
 
 
+def _lint(b: _Builder, ws: Workspace, files: int) -> Case:
+    """W9: pgshift lint against squawk on the same files. Both exit 1 when they find
+    something, which is the expected outcome here: 0 and 1 count as success."""
+    directory, _statements = ws.lint_history(files)
+    quoted = shlex.quote(str(directory))
+    squawk = b.tools.squawk
+    contender = Contender("squawk", "squawk DIR/*.sql", None, squawk.missing)
+    if squawk.available:
+        contender = b.command("squawk", "squawk DIR/*.sql", _found_ok(
+            f"{shlex.quote(squawk.path)} {quoted}/*.sql > /dev/null"))
+    pgshift = b.tools.pgshift
+    mine = Contender("pgshift", "pgshift lint", None, pgshift.missing)
+    if pgshift.available:
+        mine = b.command("pgshift", "pgshift lint", _found_ok(
+            f"{shlex.quote(pgshift.path)} --dir {quoted} lint > /dev/null"))
+    return _case("W9", files, "none", mine, contender)
+
+
+def _found_ok(command: str) -> list[str]:
+    """``command`` in sh, exiting 0 when it exits 0 or 1 (findings)."""
+    return ["sh", "-c", f"{command}; test $? -le 1"]
+
+
 def build_cases(plan: Plan, tools: Toolbox, ws: Workspace) -> list[Case]:
     """Every selected case, in the order they run (cheap ones first, then by size)."""
     b = _Builder(tools)
@@ -246,4 +279,6 @@ def build_cases(plan: Plan, tools: Toolbox, ws: Workspace) -> list[Case]:
         cases.append(_bulk(b, ws, plan.bulk_rows))
     if "W7" in plan.only:
         cases.append(_drift(b, ws, plan.drift_files))
+    if "W9" in plan.only:
+        cases.append(_lint(b, ws, plan.lint_files))
     return cases

@@ -62,7 +62,7 @@ def _create_tables(h: _History) -> tuple[list[str], list[str]]:
             cols.append(f"{parent}_id int REFERENCES {parent} ON UPDATE CASCADE "
                         "ON DELETE CASCADE NOT NULL")
             names.append(f"{parent}_id")
-        cols.append(f"published timestamp NOT NULL DEFAULT now()")
+        cols.append("published timestamp NOT NULL DEFAULT now()")
         up.append(f"CREATE TABLE {name} (\n    " + ",\n    ".join(cols) + "\n);\n")
         for col in h.rng.sample(names, min(len(names), h.rng.randint(1, 3))):
             up.append(f"CREATE INDEX idx_{name}_{col} ON {name} ({col});\n")
@@ -124,15 +124,15 @@ def _plpgsql_body(h: _History, lines: int) -> str:
     while len(body) < lines:
         col = h.column(table)
         body += [
-            f"    IF (TG_OP = 'INSERT') THEN",
+            "    IF (TG_OP = 'INSERT') THEN",
             f"        UPDATE {table} SET {col} = {col} WHERE id = NEW.id;",
-            f"        total := total + 1;",
-            f"    ELSIF (TG_OP = 'DELETE') THEN",
+            "        total := total + 1;",
+            "    ELSIF (TG_OP = 'DELETE') THEN",
             f"        DELETE FROM {table} WHERE id = OLD.id AND {col} IS NOT NULL;",
-            f"    END IF;",
+            "    END IF;",
             f"    FOR r IN SELECT id, {col} FROM {table} WHERE id > total ORDER BY id LOOP",
             f"        total := total + r.id;  -- running count of {col}",
-            f"    END LOOP;",
+            "    END LOOP;",
         ]
     body += ["    RETURN NULL;", "END"]
     return "\n".join(body)

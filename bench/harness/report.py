@@ -12,7 +12,7 @@ from harness.measure import Sample
 from harness.runner import CaseResult
 
 KIB_PER_MIB = 1024
-RATIOS = (("pgshift", "floor"), ("pgshift", "dbmate"))
+RATIOS = (("pgshift", "floor"), ("pgshift", "dbmate"), ("pgshift", "squawk"))
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Target:
     limit: float
 
     def describe(self) -> str:
-        unit = {"pgshift/floor": "x floor", "seconds": " s", "rss_mib": " MiB"}[self.metric]
+        unit = {"pgshift/floor": "x floor", "pgshift/squawk": "x squawk", "seconds": " s",
+                "rss_mib": " MiB"}[self.metric]
         return f"<= {self.limit:g}{unit}"
 
 
@@ -40,6 +41,8 @@ def targets_for(case: Case) -> list[Target]:
         found.append(Target("pgshift/floor", 1.3))
     elif case.workload in ("W2", "W3") and case.n == 10000:
         found.append(Target("seconds", 0.5))
+    elif case.workload == "W9":
+        found.append(Target("pgshift/squawk", 3.0))
     elif case.workload in ("W4", "W5") or (case.workload == "W6" and case.n == 100_000):
         found.append(Target("pgshift/floor", ratio[case.workload]))
     return found
@@ -76,8 +79,8 @@ def same_run_ratios(result: CaseResult, top: str, bottom: str) -> list[float]:
 
 def _target_met(target: Target, figures: dict[str, Any]) -> bool | None:
     pgshift = figures["tools"].get("pgshift", {})
-    if target.metric == "pgshift/floor":
-        value = figures["ratios"].get("pgshift/floor", {}).get("median")
+    if target.metric in ("pgshift/floor", "pgshift/squawk"):
+        value = figures["ratios"].get(target.metric, {}).get("median")
     elif target.metric == "seconds":
         value = pgshift.get("time_s", {}).get("median")
     else:
@@ -121,7 +124,7 @@ def _cell_time(tool: dict[str, Any]) -> tuple[str, str, str]:
 def _rows(figures: dict[str, Any]) -> Iterable[list[str]]:
     n = "" if figures["n"] is None else str(figures["n"])
     head = [figures["workload"], figures["title"], n]
-    for tool in TOOLS:
+    for tool in [t for t in TOOLS if t in figures["commands"]]:
         label = figures["commands"].get(tool, "-")
         data = figures["tools"].get(tool)
         if data is not None and "failed" in data:

