@@ -26,7 +26,7 @@ from pgshift.errors import (
     RollbackFailed,
     StateError,
 )
-from pgshift.files import directory, sqlfile
+from pgshift.files import sqlfile
 from pgshift.results import AppliedMigration
 
 _T = TypeVar("_T")
@@ -60,16 +60,9 @@ class Applier:
     def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
         list[AppliedMigration]
     ):
+        """Apply ``parsed`` as ``batch`` (``--atomic``: as one transaction; the policy
+        refused a run that cannot be one)."""
         if self.options.atomic:
-            outside = [p.name for p in parsed if p.no_transaction]
-            if outside:
-                raise StateError(
-                    f"--atomic: {', '.join(outside)} must run outside a transaction "
-                    "(see its statements), so the run cannot be one transaction; nothing "
-                    "was applied",
-                    hint="apply it on its own first (pgshift migrate --to NAME), or run "
-                    "without --atomic",
-                )
             return self._as_one_transaction(lambda: self._apply_each(parsed, batch))
         return self._apply_each(parsed, batch)
 
@@ -264,59 +257,30 @@ class Applier:
     # --- revert -------------------------------------------------------------------------
 
     def plan_reverts(self, rows: Sequence[store.AppliedRow]) -> list[RevertPlan]:
-        """The DOWN of every row (file first, else stored); refuse before doing anything
-        when one has none."""
+        """The DOWN of every row (:func:`policy.resolve_down`: the file's, else the stored
+        one); refuse before doing anything when one is missing or cannot run, or under
+        ``--atomic`` must run outside a transaction."""
         files = self.s.discovery.by_name()
         stored: dict[str, str | None] = {}
         if not self.s.state.legacy:
             with self.s.conn.transaction():
                 stored = store.stored_down_sql(self.s.conn, self.s.table,
                                                [r.name for r in rows])
-        plans: list[RevertPlan] = []
-        lacking: list[str] = []
-        problems: list[str | None] = []
-        for row in rows:
-            file = files.get(row.name)
-            down: sqlfile.Section | None = None
-            no_tx = False
-            if file is not None:
-                parsed = sqlfile.parse(directory.read_text(file), file.name)
-                down = parsed.down
-                no_tx = parsed.down_no_transaction()
-            from_stored = (down is None or down.is_empty) and bool(stored.get(row.name))
-            if from_stored:
-                why = "file is missing" if file is None else "file has no DOWN section"
-                down = sqlfile.parse_down(stored[row.name] or "", row.name)
-                no_tx = down.needs_no_transaction
-                self.emit("notice", f"{row.name}: {why}; using the DOWN section stored "
-                          "when it was applied", row.name)
-            problems.append(policy.down_problem(row.name, down, stored=from_stored))
-            if down is None or down.is_empty:
-                lacking.append(row.name)
-                continue
-            plans.append(RevertPlan(row, down, no_tx))
-        refusal = policy.rollback_refusal(problems)
+        downs = [policy.resolve_down(r, files.get(r.name), stored.get(r.name)) for r in rows]
+        for down in downs:
+            if down.stored_because is not None:
+                self.emit("notice", f"{down.row.name}: {down.stored_because}; using the DOWN "
+                          "section stored when it was applied", down.row.name)
+        refusal = policy.revert_refusal(downs, self.options)
         if refusal is not None:
-            raise StateError(f"{refusal}; nothing was rolled back", hint=policy.DOWN_HINT)
-        if lacking:
-            raise StateError(
-                f"cannot roll back: {', '.join(lacking)} ha{'s' if len(lacking) == 1 else 've'} "
-                "no DOWN section; nothing was rolled back",
-                hint="write the DOWN section in the file (pgshift uses the file's DOWN, "
-                "else the one stored when it was applied)",
-            )
-        return plans
+            raise refusal.error()
+        return [RevertPlan(d.row, d.section, d.no_transaction) for d in downs
+                if d.section is not None]  # none is missing: that refused above
 
     def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
+        """Roll back ``plans`` in order (``--atomic``: as one transaction; the policy
+        refused a rollback that cannot be one)."""
         if self.options.atomic:
-            outside = [p.row.name for p in plans if p.no_transaction]
-            if outside:
-                raise StateError(
-                    f"--atomic: the DOWN section of {', '.join(outside)} must run outside a "
-                    "transaction, so the rollback cannot be one transaction; nothing was "
-                    "rolled back",
-                    hint="run without --atomic",
-                )
             return self._as_one_transaction(lambda: self._revert_each(plans))
         return self._revert_each(plans)
 

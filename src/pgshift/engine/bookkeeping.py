@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from pgshift.db import store
+from pgshift.engine import policy
 from pgshift.engine.events import Emitter
 from pgshift.engine.selection import BASELINE_BATCH
 from pgshift.engine.session import Session
@@ -73,7 +74,7 @@ def mark(session: Session, emit: Emitter, name: str) -> RunResult:
                            f"{session.discovery.directory}")
     if name in {r.name for r in session.state.rows}:
         raise StateError(f"mark {name}: already recorded as executed; nothing changed")
-    batch = max(session.state.max_batch, BASELINE_BATCH) + 1
+    batch = policy.next_batch(session.state)
     done = _record(session, emit, [file], batch)
     return RunResult("mark", batch, tuple(done), seconds=time.monotonic() - started)
 

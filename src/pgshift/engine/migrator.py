@@ -125,30 +125,24 @@ class Migrator:
         discovery = directory.discover(self.directory)
         with connect(self.database_url, autocommit=True) as conn:
             state = store.read(conn, self.table)
-        recorded = {r.name for r in state.rows}
-        if state.partial or any(f.name not in recorded for f in discovery.files):
+        if not policy.up_to_date(discovery, state):
             return None
-        warnings = self._state_warnings(discovery, state, [])
-        return RunResult("migrate", None, warnings=tuple(warnings),
+        decision = self._decide(discovery, state, self.run_options())
+        return RunResult("migrate", None, warnings=decision.warnings,
                          seconds=time.monotonic() - started)
 
-    def _state_warnings(self, discovery: directory.Discovery, state: TableState,
-                        chosen: list[directory.MigrationFile]) -> list[str]:
-        """Emit the warnings about the recorded state; refuse drift under ``strict``."""
-        entries, warnings = states.merge(discovery, state, self._facts)
-        warnings = [*discovery.warnings, *warnings,
-                    *states.late_pending(discovery, state, chosen)]
-        for warning in warnings:
+    def _decide(self, discovery: directory.Discovery, state: TableState, options: RunOptions,
+                *, step: int | None = None, to: str | None = None,
+                only: set[str] | None = None) -> policy.MigrateDecision:
+        """What migrate does (:func:`policy.decide_migrate`, which ``plan`` asks too): its
+        warnings emitted, its refusal raised."""
+        decision = policy.decide_migrate(discovery, state, options, step=step, to=to,
+                                         only=only, facts=self._facts)
+        for warning in decision.warnings:
             self._emit("warning", warning)
-        drift = [e for e in entries if e.state in ("modified", "missing file")]
-        if drift and self.strict:
-            names = ", ".join(f"{e.name} ({e.state})" for e in drift)
-            raise StateError(
-                f"--strict: applied migrations changed since they were applied: {names}; "
-                "nothing was applied",
-                hint="restore the files as they were applied, or run without --strict",
-            )
-        return warnings
+        if decision.refusal is not None:
+            raise decision.refusal.error()
+        return decision
 
     def rollback(self, *, step: int | None = None, batch: int | None = None,
                  to: str | None = None, atomic: bool | None = None) -> RunResult:
@@ -197,14 +191,9 @@ class Migrator:
         atomic = self.atomic if atomic is None else atomic
         with self._session() as session, self._maybe_one_transaction(session, atomic):
             rows = selection.rows_to_revert(session.state.rows)
-            files = session.discovery.by_name()
-            gone = [r.name for r in rows if r.name not in files]
-            if gone:
-                raise StateError(
-                    f"redo: {', '.join(gone)} cannot be applied again (the file is missing); "
-                    "nothing was rolled back",
-                    hint="restore the file, or use pgshift rollback",
-                )
+            refusal = policy.redo_refusal(rows, session.discovery)
+            if refusal is not None:
+                raise refusal.error()
             names = {r.name for r in rows}
             linted = self._lint_first(session, names.__contains__)
             undone = self._revert(session, rows, "rollback", started, atomic=atomic)
@@ -274,41 +263,17 @@ class Migrator:
                  linted: tuple[Finding, ...] | None = None) -> RunResult:
         from pgshift.engine.apply import Applier
 
-        state, discovery = session.state, session.discovery
-        applied_names = {r.name for r in state.rows}
-        pending = [f for f in discovery.files if f.name not in applied_names]
-        if only is not None:
-            pending = [f for f in pending if f.name in only]
-        missing_partial = [p.name for p in state.partial if p.name not in discovery.by_name()]
-        if missing_partial:
-            raise StateError(
-                f"{', '.join(missing_partial)}: partially applied by an earlier run, but the "
-                "file is gone; nothing was applied",
-                hint="restore the file so migrate can resume it",
-            )
-        chosen = selection.pending_to_apply(pending, step=step, to=to,
-                                            applied=sorted(applied_names))
-        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
-        warnings = self._state_warnings(discovery, state, chosen)
-        warnings += self._down_warnings(parsed)
-        findings = self._lint(parsed, discovery) if linted is None else linted
-        if not parsed:
-            return RunResult("migrate", None, warnings=tuple(warnings),
+        options = self.run_options(atomic=atomic)
+        decision = self._decide(session.discovery, session.state, options, step=step, to=to,
+                                only=only)
+        parsed = list(decision.parsed)
+        findings = self._lint(parsed, session.discovery) if linted is None else linted
+        if decision.batch is None:
+            return RunResult("migrate", None, warnings=decision.warnings,
                              seconds=time.monotonic() - started)
-        batch = max(state.max_batch, 0) + 1
-        applier = Applier(session, self.run_options(atomic=atomic), self._emit)
-        done = applier.apply_all(parsed, batch)
-        return RunResult("migrate", batch, tuple(done), warnings=tuple(warnings),
+        done = Applier(session, options, self._emit).apply_all(parsed, decision.batch)
+        return RunResult("migrate", decision.batch, tuple(done), warnings=decision.warnings,
                          seconds=time.monotonic() - started, findings=findings)
-
-    def _down_warnings(self, parsed: list[sqlfile.ParsedMigration]) -> list[str]:
-        """Warn about DOWN sections that cannot run; refuse them under ``strict``."""
-        verdict = policy.migrate_downs(parsed, strict=self.strict)
-        if verdict.refusal is not None:
-            raise StateError(f"{verdict.refusal}; nothing was applied", hint=policy.DOWN_HINT)
-        for warning in verdict.warnings:
-            self._emit("warning", warning)
-        return list(verdict.warnings)
 
     # --- rollback -----------------------------------------------------------------------
 
@@ -342,7 +307,9 @@ class Migrator:
             return None
         files = [f for f in session.discovery.files if wanted(f.name)]
         parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files]
-        self._down_warnings(parsed)
+        broken = policy.migrate_downs(parsed, strict=True).refusal
+        if broken is not None:
+            raise policy.Refusal(broken, "apply", policy.DOWN_HINT).error()
         return self._lint(parsed, session.discovery)
 
     def _revert(self, session: Session, rows: list[AppliedRow], action: str, started: float, *,

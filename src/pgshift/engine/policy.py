@@ -1,5 +1,11 @@
 """Decisions shared by ``migrate``, ``plan``, ``refresh``, ``redo``, ``rollback`` and
-``check``, written once.
+``check``, written once, so a plan says what the run it predicts then does.
+
+What is pending and which batch it gets (:func:`decide_migrate`), which DOWN section a
+rollback runs (:func:`resolve_down`), and every refusal: a partial run whose file is
+gone, drift under ``--strict``, ``--atomic`` with a migration that must run outside a
+transaction, a missing DOWN section (:class:`Refusal` values: the run raises them, a
+plan reports them).
 
 The lint gate: which findings of the migrations a run is about to apply are shown, and
 when ``--strict`` refuses the run because of them. Every command that applies (or plans
@@ -12,18 +18,28 @@ prints or touches the database (the engine turns a refusal into a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from pgshift.analysis.lint.linter import History, lint_migration
-from pgshift.errors import PgshiftError
+from pgshift.engine import selection, states
+from pgshift.engine.session import RunOptions
+from pgshift.errors import PgshiftError, StateError
 from pgshift.files import directory, sqlfile
-from pgshift.results import Finding
+from pgshift.results import Finding, MigrationStatus
+
+if TYPE_CHECKING:
+    from pgshift.db.store import AppliedRow, TableState
 
 __all__ = [
-    "DOWN_HINT", "LINT_MAX_MIGRATIONS", "LINT_MAX_SECTION", "STRICT_LINT_HINT", "DownVerdict",
-    "blocking", "down_problem", "earlier_files", "gate_findings", "lint_parsed", "lint_pending",
-    "lint_skipped", "migrate_downs", "rollback_refusal", "strict_lint_refusal",
+    "DOWN_HINT", "LINT_MAX_MIGRATIONS", "LINT_MAX_SECTION", "STRICT_LINT_HINT", "Down",
+    "DownVerdict", "MigrateDecision", "Refusal", "atomic_refusal", "blocking", "decide_migrate",
+    "down_problem", "drift", "drift_refusal", "earlier_files", "gate_findings", "late",
+    "late_warnings", "lint_parsed", "lint_pending", "lint_skipped", "migrate_downs",
+    "missing_down_refusal", "next_batch", "partial_gone_refusal", "pending", "recorded",
+    "redo_refusal", "resolve_down", "revert_refusal", "rollback_refusal", "strict_lint_refusal",
+    "up_to_date",
 ]
 
 # Without --strict, a run lints what it applies unless it is a bulk build (a fresh
@@ -183,3 +199,249 @@ def rollback_refusal(problems: Sequence[str | None]) -> str | None:
     if not found:
         return None
     return f"cannot roll back: a DOWN section cannot run: {'; '.join(found)}"
+
+
+# --- what runs, and every refusal ------------------------------------------------------
+
+Verb = Literal["apply", "roll back"]
+
+_OUTCOME = {"apply": ("nothing was applied", "migrate would apply nothing"),
+            "roll back": ("nothing was rolled back", "nothing would be rolled back")}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a command refuses and changes nothing: ``reason`` (the run adds "nothing was
+    applied", a plan "migrate would apply nothing"), ``hint`` for the user."""
+
+    reason: str
+    verb: Verb
+    hint: str | None = None
+
+    @classmethod
+    def of(cls, reason: str | None, verb: Verb, hint: str | None = None) -> Refusal | None:
+        """A refusal for ``reason``, or None when there is none."""
+        return None if reason is None else cls(reason, verb, hint)
+
+    def error(self) -> StateError:
+        """The error the run raises."""
+        return StateError(f"{self.reason}; {_OUTCOME[self.verb][0]}", hint=self.hint)
+
+    def planned(self) -> str:
+        """The refusal a plan reports."""
+        return f"{self.reason}; {_OUTCOME[self.verb][1]}"
+
+
+# --- what is recorded ---------------------------------------------------------------------
+
+
+def recorded(state: TableState) -> set[str]:
+    """The names of the applied migrations (partial runs are not among them)."""
+    return {r.name for r in state.rows}
+
+
+def pending(discovery: directory.Discovery, state: TableState) -> list[directory.MigrationFile]:
+    """The files not recorded as applied, in order (a partial run is pending)."""
+    applied = recorded(state)
+    return [f for f in discovery.files if f.name not in applied]
+
+
+def up_to_date(discovery: directory.Discovery, state: TableState) -> bool:
+    """Every file is recorded and nothing is partial: migrate has nothing to do."""
+    return not state.partial and not pending(discovery, state)
+
+
+def next_batch(state: TableState) -> int:
+    """The batch number the next migrate (or mark) records."""
+    return max(state.max_batch, selection.BASELINE_BATCH) + 1
+
+
+def late(discovery: directory.Discovery, applied: Collection[str],
+         files: Sequence[directory.MigrationFile]) -> tuple[directory.MigrationFile | None,
+                                                            list[directory.MigrationFile]]:
+    """The latest applied file and those of ``files`` (pending ones) sorting before it
+    (merged late)."""
+    latest = discovery.latest_of(applied)
+    if latest is None:
+        return None, []
+    return latest, [f for f in files if f.name not in applied and f.sort_key < latest.sort_key]
+
+
+def late_warnings(discovery: directory.Discovery, state: TableState,
+                  chosen: Sequence[directory.MigrationFile]) -> list[str]:
+    """Warnings for the files a migrate applies that sort before the latest applied one."""
+    latest, early = late(discovery, recorded(state), chosen)
+    return [f"{f.name} is pending but sorts before {latest.name}, which is already applied "
+            "(merged late?); it will be applied now" for f in early if latest is not None]
+
+
+# --- migrate ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MigrateDecision:
+    """What ``migrate`` does now: the files it applies (parsed), in order, as ``batch``;
+    the warnings about the recorded state it reports; ``refusal`` when it must apply
+    nothing."""
+
+    parsed: tuple[sqlfile.ParsedMigration, ...]
+    batch: int | None
+    warnings: tuple[str, ...]
+    entries: tuple[MigrationStatus, ...]
+    refusal: Refusal | None
+
+
+def decide_migrate(discovery: directory.Discovery, state: TableState, options: RunOptions, *,
+                   step: int | None = None, to: str | None = None,
+                   only: Collection[str] | None = None,
+                   facts: states.FactsReader = states.read_facts) -> MigrateDecision:
+    """The decision of ``migrate(step=, to=)`` (``only``: the names redo applies again).
+    Refusals in order: a partial run whose file is gone, drift under ``strict``, a DOWN
+    section that cannot run under ``strict``, ``atomic`` with a non-transactional
+    migration (the lint gate, :func:`strict_lint_refusal`, comes after).
+
+    Raises:
+        UsageRefused: ``to``/``step`` select nothing valid. MigrationFileError: a file to
+        apply is malformed.
+    """
+    waiting = pending(discovery, state)
+    if only is not None:
+        waiting = [f for f in waiting if f.name in only]
+    chosen = selection.pending_to_apply(waiting, step=step, to=to,
+                                        applied=sorted(recorded(state)))
+    parsed = tuple(sqlfile.parse(directory.read_text(f), f.name) for f in chosen)
+    entries, drift = states.merge(discovery, state, facts)
+    downs = migrate_downs(parsed, strict=options.strict)
+    warnings = (*discovery.warnings, *drift, *late_warnings(discovery, state, chosen),
+                *downs.warnings)
+    refusal = (partial_gone_refusal(discovery, state) or drift_refusal(entries, options)
+               or Refusal.of(downs.refusal, "apply", DOWN_HINT)
+               or atomic_refusal([(p.name, p.no_transaction) for p in parsed], options,
+                                 "apply"))
+    return MigrateDecision(parsed, next_batch(state) if parsed else None, warnings, entries,
+                           refusal)
+
+
+def partial_gone_refusal(discovery: directory.Discovery, state: TableState) -> Refusal | None:
+    """A run left a migration partially applied and its file is gone: nothing can resume
+    it."""
+    files = discovery.by_name()
+    gone = [p.name for p in state.partial if p.name not in files]
+    if not gone:
+        return None
+    return Refusal(f"{', '.join(gone)}: partially applied by an earlier run, but the file "
+                   "is gone", "apply", hint="restore the file so migrate can resume it")
+
+
+def drift(entries: Sequence[MigrationStatus]) -> list[MigrationStatus]:
+    """The applied migrations whose file changed or is gone."""
+    return [e for e in entries if e.state in ("modified", "missing file")]
+
+
+def drift_refusal(entries: Sequence[MigrationStatus], options: RunOptions) -> Refusal | None:
+    """Under ``--strict``, any drift refuses the run."""
+    changed = drift(entries)
+    if not changed or not options.strict:
+        return None
+    names = ", ".join(f"{e.name} ({e.state})" for e in changed)
+    return Refusal(f"--strict: applied migrations changed since they were applied: {names}",
+                   "apply", hint="restore the files as they were applied, or run without "
+                   "--strict")
+
+
+def atomic_refusal(migrations: Sequence[tuple[str, bool]], options: RunOptions,
+                   verb: Verb) -> Refusal | None:
+    """Under ``--atomic``, a migration (``(name, runs outside a transaction)``) that must
+    run outside a transaction refuses the run."""
+    outside = [name for name, no_transaction in migrations if no_transaction]
+    if not outside or not options.atomic:
+        return None
+    if verb == "apply":
+        return Refusal(f"--atomic: {', '.join(outside)} must run outside a transaction "
+                       "(see its statements), so the run cannot be one transaction", verb,
+                       hint="apply it on its own first (pgshift migrate --to NAME), or run "
+                       "without --atomic")
+    return Refusal(f"--atomic: the DOWN section of {', '.join(outside)} must run outside a "
+                   "transaction, so the rollback cannot be one transaction", verb,
+                   hint="run without --atomic")
+
+
+# --- rollback -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Down:
+    """The DOWN section a rollback of ``row`` runs (None: it has none), where it comes from
+    (``stored``: the copy in the tracking table), whether it runs outside a transaction
+    and why; ``stored_because`` says why the stored copy stands in for the file's;
+    ``problem`` (``file:line: …``) why the section cannot run."""
+
+    row: AppliedRow
+    section: sqlfile.Section | None
+    source: Literal["file", "stored"]
+    no_transaction: bool
+    reasons: tuple[str, ...]
+    stored_because: str | None = None
+    problem: str | None = None
+
+
+def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
+                 stored: str | None) -> Down:
+    """The file's DOWN section, else the one stored when ``row`` was applied.
+
+    Raises:
+        MigrationFileError: the file or the stored DOWN does not parse.
+    """
+    section: sqlfile.Section | None = None
+    directive = False
+    if file is not None:
+        parsed = sqlfile.parse(directory.read_text(file), file.name)
+        section, directive = parsed.down, parsed.no_transaction_directive
+    if (section is None or section.is_empty) and stored:
+        why = "file is missing" if file is None else "file has no DOWN section"
+        down = sqlfile.parse_down(stored, row.name)
+        return Down(row, down, "stored", down.needs_no_transaction,
+                    _reasons(down, directive=False), stored_because=why,
+                    problem=down_problem(row.name, down, stored=True))
+    if section is None or section.is_empty:
+        return Down(row, None, "file" if file is not None else "stored", False, ())
+    reasons = _reasons(section, directive=directive)
+    return Down(row, section, "file", bool(reasons), reasons,
+                problem=down_problem(row.name, section))
+
+
+def _reasons(section: sqlfile.Section, *, directive: bool) -> tuple[str, ...]:
+    reasons = [r for _, r in section.outside_transaction]
+    if directive:
+        reasons.insert(0, "-- pgshift: no-transaction")
+    return tuple(dict.fromkeys(reasons))
+
+
+def missing_down_refusal(downs: Sequence[Down]) -> Refusal | None:
+    """A migration to roll back without a DOWN section refuses the whole rollback."""
+    lacking = [d.row.name for d in downs if d.section is None]
+    if not lacking:
+        return None
+    return Refusal(f"cannot roll back: {', '.join(lacking)} "
+                   f"ha{'s' if len(lacking) == 1 else 've'} no DOWN section", "roll back",
+                   hint="write the DOWN section in the file (pgshift uses the file's DOWN, "
+                   "else the one stored when it was applied)")
+
+
+def revert_refusal(downs: Sequence[Down], options: RunOptions) -> Refusal | None:
+    """Why a rollback of ``downs`` refuses before anything runs, or None: a DOWN section
+    that cannot run, then a missing one, then ``atomic`` with a non-transactional one."""
+    return (Refusal.of(rollback_refusal([d.problem for d in downs]), "roll back", DOWN_HINT)
+            or missing_down_refusal(downs)
+            or atomic_refusal([(d.row.name, d.no_transaction) for d in downs], options,
+                              "roll back"))
+
+
+def redo_refusal(rows: Sequence[AppliedRow], discovery: directory.Discovery) -> Refusal | None:
+    """redo applies again what it rolls back: a migration without a file refuses it."""
+    files = discovery.by_name()
+    gone = [r.name for r in rows if r.name not in files]
+    if not gone:
+        return None
+    return Refusal(f"redo: {', '.join(gone)} cannot be applied again (the file is missing)",
+                   "roll back", hint="restore the file, or use pgshift rollback")

@@ -5,7 +5,7 @@ Pure: it reads migration files (through ``facts``) but never the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,20 +91,3 @@ def merge(
             metadata=fact.metadata,
         ))
     return tuple(entries), warnings
-
-
-def late_pending(
-    discovery: directory.Discovery, state: TableState, pending: Sequence[directory.MigrationFile]
-) -> list[str]:
-    """Warnings for pending files that sort before the latest applied migration."""
-    known = discovery.by_name()
-    applied = [known[r.name] for r in state.rows if r.name in known]
-    if not applied or not pending:
-        return []
-    latest = max(applied, key=lambda f: f.sort_key)
-    return [
-        f"{f.name} is pending but sorts before {latest.name}, which is already applied "
-        "(merged late?); it will be applied now"
-        for f in pending
-        if f.sort_key < latest.sort_key
-    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -53,6 +54,13 @@ class Discovery:
     def by_name(self) -> dict[str, MigrationFile]:
         return {f.name: f for f in self.files}
 
+    def latest_of(self, names: Iterable[str]) -> MigrationFile | None:
+        """Of the files named ``names`` (e.g. the applied ones), the one sorting last;
+        None when none of them has a file."""
+        known = self.by_name()
+        return max((known[name] for name in names if name in known),
+                   key=lambda f: f.sort_key, default=None)
+
 
 def discover(directory: Path) -> Discovery:
     """List the migrations of ``directory`` in order (number, then whole name).
@@ -83,16 +91,22 @@ def discover(directory: Path) -> Discovery:
                 continue
             files.append(MigrationFile(entry.name, int(match.group("number")), folder))
     files.sort(key=lambda f: f.sort_key)
-    by_number: dict[int, list[str]] = {}
-    for f in files:
-        by_number.setdefault(f.number, []).append(f.name)
-    for number, names in sorted(by_number.items()):
-        if len(names) > 1:
+    for number, shared in sorted(by_number(files).items()):
+        if len(shared) > 1:
+            names = [f.name for f in shared]
             warnings.append(
                 f"migration number {number} is used by {len(names)} files: {', '.join(names)} "
                 "(they run in name order)"
             )
     return Discovery(directory, tuple(files), tuple(sorted(warnings)))
+
+
+def by_number(files: Iterable[MigrationFile]) -> dict[int, list[MigrationFile]]:
+    """``files`` grouped by migration number, each group in the order given."""
+    groups: dict[int, list[MigrationFile]] = {}
+    for file in files:
+        groups.setdefault(file.number, []).append(file)
+    return groups
 
 
 def decode(data: bytes, filename: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from pgshift.files.directory import Discovery, MigrationFile
+from pgshift.files.directory import Discovery, MigrationFile, by_number
 
 __all__ = ["PlannedRename", "RenumberPlan", "plan_renames"]
 
@@ -79,16 +79,11 @@ def plan_renames(discovery: Discovery, keep: Collection[str], *,
 def _reasons(discovery: Discovery, keep: set[str]) -> dict[str, str]:
     """Why each file must move: pending files that sort before the latest applied one,
     and pending files sharing a number with another file."""
-    known = discovery.by_name()
-    latest = max((known[name] for name in keep if name in known), key=lambda f: f.sort_key,
-                 default=None)
+    latest = discovery.latest_of(keep)
     reasons = {f.name: f"it sorts before {latest.name}, which is already applied"
                for f in discovery.files
                if latest and f.name not in keep and f.sort_key < latest.sort_key}
-    groups: dict[int, list[MigrationFile]] = {}
-    for file in discovery.files:
-        if file.name not in reasons:
-            groups.setdefault(file.number, []).append(file)
+    groups = by_number(f for f in discovery.files if f.name not in reasons)
     for members in groups.values():
         keeper = next((f for f in members if f.name in keep), members[0])
         for file in members:

@@ -24,7 +24,7 @@ from pgshift.review.lint import lint_file, lint_parsed, lint_pending
 from pgshift.review.numbering import RenumberPlan, plan_renames
 
 if TYPE_CHECKING:
-    from pgshift.db.store import AppliedRow, TableState
+    from pgshift.db.store import TableState
     from pgshift.engine.migrator import Migrator
 
 __all__ = [
@@ -116,63 +116,37 @@ def _plan(migrator: Migrator, action: Any, batch: int | None,
 
 def plan_migrate(migrator: Migrator, *, step: int | None = None,
                  to: str | None = None) -> Plan:
-    """What ``migrator.migrate(step=step, to=to)`` would do now. Read-only.
+    """What ``migrator.migrate(step=step, to=to)`` would do now: the decision migrate
+    takes (:func:`pgshift.engine.policy.decide_migrate`) on the same state. Read-only.
 
     Raises:
         MigrationFileError: a pending file is malformed (migrate would refuse the same way).
         UsageRefused: ``to`` names no pending file. ConfigError, ConnectionFailed,
         TrackingTableError.
     """
-    from pgshift.engine import selection, states
-
     discovery = directory.discover(migrator.directory)
     with read_state(migrator) as (conn, state, in_recovery):
-        applied = {r.name for r in state.rows}
-        pending = [f for f in discovery.files if f.name not in applied]
-        chosen = selection.pending_to_apply(pending, step=step, to=to, applied=sorted(applied))
-        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in chosen]
-        entries, drift = states.merge(discovery, state)
-        downs = policy.migrate_downs(parsed, strict=migrator.strict)
-        warnings = [*discovery.warnings, *drift,
-                    *states.late_pending(discovery, state, chosen), *downs.warnings]
+        decision = policy.decide_migrate(discovery, state, migrator.run_options(),
+                                         step=step, to=to)
         resume = {p.name: p.applied + 1 for p in state.partial if p.applied}
+        parsed = list(decision.parsed)
         findings = lint_pending(parsed, policy.earlier_files(discovery, parsed))
         planned = _resolve_index_tables(conn, [
             _planned(p.name, "up", p.up, p.no_transaction, tuple(p.no_transaction_reasons()),
                      findings=tuple(f for f in findings if f.file == p.name),
                      resume_at=resume.get(p.name))
-            for p in parsed])
-    refusal = _refusal(migrator, in_recovery, planned, "apply") or _drift_refusal(
-        migrator, entries, state, discovery) or (
-        downs.refusal and f"{downs.refusal}: migrate would apply nothing") or (
+            for p in decision.parsed])
+    refusal = _standby_refusal(in_recovery, planned, "apply") or (
+        decision.refusal.planned() if decision.refusal else None) or (
         policy.strict_lint_refusal(policy.blocking([f for p in planned for f in p.findings]),
                                    strict=migrator.strict, verb="would be applied"))
-    batch = max(state.max_batch, 0) + 1 if parsed else None
-    return _plan(migrator, "migrate", batch, planned, warnings, refusal)
+    return _plan(migrator, "migrate", decision.batch, planned, decision.warnings, refusal)
 
 
-def _refusal(migrator: Migrator, in_recovery: bool, planned: Sequence[PlannedMigration],
-             verb: str) -> str | None:
+def _standby_refusal(in_recovery: bool, planned: Sequence[PlannedMigration],
+                     verb: str) -> str | None:
     if in_recovery and planned:
         return f"the server is in recovery (a read-only standby): it would {verb} nothing"
-    outside = [p.name for p in planned if p.no_transaction]
-    if migrator.atomic and outside:
-        return (f"--atomic: {', '.join(outside)} must run outside a transaction, so the run "
-                f"cannot be one transaction; it would {verb} nothing")
-    return None
-
-
-def _drift_refusal(migrator: Migrator, entries: Sequence[Any], state: TableState,
-                   discovery: directory.Discovery) -> str | None:
-    gone = [p.name for p in state.partial if p.name not in discovery.by_name()]
-    if gone:
-        return (f"{', '.join(gone)}: partially applied by an earlier run, but the file is "
-                "gone: migrate would apply nothing")
-    drift = [e for e in entries if e.state in ("modified", "missing file")]
-    if drift and migrator.strict:
-        names = ", ".join(f"{e.name} ({e.state})" for e in drift)
-        return (f"--strict: applied migrations changed since they were applied: {names}; "
-                "migrate would apply nothing")
     return None
 
 
@@ -180,11 +154,12 @@ def plan_rollback(migrator: Migrator, *, all_batches: bool = False, step: int | 
                   batch: int | None = None, to: str | None = None) -> Plan:
     """What ``rollback(step=…, batch=…, to=…)`` or, with ``all_batches``, ``reset()``
     would do: each migration newest first, with the DOWN section it would run (the
-    file's, else the one stored when it was applied). Read-only.
+    file's, else the one stored when it was applied: :func:`policy.resolve_down`, as
+    rollback). Read-only.
 
     Raises:
-        MigrationFileError: a file's DOWN section does not parse. UsageRefused, StateError:
-        bad ``step``/``batch``/``to`` (as rollback). ConnectionFailed, TrackingTableError.
+        MigrationFileError: a file does not parse. UsageRefused, StateError: bad
+        ``step``/``batch``/``to`` (as rollback). ConnectionFailed, TrackingTableError.
     """
     from pgshift.db import store
     from pgshift.engine import selection
@@ -196,38 +171,21 @@ def plan_rollback(migrator: Migrator, *, all_batches: bool = False, step: int | 
         stored: dict[str, str | None] = {}
         if rows and not state.legacy:
             stored = store.stored_down_sql(conn, migrator.table, [r.name for r in rows])
-        warnings: list[str] = []
-        planned = _resolve_index_tables(conn, [
-            _planned_revert(r, files.get(r.name), stored.get(r.name), warnings) for r in rows])
-    lacking = [p.name for p in planned if not p.statements and p.problem is None]
-    refusal = _refusal(migrator, in_recovery, planned, "roll back")
-    broken = policy.rollback_refusal([p.problem for p in planned])
-    if broken is not None:
-        refusal = f"{broken}; nothing would be rolled back"
-    elif lacking:
-        refusal = (f"cannot roll back: {', '.join(lacking)} ha"
-                   f"{'s' if len(lacking) == 1 else 've'} no DOWN section; nothing would be "
-                   "rolled back")
+        downs = [policy.resolve_down(r, files.get(r.name), stored.get(r.name)) for r in rows]
+        planned = _resolve_index_tables(conn, [_planned_revert(d) for d in downs])
+    warnings = [f"{d.row.name}: {d.stored_because}; the DOWN section stored when it was "
+                "applied would be used" for d in downs if d.stored_because is not None]
+    refused = policy.revert_refusal(downs, migrator.run_options())
+    refusal = _standby_refusal(in_recovery, planned, "roll back") or (
+        refused.planned() if refused else None)
     return _plan(migrator, "reset" if all_batches else "rollback",
                  rows[0].batch if rows else None, planned, warnings, refusal)
 
 
-def _planned_revert(row: AppliedRow, file: directory.MigrationFile | None,
-                    stored: str | None, warnings: list[str]) -> PlannedMigration:
-    directive = False
-    if file is not None:
-        parsed = sqlfile.parse(directory.read_text(file), file.name)
-        down, source, directive = parsed.down, "file", parsed.no_transaction_directive
-    else:
-        down, source = (sqlfile.parse_down(stored, row.name) if stored else None), "stored"
-        warnings.append(f"{row.name}: file is missing; the DOWN section stored when it was "
-                        "applied would be used")
-    reasons = [r for _, r in (down.outside_transaction if down else ())]
-    if directive:
-        reasons.insert(0, "-- pgshift: no-transaction")
-    return _planned(row.name, "down", down or sqlfile.Section("", 1, (), ()), bool(reasons),
-                    tuple(dict.fromkeys(reasons)), source=source, batch=row.batch,
-                    problem=policy.down_problem(row.name, down, stored=source == "stored"))
+def _planned_revert(down: policy.Down) -> PlannedMigration:
+    section = down.section or sqlfile.Section("", 1, (), ())
+    return _planned(down.row.name, "down", section, down.no_transaction, down.reasons,
+                    source=down.source, batch=down.row.batch, problem=down.problem)
 
 
 def _planned(name: str, section_name: Literal["up", "down"], section: sqlfile.Section,
@@ -364,9 +322,8 @@ def check(migrator: Migrator, *, offline: bool, no_pending: bool = False) -> Che
 
 
 def _shared_numbers(discovery: directory.Discovery, applied: set[str]) -> list[CheckProblem]:
-    groups: dict[int, list[str]] = {}
-    for file in discovery.files:
-        groups.setdefault(file.number, []).append(file.name)
+    groups = {number: [f.name for f in files]
+              for number, files in directory.by_number(discovery.files).items()}
     return [CheckProblem("duplicate-number", names[-1],
                          f"migration number {number} is used by {len(names)} files: "
                          f"{', '.join(names)} (pgshift renumber moves the pending ones)")
@@ -378,14 +335,12 @@ def _state_problems(discovery: directory.Discovery, state: TableState, parseable
                     no_pending: bool) -> list[CheckProblem]:
     from pgshift.engine import states
 
-    known = discovery.by_name()
-    latest = max((known[r.name] for r in state.rows if r.name in known),
-                 key=lambda f: f.sort_key, default=None)
+    latest, early = policy.late(discovery, policy.recorded(state), discovery.files)
+    late = {f.name for f in early}
     entries, _warnings = states.merge(discovery, state)
     problems = []
     for entry in entries:
-        file = known.get(entry.name)
-        if entry.state == "pending" and latest and file and file.sort_key < latest.sort_key:
+        if entry.state == "pending" and latest is not None and entry.name in late:
             problems.append(CheckProblem("late", entry.name, f"{entry.name} is pending but "
                                          f"sorts before {latest.name}, which is already "
                                          "applied (merged late?): pgshift renumber moves it"))
