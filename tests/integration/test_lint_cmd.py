@@ -152,3 +152,37 @@ def test_lint_pending_gives_migrate_the_findings_of_the_files_it_will_apply(
     assert {(f.file, f.line, f.rule) for f in findings if f.severity == "warning"} == {
         ("002_add_user_avatar.sql", 7, "require-concurrent-index"),
         ("002_add_user_avatar.sql", 11, "require-concurrent-index-drop")}
+
+
+def test_a_large_directory_gives_the_findings_of_one_file_after_another(
+    tmp_path: Path,
+) -> None:
+    """Above PARALLEL_FROM files the second half is linted in another process; what the
+    first half declares (a volatile function, a validated NOT NULL check) still counts."""
+    from pgshift.review.lint import PARALLEL_FROM, History, lint_files
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    count = PARALLEL_FROM + 20
+    for i in range(1, count + 1):
+        up = f"CREATE TABLE IF NOT EXISTS t{i} (id bigint);"
+        if i == 2:
+            up = ("CREATE OR REPLACE FUNCTION rs() RETURNS int LANGUAGE plpgsql AS "
+                  "$$ BEGIN RETURN 1; END $$;\n"
+                  "ALTER TABLE u ADD CONSTRAINT c CHECK (e IS NOT NULL) NOT VALID;\n"
+                  "ALTER TABLE u VALIDATE CONSTRAINT c;")
+        if i == count - 1:
+            up = ("ALTER TABLE u ADD COLUMN IF NOT EXISTS a int DEFAULT rs();\n"
+                  "ALTER TABLE u ALTER COLUMN e SET NOT NULL;\n"
+                  "ALTER TABLE u ADD COLUMN IF NOT EXISTS b int DEFAULT unknown_fn();")
+        (folder / f"{i:04d}_m.sql").write_text(f"-- UP\n{up}\n-- DOWN\nSELECT 1;\n")
+    targets = [(path, path.name) for path in sorted(folder.iterdir())]
+
+    found = lint_files(targets)
+    history = History()
+    one_by_one = [f for path, shown in targets for f in lint_file(path, shown, history)]
+
+    assert found == one_by_one
+    late = [(f.rule, f.severity) for f in found if f.file == f"{count - 1:04d}_m.sql"]
+    assert late == [("add-column-volatile-default", "error"),
+                    ("add-column-default-may-rewrite", "warning")]

@@ -163,9 +163,7 @@ def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
         discovery = directory.discover(settings_for(ctx).directory)
         warn(ctx, discovery.warnings)
         targets = [(f.path, _shown(f.path)) for f in discovery.files]
-    history = lint.History()  # files are linted in order, each after those before it
-    findings = [finding for path, shown in targets
-                for finding in lint.lint_file(path, shown, history)]
+    findings = lint.lint_files(targets)
     if opts.get("as_json"):
         echo_json(render_review.lint_json([shown for _, shown in targets], findings))
     elif opts.get("quiet"):

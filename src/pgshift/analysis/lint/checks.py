@@ -57,15 +57,50 @@ class History:
     """What the migrations linted so far declared, for the ones after them: each user
     function's volatility (``i``, ``s`` or ``v``) and language, the CHECK (col IS NOT
     NULL) constraints by (table, name) and the (table, column) pairs such a constraint
-    has validated."""
+    has validated. ``missed`` collects the keys looked up and not found, so that a file
+    linted without the files before it can tell whether they could have changed its
+    findings (:meth:`keys`)."""
 
     functions: dict[str, tuple[str, str]] = field(default_factory=dict)
     not_null_checks: dict[tuple[str, str], str] = field(default_factory=dict)
     validated_not_null: set[tuple[str, str]] = field(default_factory=set)
+    missed: set[tuple[str, object]] = field(default_factory=set)
 
     def copy(self) -> History:
         return History(dict(self.functions), dict(self.not_null_checks),
                        set(self.validated_not_null))
+
+    def keys(self) -> set[tuple[str, object]]:
+        """Every key a lookup could find: compare with another history's ``missed``."""
+        return ({("f", name) for name in self.functions}
+                | {("c", key) for key in self.not_null_checks}
+                | {("v", key) for key in self.validated_not_null})
+
+    def merged(self, later: History) -> History:
+        """This history followed by ``later``'s declarations (``later`` wins)."""
+        return History({**self.functions, **later.functions},
+                       {**self.not_null_checks, **later.not_null_checks},
+                       self.validated_not_null | later.validated_not_null)
+
+    def function(self, name: str) -> tuple[str, str] | None:
+        found = self.functions.get(name)
+        if found is None:
+            self.missed.add(("f", name))
+        return found
+
+    def check_column(self, table: str, name: str, *, remove: bool = False) -> str | None:
+        """The column a CHECK (col IS NOT NULL) constraint ``name`` of ``table`` checks."""
+        key = (table, name)
+        found = self.not_null_checks.pop(key, None) if remove else self.not_null_checks.get(key)
+        if found is None:
+            self.missed.add(("c", key))
+        return found
+
+    def validated(self, table: str, column: str) -> bool:
+        if (table, column) in self.validated_not_null:
+            return True
+        self.missed.add(("v", (table, column)))
+        return False
 
 
 @dataclass
@@ -378,7 +413,7 @@ def _on_drop_constraint(table: str, cmd: ast.AlterTableCmd, existing: bool,
     name = cmd.name or ""
     if not cmd.missing_ok:
         scope.hit("require-if-exists", f"DROP CONSTRAINT {name} on {table} without IF EXISTS")
-    checked = scope.history.not_null_checks.pop((table, name), None)
+    checked = scope.history.check_column(table, name, remove=True)
     helper = checked is not None and table in scope.set_not_null_tables
     if (scope.section == "up" and existing and not helper
             and (table, name) not in scope.added_constraints):
@@ -387,7 +422,7 @@ def _on_drop_constraint(table: str, cmd: ast.AlterTableCmd, existing: bool,
 
 def _on_set_not_null(table: str, column: str, scope: Scope) -> None:
     scope.set_not_null_tables.add(table)
-    if (table, column) in scope.history.validated_not_null:
+    if scope.history.validated(table, column):
         return  # a valid CHECK (column IS NOT NULL) spares the scan
     new = (table, column) in scope.added_columns
     scope.hit("set-not-null", f"SET NOT NULL on {table}.{column} scans {table}" + (
@@ -419,7 +454,7 @@ def _not_null_check_column(con: ast.Constraint) -> str | None:
 
 
 def _on_validate(table: str, name: str, scope: Scope) -> None:
-    column = scope.history.not_null_checks.get((table, name))
+    column = scope.history.check_column(table, name)
     if column is not None:
         scope.history.validated_not_null.add((table, column))
     if (table, name) in scope.not_valid and scope.in_transaction:
@@ -475,7 +510,8 @@ def _is_null(expr: ast.Node | None) -> bool:
 def _check_default(table: str, name: str, exprs: list[ast.Node | None], scope: Scope) -> None:
     """add-column-volatile-default / add-column-default-may-rewrite for the DEFAULT
     expressions of a column added to an existing table."""
-    verdicts = [v for expr in exprs if (v := default_volatility(expr, scope.history.functions))]
+    verdicts = [v for expr in exprs
+                if (v := default_volatility(expr, scope.history.function))]
     volatile = next((fn for verdict, fn in verdicts if verdict == "volatile"), None)
     if volatile is not None:
         scope.hit("add-column-volatile-default",

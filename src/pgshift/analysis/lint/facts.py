@@ -10,7 +10,7 @@ the public entry point in :mod:`pgshift.analysis.lint.linter`. Everything here i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 from pglast import ast
 
@@ -109,16 +109,18 @@ def long_identifiers(sql: str) -> list[str]:
 
 def volatile_call(expr: ast.Node | None) -> str | None:
     """The name of a known volatile built-in function called anywhere in ``expr``."""
-    return next((name for verdict, name in _calls(expr, {}) if verdict == "volatile"), None)
+    return next((name for verdict, name in _calls(expr, lambda _name: None)
+                 if verdict == "volatile"), None)
 
 
-def default_volatility(expr: ast.Node | None, functions: Mapping[str, tuple[str, str]]
+def default_volatility(expr: ast.Node | None,
+                       functions: Callable[[str], tuple[str, str] | None],
                        ) -> tuple[str, str] | None:
     """How a column DEFAULT ``expr`` may make PostgreSQL rewrite the table: ``("volatile",
     name)`` when it calls a volatile function (built-in, or declared in the migrations
     as VOLATILE or without a volatility marker, in a language PostgreSQL cannot inline);
     ``("unknown", name)`` for a function neither declared (``functions``: name →
-    (volatility letter, language)) nor built in, and ``("sql", name)`` for a volatile
+    (volatility letter, language), or None) nor built in, and ``("sql", name)`` for a volatile
     LANGUAGE sql function, which PostgreSQL may inline into a constant; None when every
     call is stable or immutable."""
     verdicts = list(_calls(expr, functions))
@@ -130,7 +132,7 @@ def default_volatility(expr: ast.Node | None, functions: Mapping[str, tuple[str,
 
 
 def _calls(expr: ast.Node | None,
-           functions: Mapping[str, tuple[str, str]]) -> Iterator[tuple[str, str]]:
+           functions: Callable[[str], tuple[str, str] | None]) -> Iterator[tuple[str, str]]:
     from pgshift.analysis.lint.builtins import NON_VOLATILE_BUILTINS, VOLATILE_BUILTINS
 
     for node in walk(expr):
@@ -138,8 +140,8 @@ def _calls(expr: ast.Node | None,
             continue
         parts = [p.sval or "" for p in node.funcname if isinstance(p, ast.String)]
         name, schema = parts[-1], parts[-2] if len(parts) > 1 else None
-        declared = functions.get(name)
-        if declared is not None and schema != "pg_catalog":
+        declared = functions(name) if schema != "pg_catalog" else None
+        if declared is not None:
             volatility, language = declared
             if volatility == "v":
                 yield ("sql" if language == "sql" else "volatile"), name
