@@ -100,11 +100,12 @@ RULES: tuple[Rule, ...] = (
          "ALTER TABLE users ALTER COLUMN token SET DEFAULT gen_random_uuid();\n"
          "UPDATE users SET token = gen_random_uuid() WHERE token IS NULL;  -- in batches"),
     Rule("add-column-default-may-rewrite", "warning", "ADD COLUMN with a DEFAULT calling a "
-         "function whose volatility is unknown, or a volatile LANGUAGE sql function.",
+         "function whose volatility is unknown.",
          "A function that no migration declares and PostgreSQL does not ship (an extension's, "
          "or one created outside the migrations) may be volatile, and then the table is "
-         "rewritten as for add-column-volatile-default. A volatile LANGUAGE sql function "
-         "rewrites it unless PostgreSQL inlines its body into a constant.",
+         "rewritten as for add-column-volatile-default. (A volatile LANGUAGE sql function of "
+         "the migrations is judged by its body: PostgreSQL inlines a body of one SELECT "
+         "expression, which then decides; any other body is evaluated per row.)",
          "-- declare the function STABLE or IMMUTABLE if it is, or:\n"
          "ALTER TABLE users ADD COLUMN IF NOT EXISTS code text;\n"
          "ALTER TABLE users ALTER COLUMN code SET DEFAULT make_code();\n"

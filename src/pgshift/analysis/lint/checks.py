@@ -585,11 +585,44 @@ def _on_create_function(node: ast.CreateFunctionStmt, scope: Scope) -> None:
     name = object_name(node.funcname).rpartition(".")[2]
     options = {o.defname: o.arg for o in node.options or () if isinstance(o, ast.DefElem)}
     volatility, language = options.get("volatility"), options.get("language")
-    scope.history.functions[name] = (
-        (volatility.sval or "volatile")[0] if isinstance(volatility, ast.String) else "v",
-        language.sval or "" if isinstance(language, ast.String) else "sql")
+    letter = (volatility.sval or "volatile")[0] if isinstance(volatility, ast.String) else "v"
+    lang = (language.sval or "") if isinstance(language, ast.String) else "sql"
+    if letter == "v" and lang == "sql":
+        letter, lang = _inlined_sql(options.get("as"), scope)
+    scope.history.functions[name] = (letter, lang)
     created_object(scope, "FUNCTION", object_name(node.funcname))
     _check_idempotent_create(node, scope)
+
+
+def _inlined_sql(body: object, scope: Scope) -> tuple[str, str]:
+    """(volatility, language) of a volatile LANGUAGE sql function as a column default:
+    PostgreSQL inlines a body that is one ``SELECT expression`` (no FROM), so the
+    expression decides — ``("i", "sql")`` when it calls nothing volatile or unknown
+    (observed: no rewrite), ``("v", "sql inlined")`` when it calls a volatile function;
+    a body that cannot be inlined (FROM, several statements) is evaluated per row,
+    ``("v", "sql body")``: a rewrite, as observed. ``("v", "sql")`` (it may rewrite) is
+    left for an expression calling an unknown function or a body that does not parse."""
+    from pglast.parser import ParseError
+
+    from pgshift.analysis.parsing import parse_statements
+
+    text = body[0] if isinstance(body, tuple) and body else None
+    sql = text.sval if isinstance(text, ast.String) else None
+    try:
+        statements = parse_statements(sql) if sql else []
+    except ParseError:
+        statements = []
+    select = statements[0].node if len(statements) == 1 else None
+    if not statements:
+        return "v", "sql"
+    if (not isinstance(select, ast.SelectStmt) or select.fromClause or select.whereClause
+            or select.valuesLists or select.larg or len(select.targetList or ()) != 1):
+        return "v", "sql body"
+    target = select.targetList[0] if select.targetList else None
+    verdict = default_volatility(getattr(target, "val", None), scope.history.function)
+    if verdict is None:
+        return "i", "sql"
+    return ("v", "sql inlined") if verdict[0] == "volatile" else ("v", "sql")
 
 
 def _creates(kind: str, attr: str) -> Callable[[Any, Scope], None]:
