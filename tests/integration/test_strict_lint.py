@@ -165,3 +165,43 @@ def test_refresh_and_redo_strict_refuse_before_rolling_anything_back(
         assert "nothing was applied" in result.stderr
     assert state(db_url) == before
 
+
+
+def test_strict_judges_pending_files_with_what_applied_ones_declared(
+    cli: Cli, db_url: str, migrations: Files
+) -> None:
+    """A STABLE function and a validated CHECK (email IS NOT NULL) from applied
+    migrations clear the pending file's DEFAULT and SET NOT NULL; a volatile one does
+    not."""
+    directory = migrations({
+        "001_users.sql": BASE,
+        "002_helpers.sql": "-- UP\nCREATE OR REPLACE FUNCTION plan_code() RETURNS text "
+        "LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN 'free'; END $$;\n"
+        "CREATE OR REPLACE FUNCTION noise() RETURNS text LANGUAGE plpgsql AS "
+        "$$ BEGIN RETURN md5(random()::text); END $$;\n"
+        "ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;\n"
+        "-- DOWN\nALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_nn;\n"
+        "DROP FUNCTION IF EXISTS noise();\nDROP FUNCTION IF EXISTS plan_code();\n",
+        "003_validate.sql": "-- UP\nALTER TABLE users VALIDATE CONSTRAINT users_email_nn;\n"
+        "-- DOWN\nSELECT 1;\n",
+    })
+    Migrator(db_url, directory).migrate()
+    execute(db_url, "INSERT INTO users VALUES (1, 'a@example.com')")
+    migrations({"004_plan.sql": "-- UP\nALTER TABLE users ADD COLUMN IF NOT EXISTS plan text "
+                "DEFAULT plan_code();\nALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+                "-- DOWN\nALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n"
+                "ALTER TABLE users DROP COLUMN IF EXISTS plan;\n"})
+
+    applied = run(cli, db_url, directory, "migrate", "--strict")
+
+    assert applied.exit_code == 0, applied.stderr
+    assert "lint:" not in applied.stderr
+    assert [r["name"] for r in tracking_rows(db_url)][-1] == "004_plan.sql"
+
+    migrations({"005_noise.sql": "-- UP\nALTER TABLE users ADD COLUMN IF NOT EXISTS n text "
+                "DEFAULT noise();\n-- DOWN\nALTER TABLE users DROP COLUMN IF EXISTS n;\n"})
+    before = state(db_url)
+    refused = run(cli, db_url, directory, "migrate", "--strict")
+    assert refused.exit_code == 1
+    assert "005_noise.sql:2 add-column-volatile-default" in refused.stderr
+    assert state(db_url) == before
