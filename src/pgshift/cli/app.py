@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from pgshift.cli import embedded, migrations, record, review
+from pgshift.cli import embedded, lifecycle, migrations, record, review
 from pgshift.cli.context import known_secrets
 from pgshift.cli.options import global_options, global_opts
 from pgshift.errors import PgshiftError, Terminated
@@ -107,5 +107,6 @@ for command in (
     record.baseline, record.mark, record.unmark,
     embedded.embedded,
     review.plan, review.verify, review.lint, review.check, review.renumber, review.dump,
+    lifecycle.wait, lifecycle.db,
 ):
     main.add_command(command)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pgshift.errors import ConnectionFailed
 
@@ -85,3 +86,51 @@ def connect(conninfo: str, *, autocommit: bool) -> Any:
             f"could not connect to {describe_target(conninfo)}: {reason}",
             hint="check DATABASE_URL / --database-url, and that the server is running",
         ) from None
+
+
+ProbeState = Literal["ready", "down", "starting", "refused"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One connection attempt: ``ready`` (connected), ``down`` (nothing answers),
+    ``starting`` (the server answers but does not accept connections yet: starting up,
+    shutting down, recovering) or ``refused`` (the server runs and refused this connection:
+    authentication, a missing database or role, pg_hba). ``reason`` is libpq's message for
+    anything but ``ready`` (it never holds the password)."""
+
+    state: ProbeState
+    reason: str = ""
+
+
+def probe(conninfo: str, *, timeout: float) -> Probe:
+    """Try once to connect within about ``timeout`` seconds (libpq counts whole seconds,
+    at least 2) and say what happened; never raises for a server that is not there.
+
+    Raises:
+        ConnectionFailed: the connection string is not valid.
+    """
+    import math
+
+    import psycopg
+    from psycopg import conninfo as ci
+    from psycopg import pq
+
+    try:
+        given = ci.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        raise ConnectionFailed("the connection string is not valid") from None
+    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    extra["connect_timeout"] = str(max(2, math.ceil(timeout)))
+    full = ci.make_conninfo(conninfo, **extra)
+    try:
+        psycopg.connect(full, autocommit=True, prepare_threshold=None).close()
+    except psycopg.OperationalError as error:
+        reason = " ".join(str(error).split()).removeprefix("connection failed: ")
+        # PQping tells a server that runs and refused us from one that is not there or
+        # not ready, whatever language its messages are in.
+        answer = pq.PGconn.ping(full.encode())
+        if answer == pq.Ping.OK:
+            return Probe("refused", reason)
+        return Probe("starting" if answer == pq.Ping.REJECT else "down", reason)
+    return Probe("ready")

@@ -1,0 +1,90 @@
+"""The lifecycle commands: ``wait``, ``db create`` and ``db drop``. Thin: they resolve the
+settings, call :mod:`pgshift.lifecycle` and print; errors reach the one catch site."""
+
+from __future__ import annotations
+
+import click
+
+from pgshift.cli.context import database_url, migrator_for, settings_for
+from pgshift.cli.options import global_options, global_opts
+from pgshift.cli.output import confirm
+
+
+def _echo_result(ctx: click.Context, text: str, document: dict[str, object]) -> None:
+    from pgshift.render import results as render
+
+    opts = global_opts(ctx)
+    if opts.get("as_json"):
+        click.echo(render.to_json(document))
+    elif not opts.get("quiet"):
+        click.echo(text)
+
+
+@click.command()
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              metavar="SECONDS", help="Give up (exit 1) after SECONDS.")
+@click.option("--for-current", is_flag=True,
+              help="Wait until no migration is pending (for application replicas starting "
+              "beside a migration job).")
+@global_options
+@click.pass_context
+def wait(ctx: click.Context, timeout: float, for_current: bool) -> None:
+    """Wait until the server accepts connections (exit 0), or give up at the timeout
+    (exit 1). A refused login is reported at once: waiting would not help."""
+    from pgshift.lifecycle.wait import wait as wait_for
+    from pgshift.render import lifecycle as render
+
+    migrator = migrator_for(ctx) if for_current else None
+    url = migrator.database_url if migrator is not None else database_url(ctx, settings_for(ctx))
+    opts = global_opts(ctx)
+    said: list[str] = []
+
+    def on_attempt(reason: str) -> None:
+        if opts.get("quiet") or opts.get("as_json"):
+            return
+        if opts.get("verbose") or not said:
+            click.echo(f"waiting (up to {timeout:g} s): {reason}", err=True)
+        said.append(reason)
+
+    result = wait_for(url, timeout=timeout, migrator=migrator, on_attempt=on_attempt)
+    _echo_result(ctx, render.wait_text(result), render.wait_json(result))
+
+
+@click.group()
+def db() -> None:
+    """Create or drop the database named by the URL (through the postgres maintenance
+    database, else template1)."""
+
+
+@db.command("create")
+@global_options
+@click.pass_context
+def db_create(ctx: click.Context) -> None:
+    """Create the database of the URL; exit 0 saying so when it exists already."""
+    from pgshift.lifecycle.database import create_database
+    from pgshift.render import lifecycle as render
+
+    result = create_database(database_url(ctx, settings_for(ctx)))
+    _echo_result(ctx, render.database_text(result), render.database_json(result))
+
+
+@db.command("drop")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True,
+              help="End the other sessions connected to the database first "
+              "(PostgreSQL 13 and later).")
+@global_options
+@click.pass_context
+def db_drop(ctx: click.Context, yes: bool, force: bool) -> None:
+    """Drop the database of the URL and everything in it (destructive; asks on a
+    terminal, refuses without one unless --yes)."""
+    from pgshift.db.connect import describe_target
+    from pgshift.lifecycle.database import drop_database, target_database
+    from pgshift.render import lifecycle as render
+
+    conninfo = database_url(ctx, settings_for(ctx))
+    name = target_database(conninfo)
+    server = describe_target(conninfo).rsplit("/", 1)[0]
+    confirm(f"db drop deletes the database {name!r} on {server} with everything in it", yes)
+    result = drop_database(conninfo, force=force)
+    _echo_result(ctx, render.database_text(result), render.database_json(result))
