@@ -88,6 +88,7 @@ def connect(conninfo: str, *, autocommit: bool) -> Any:
         ) from None
 
 
+PROBE_CONNECT_TIMEOUT = 10
 ProbeState = Literal["ready", "down", "starting", "refused"]
 
 
@@ -105,7 +106,8 @@ class Probe:
 
 def probe(conninfo: str, *, timeout: float) -> Probe:
     """Try once to connect within about ``timeout`` seconds (libpq counts whole seconds,
-    at least 2) and say what happened; never raises for a server that is not there.
+    at least 2; at most :data:`PROBE_CONNECT_TIMEOUT`) and say what happened; never raises
+    for a server that is not there.
 
     Raises:
         ConnectionFailed: the connection string is not valid.
@@ -117,12 +119,13 @@ def probe(conninfo: str, *, timeout: float) -> Probe:
     from psycopg import pq
 
     try:
-        given = ci.conninfo_to_dict(conninfo)
+        complete = with_defaults(conninfo)
     except psycopg.ProgrammingError:
         raise ConnectionFailed("the connection string is not valid") from None
-    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
-    extra["connect_timeout"] = str(max(2, math.ceil(timeout)))
-    full = ci.make_conninfo(conninfo, **extra)
+    # Each attempt is bounded by the time left (at most the usual 10 s), whatever the
+    # string or the environment says: the caller's timeout is the one that counts.
+    seconds = max(2, min(PROBE_CONNECT_TIMEOUT, math.ceil(timeout)))
+    full = ci.make_conninfo(complete, connect_timeout=str(seconds))
     try:
         psycopg.connect(full, autocommit=True, prepare_threshold=None).close()
     except psycopg.OperationalError as error:

@@ -82,7 +82,7 @@ def wait(database_url: str, *, timeout: float = DEFAULT_TIMEOUT,
         if time.monotonic() >= deadline:
             what = "the migrations to be current" if migrator is not None else "the server"
             raise WaitTimeout(f"gave up waiting for {what} at {target} after {elapsed:.1f} s "
-                              f"({attempts} attempts): {reason}", last_reason=reason,
+                              f"({attempts} attempt{'' if attempts == 1 else 's'}): {reason}", last_reason=reason,
                               seconds=elapsed)
         time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
         interval = min(interval * 2, MAX_INTERVAL)
