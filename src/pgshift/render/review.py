@@ -44,7 +44,7 @@ def _plural(count: int, word: str) -> str:
 def plan_text(plan: Plan, *, verbose: bool = False) -> str:
     """The plan for people: a headline, then each migration with its mode, statements,
     locks and lint findings; the refusal, if any, last."""
-    lines = [_headline(plan)]
+    lines = [headline(plan)]
     for migration in plan.migrations:
         lines += ["", *_migration_lines(migration, verbose=verbose)]
     if plan.refusal:
@@ -52,7 +52,7 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _headline(plan: Plan) -> str:
+def headline(plan: Plan) -> str:
     where = f"{plan.target}, table {plan.table}" if plan.target else f"table {plan.table}"
     count = _plural(len(plan.migrations), "migration")
     if not plan.migrations:
