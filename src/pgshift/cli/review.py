@@ -18,6 +18,7 @@ from pgshift.cli.context import (
     offline_migrator,
     settings_for,
 )
+from pgshift.cli.formats import chosen_format, emit, format_option, in_directory, relative_path
 from pgshift.cli.options import global_options, global_opts
 from pgshift.cli.output import echo_json, warn
 
@@ -44,13 +45,22 @@ def _scratch_url(ctx: click.Context, url: str | None) -> str | None:
     return url
 
 
-def show_plan(ctx: click.Context, plan: Plan) -> None:
-    """Print a plan (warnings on stderr); exit 1 when the command would refuse."""
+def show_plan(ctx: click.Context, plan: Plan, fmt: str | None = None,
+              directory: Path | None = None) -> None:
+    """Print a plan (warnings on stderr) in ``fmt`` (default: text, or json under
+    ``--json``); exit 1 when the command would refuse. ``directory`` locates the files
+    for the github and sarif formats."""
+    from pgshift.render import annotations as notes
+    from pgshift.render import markdown
     from pgshift.render import review as render_review
 
     opts = global_opts(ctx)
-    if opts.get("as_json"):
-        echo_json(render_review.plan_json(plan))
+    fmt = fmt or chosen_format(ctx, None)
+    if fmt != "text":
+        path = in_directory(directory or Path("."))
+        emit(fmt, document=lambda: render_review.plan_json(plan),
+             annotations=lambda: notes.from_plan(plan, path),
+             markdown=lambda: markdown.plan(plan), summary=render_review.headline(plan))
     else:
         warn(ctx, plan.warnings)
         if not opts.get("quiet") or plan.refusal:
@@ -101,12 +111,18 @@ def dump_after_migrate(ctx: click.Context, migrator: Migrator, *, path: str) -> 
               help="Plan only the next N pending migrations.")
 @click.option("--to", "to", metavar="NAME", default=None,
               help="Plan the pending migrations up to and including NAME.")
+@format_option
 @global_options
 @click.pass_context
-def plan(ctx: click.Context, strict: bool | None, step: int | None, to: str | None) -> None:
+def plan(ctx: click.Context, strict: bool | None, step: int | None, to: str | None,
+         output_format: str | None) -> None:
     """Show what migrate would do, changing nothing: the batch, each pending migration
     with its mode, statements, the lock each takes, and its lint findings."""
-    plan_migrate(ctx, migrator_for(ctx, strict=strict), step=step, to=to)
+    from pgshift.review import plan as review
+
+    fmt = chosen_format(ctx, output_format)
+    migrator = migrator_for(ctx, strict=strict)
+    show_plan(ctx, review.plan_migrate(migrator, step=step, to=to), fmt, migrator.directory)
 
 
 @click.command()
@@ -115,15 +131,17 @@ def plan(ctx: click.Context, strict: bool | None, step: int | None, to: str | No
               help="Server to create the scratch database on (default: the embedded "
               "server in ./.pgshift). Never the target database.")
 @click.option("--strict", is_flag=True, help="Treat 'already exists' as a failure.")
+@format_option
 @global_options
 @click.pass_context
 def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
-           strict: bool) -> None:
+           strict: bool, output_format: str | None) -> None:
     """Check on a scratch database that each DOWN undoes its UP and each UP can run again
     after its DOWN: every migration, or the NAMEs (earlier ones are applied first)."""
     from pgshift.render import review as render_review
     from pgshift.review import dump
 
+    fmt = chosen_format(ctx, output_format)
     settings = settings_for(ctx)
     opts = global_opts(ctx)
     progress = None
@@ -134,10 +152,17 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
         offline_migrator(settings, strict=strict), names,
         scratch_url=_scratch_url(ctx, scratch_url), embedded_dir=settings.embedded_dir,
         on_progress=progress)
-    if opts.get("as_json"):
-        echo_json(render_review.verify_json(run))
-    else:
+    if fmt == "text":
         click.echo(render_review.verify_text(run))
+    else:
+        from pgshift.render import annotations as notes
+        from pgshift.render import markdown
+
+        path = in_directory(settings.directory)
+        emit(fmt, document=lambda: render_review.verify_json(run),
+             annotations=lambda: notes.from_verify(run, path),
+             markdown=lambda: markdown.verify(run),
+             summary=render_review.verify_text(run).splitlines()[-1])
     if not run.ok:
         ctx.exit(1)
 
@@ -145,9 +170,10 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path),
                 metavar="[FILE]...")
+@format_option
 @global_options
 @click.pass_context
-def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
+def lint(ctx: click.Context, files: tuple[Path, ...], output_format: str | None) -> None:
     """Lint migration files (default: every file of the migrations directory) for
     operations that hurt a live database; exit 1 on any error-severity finding.
     A header line '-- pgshift: allow RULE' silences a rule for its file. A file's notes
@@ -156,16 +182,24 @@ def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
     from pgshift.render import review as render_review
     from pgshift.review import lint
 
+    fmt = chosen_format(ctx, output_format)
     opts = global_opts(ctx)
     if files:
         targets = [(path, str(path)) for path in files]
     else:
         discovery = directory.discover(settings_for(ctx).directory)
         warn(ctx, discovery.warnings)
-        targets = [(f.path, _shown(f.path)) for f in discovery.files]
+        targets = [(f.path, relative_path(f.path)) for f in discovery.files]
     findings = lint.lint_files(targets)
-    if opts.get("as_json"):
-        echo_json(render_review.lint_json([shown for _, shown in targets], findings))
+    if fmt != "text":
+        from pgshift.render import annotations as notes
+        from pgshift.render import markdown
+
+        emit(fmt, document=lambda: render_review.lint_json([s for _, s in targets], findings),
+             annotations=lambda: notes.from_findings(
+                 findings, lambda file: relative_path(Path(file)), "lint"),
+             markdown=lambda: markdown.lint(len(targets), findings),
+             summary=render_review.lint_summary(len(targets), findings))
     elif opts.get("quiet"):
         for finding in findings:
             if finding.severity == "error":
@@ -179,31 +213,34 @@ def lint(ctx: click.Context, files: tuple[Path, ...]) -> None:
         ctx.exit(1)
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 @click.command()
 @click.option("--offline", is_flag=True, help="Only the checks that need no database.")
 @click.option("--no-pending", is_flag=True, help="Also fail while a migration is pending.")
+@format_option
 @global_options
 @click.pass_context
-def check(ctx: click.Context, offline: bool, no_pending: bool) -> None:
+def check(ctx: click.Context, offline: bool, no_pending: bool,
+          output_format: str | None) -> None:
     """The CI gate: fail (exit 1) on shared migration numbers, files that do not parse,
     lint errors and, with the database, pending files numbered below the latest applied
     one, applied migrations modified or missing, and (--no-pending) pending ones."""
     from pgshift.render import review as render_review
     from pgshift.review import plan as review
 
+    fmt = chosen_format(ctx, output_format)
     settings = settings_for(ctx)
     migrator = offline_migrator(settings) if offline else migrator_for(ctx)
     report = review.check(migrator, offline=offline, no_pending=no_pending)
     opts = global_opts(ctx)
-    if opts.get("as_json"):
-        echo_json(render_review.check_json(report))
+    if fmt != "text":
+        from pgshift.render import annotations as notes
+        from pgshift.render import markdown
+
+        path = in_directory(settings.directory)
+        emit(fmt, document=lambda: render_review.check_json(report),
+             annotations=lambda: notes.from_check(report, path),
+             markdown=lambda: markdown.check(report),
+             summary=render_review.check_text(report).splitlines()[-1])
     else:
         warn(ctx, report.warnings)
         click.echo(render_review.check_text(report, verbose=bool(opts.get("verbose"))))

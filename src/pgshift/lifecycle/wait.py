@@ -81,9 +81,9 @@ def wait(database_url: str, *, timeout: float = DEFAULT_TIMEOUT,
             on_attempt(reason)
         if time.monotonic() >= deadline:
             what = "the migrations to be current" if migrator is not None else "the server"
+            tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
             raise WaitTimeout(f"gave up waiting for {what} at {target} after {elapsed:.1f} s "
-                              f"({attempts} attempt{'' if attempts == 1 else 's'}): {reason}", last_reason=reason,
-                              seconds=elapsed)
+                              f"({tries}): {reason}", last_reason=reason, seconds=elapsed)
         time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
         interval = min(interval * 2, MAX_INTERVAL)
 
