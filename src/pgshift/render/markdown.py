@@ -79,7 +79,7 @@ def check(report: CheckReport) -> str:
 
 
 def plan(plan: Plan) -> str:
-    verdict = FAILED if plan.refusal else PASSED
+    verdict = "❌ would refuse" if plan.refusal else "would run"
     lines = [f"### pgshift plan: {plan.action} {verdict}", "", cell(headline(plan))]
     if plan.refusal:
         lines += ["", f"> **refused:** {cell(plan.refusal)}"]
@@ -96,8 +96,9 @@ def plan(plan: Plan) -> str:
         for m in plan.migrations:
             if not m.statements:
                 continue
-            lines += ["", f"<details><summary>{cell(m.name)}: {len(m.statements)} "
-                      "statements</summary>", "", *_sql_block([s.sql for s in m.statements]),
+            count = f"{len(m.statements)} statement{'' if len(m.statements) == 1 else 's'}"
+            lines += ["", f"<details><summary>{cell(m.name)}: {count}</summary>", "",
+                      *_sql_block([s.sql for s in m.statements]),
                       "", "</details>"]
     findings = [f for m in plan.migrations for f in m.findings]
     table = findings_table(findings)
@@ -126,7 +127,7 @@ def verify(run: VerifyRun) -> str:
 
 def _sql_block(statements: Sequence[str]) -> list[str]:
     """A fenced SQL block, its fence longer than any run of backticks inside."""
-    text = "\n".join(statements)
+    text = "\n\n".join(s.rstrip().rstrip(";") + ";" for s in statements)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return [f"{fence}sql", text, fence]
