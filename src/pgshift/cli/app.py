@@ -107,6 +107,6 @@ for command in (
     record.baseline, record.mark, record.unmark,
     embedded.embedded,
     review.plan, review.verify, review.lint, review.check, review.renumber, review.dump,
-    lifecycle.wait, lifecycle.db,
+    lifecycle.wait, lifecycle.db, lifecycle.drift,
 ):
     main.add_command(command)

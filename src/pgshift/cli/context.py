@@ -117,3 +117,19 @@ def _project_option(settings: Settings, key: str, value: Any, kind: type) -> Any
     if not isinstance(found, kind) or (kind is not bool and isinstance(found, bool)):
         raise ConfigError(f"[tool.pgshift] {key} = {found!r} must be a {kind.__name__}")
     return found
+
+
+def checked_scratch_url(ctx: click.Context, url: str | None) -> str | None:
+    """``--scratch-url`` checked, and its password added to the secrets that are masked."""
+    if url is None:
+        return None
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except Exception:  # psycopg's message may echo the password
+        raise ConfigError("--scratch-url is not a valid PostgreSQL URL or key=value "
+                          "string") from None
+    if password:
+        add_secrets(ctx, (str(password),))
+    return url

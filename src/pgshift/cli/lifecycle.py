@@ -1,11 +1,11 @@
-"""The lifecycle commands: ``wait``, ``db create`` and ``db drop``. Thin: they resolve the
-settings, call :mod:`pgshift.lifecycle` and print; errors reach the one catch site."""
+"""The lifecycle commands: ``wait``, ``db create``, ``db drop`` and ``drift``. Thin: they
+resolve the settings, call :mod:`pgshift.lifecycle` and print; errors reach the one catch site."""
 
 from __future__ import annotations
 
 import click
 
-from pgshift.cli.context import database_url, migrator_for, settings_for
+from pgshift.cli.context import checked_scratch_url, database_url, migrator_for, settings_for
 from pgshift.cli.options import global_options, global_opts
 from pgshift.cli.output import confirm
 
@@ -88,3 +88,31 @@ def db_drop(ctx: click.Context, yes: bool, force: bool) -> None:
     confirm(f"db drop deletes the database {name!r} on {server} with everything in it", yes)
     result = drop_database(conninfo, force=force)
     _echo_result(ctx, render.database_text(result), render.database_json(result))
+
+
+@click.command()
+@click.option("--scratch-url", metavar="URL", default=None,
+              help="Server to replay the migrations on (default: the embedded server in "
+              "./.pgshift). Never the target database.")
+@global_options
+@click.pass_context
+def drift(ctx: click.Context, scratch_url: str | None) -> None:
+    """Replay the recorded migrations on a scratch database and compare its schema with
+    the database's (read-only): every object missing, extra or different. Exit 1 when
+    anything differs."""
+    from pgshift.lifecycle.drift import drift as find_drift
+    from pgshift.render import lifecycle as render
+
+    opts = global_opts(ctx)
+    report = find_drift(migrator_for(ctx), scratch_url=checked_scratch_url(ctx, scratch_url),
+                        embedded_dir=settings_for(ctx).embedded_dir)
+    if opts.get("as_json"):
+        _echo_result(ctx, "", render.drift_json(report))
+    else:
+        if not opts.get("quiet"):
+            for warning in report.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        if not opts.get("quiet") or not report.ok:
+            click.echo(render.drift_text(report))
+    if not report.ok:
+        ctx.exit(1)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pgshift.cli.context import (
-    add_secrets,
+    checked_scratch_url,
     database_url,
     migrator_for,
     offline_migrator,
@@ -25,24 +25,6 @@ from pgshift.cli.output import echo_json, warn
 if TYPE_CHECKING:
     from pgshift.engine.migrator import Migrator
     from pgshift.review.plan import Plan
-
-
-def _scratch_url(ctx: click.Context, url: str | None) -> str | None:
-    """``--scratch-url`` checked, and its password added to the secrets that are masked."""
-    if url is None:
-        return None
-    from psycopg.conninfo import conninfo_to_dict
-
-    from pgshift.errors import ConfigError
-
-    try:
-        password = conninfo_to_dict(url).get("password")
-    except Exception:  # psycopg's message may echo the password
-        raise ConfigError("--scratch-url is not a valid PostgreSQL URL or key=value "
-                          "string") from None
-    if password:
-        add_secrets(ctx, (str(password),))
-    return url
 
 
 def show_plan(ctx: click.Context, plan: Plan, fmt: str | None = None,
@@ -150,7 +132,7 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
             click.echo(f"  {step}", err=True)
     run = dump.verify_migrations(
         offline_migrator(settings, strict=strict), names,
-        scratch_url=_scratch_url(ctx, scratch_url), embedded_dir=settings.embedded_dir,
+        scratch_url=checked_scratch_url(ctx, scratch_url), embedded_dir=settings.embedded_dir,
         on_progress=progress)
     if fmt == "text":
         click.echo(render_review.verify_text(run))
@@ -286,7 +268,7 @@ def dump(ctx: click.Context, file: Path | None, scratch_url: str | None) -> None
 
     settings = settings_for(ctx)
     conninfo = database_url(ctx, settings)
-    result = dumping.dump_schema(conninfo, file, scratch_url=_scratch_url(ctx, scratch_url),
+    result = dumping.dump_schema(conninfo, file, scratch_url=checked_scratch_url(ctx, scratch_url),
                                  embedded_dir=settings.embedded_dir)
     opts = global_opts(ctx)
     if opts.get("as_json"):

@@ -1,4 +1,4 @@
-"""Text and JSON for the lifecycle commands: ``wait``, ``db create``, ``db drop``.
+"""Text and JSON for the lifecycle commands: ``wait``, ``db create``, ``db drop``, ``drift``.
 Nothing here queries, exits or reads settings."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pgshift.lifecycle.database import DatabaseResult
+    from pgshift.lifecycle.drift import DriftReport
     from pgshift.lifecycle.wait import WaitResult
 
 
@@ -43,3 +44,28 @@ def database_json(result: DatabaseResult) -> dict[str, Any]:
     return {"ok": True, "action": result.action, "database": result.database,
             "server": result.server, "changed": result.changed,
             "maintenance_database": result.via}
+
+
+def drift_text(report: DriftReport) -> str:
+    """The verdict, then one line per difference (``missing``/``extra``/``different``)."""
+    count = len(report.replayed)
+    lines = [f"drift: {report.target} (table {report.table}) against its {count} recorded "
+             f"migration{'' if count == 1 else 's'} replayed on {report.scratch} "
+             "(dropped afterwards)"]
+    if any(d.kind == "different" for d in report.differences):
+        lines.append("  (different: what the migrations build → what the database has)")
+    lines += [f"  {difference.describe()}" for difference in report.differences]
+    if report.ok:
+        lines.append("no drift: the database matches its migrations")
+    else:
+        found = len(report.differences)
+        lines.append(f"drift found: {found} difference{'' if found == 1 else 's'}")
+    return "\n".join(lines)
+
+
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    return {"ok": report.ok, "target": report.target, "table": report.table,
+            "scratch": report.scratch, "replayed": list(report.replayed),
+            "differences": [{"kind": d.kind, "object_type": d.object_type, "name": d.name,
+                             "detail": d.detail} for d in report.differences],
+            "warnings": list(report.warnings), "seconds": round(report.seconds, 3)}

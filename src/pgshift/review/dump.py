@@ -167,6 +167,18 @@ def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set
     return verdicts, first
 
 
+def apply_up(conn: Any, migration: sqlfile.ParsedMigration, *, strict: bool = False) -> None:
+    """Run the UP section of ``migration`` on ``conn`` as ``migrate`` runs it (in or
+    outside a transaction, "already exists" skipped unless ``strict``), recording nothing:
+    for replaying migrations on a scratch database.
+
+    Raises:
+        MigrationFailed: names the file, the line and the server's message.
+    """
+    run, _failed = _executor(migration, strict=strict)
+    run(conn, migration.up.text, migration.no_transaction)
+
+
 def _resolve_names(files: Sequence[directory.MigrationFile], names: Sequence[str]) -> set[str]:
     """The file names meant by ``names`` (a file name, with or without ``.sql``); all
     files when ``names`` is empty."""
