@@ -126,14 +126,27 @@ def probe(conninfo: str, *, timeout: float) -> Probe:
     # string or the environment says: the caller's timeout is the one that counts.
     seconds = max(2, min(PROBE_CONNECT_TIMEOUT, math.ceil(timeout)))
     full = ci.make_conninfo(complete, connect_timeout=str(seconds))
-    try:
-        psycopg.connect(full, autocommit=True, prepare_threshold=None).close()
-    except psycopg.OperationalError as error:
-        reason = " ".join(str(error).split()).removeprefix("connection failed: ")
-        # PQping tells a server that runs and refused us from one that is not there or
-        # not ready, whatever language its messages are in.
-        answer = pq.PGconn.ping(full.encode())
-        if answer == pq.Ping.OK:
-            return Probe("refused", reason)
+    reason = _connect_failure(full)
+    if reason is None:
+        return Probe("ready")
+    # PQping tells a server that runs and refused us from one that is not there or not
+    # ready, whatever language its messages are in.
+    answer = pq.PGconn.ping(full.encode())
+    if answer != pq.Ping.OK:
         return Probe("starting" if answer == pq.Ping.REJECT else "down", reason)
-    return Probe("ready")
+    # The server answers now, but the failure may date from a moment ago (it was still
+    # starting up): only a second failure is a refusal.
+    again = _connect_failure(full)
+    return Probe("ready") if again is None else Probe("refused", again)
+
+
+def _connect_failure(conninfo: str) -> str | None:
+    """None when a connection to ``conninfo`` succeeds (it is closed at once), else
+    libpq's reason on one line."""
+    import psycopg
+
+    try:
+        psycopg.connect(conninfo, autocommit=True, prepare_threshold=None).close()
+    except psycopg.OperationalError as error:
+        return " ".join(str(error).split()).removeprefix("connection failed: ")
+    return None
