@@ -4,6 +4,7 @@ states by checksum, missing files, warnings on ``migrate`` and refusal under ``-
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -227,3 +228,54 @@ def test_unparsable_applied_file_counts_as_modified(db_url: str, applied: Path) 
     (applied / "003_c.sql").write_text("CREATE TABLE c (id int);\n")
 
     assert states(db_url, applied)["003_c.sql"] == "modified"
+
+
+PENDING_B = ("-- Migration: 002_b.sql\n-- Created: 2026-02-01\n-- Description: add table b\n\n"
+             "-- UP\nCREATE TABLE b (id int);\n\n-- DOWN\nDROP TABLE b;\n")
+# Not finished: its UP does not parse. status shows its header without parsing it.
+PENDING_WIP = ("-- Created: 2026-02-02\n-- Description: work in progress\n\n-- UP\n"
+               "CREATE TABLE (;\n")
+
+
+def test_status_shows_the_header_metadata_of_pending_migrations_too(
+    cli: Cli, db_url: str, migrations: Files
+) -> None:
+    directory = migrations({"001_a.sql": "-- Created: 2026-01-20\n" + FILES["001_a.sql"]})
+    Migrator(db_url, directory).migrate()
+    migrations({"002_b.sql": PENDING_B, "003_wip.sql": PENDING_WIP})
+    rows, before = tracking_rows(db_url), catalog_snapshot(db_url)
+
+    document = json.loads(run(cli, db_url, directory, "--json", "status").stdout)
+    verbose = run(cli, db_url, directory, "status", "--verbose")
+    again = json.loads(run(cli, db_url, directory, "--json", "status").stdout)  # cached facts
+
+    for doc in (document, again):
+        assert {m["name"]: (m["state"], m["metadata"]) for m in doc["migrations"]} == {
+            "001_a.sql": ("executed", {"created": "2026-01-20", "migration": "001_a.sql",
+                                       "description": "table a"}),
+            "002_b.sql": ("pending", {"migration": "002_b.sql", "created": "2026-02-01",
+                                      "description": "add table b"}),
+            "003_wip.sql": ("pending", {"created": "2026-02-02",
+                                        "description": "work in progress"}),
+        }
+    lines = verbose.stdout.splitlines()
+    assert lines[0].split() == ["name", "state", "batch", "executed_at", "duration_ms",
+                                "created", "description"]
+    assert lines[2].split() == ["002_b.sql", "pending", "2026-02-01", "add", "table", "b"]
+    assert lines[3].split() == ["003_wip.sql", "pending", "2026-02-02", "work", "in",
+                                "progress"]
+    assert tracking_rows(db_url) == rows
+    assert catalog_snapshot(db_url) == before
+
+
+def test_status_of_a_fresh_database_shows_pending_metadata_and_creates_nothing(
+    db_url: str, migrations: Files
+) -> None:
+    directory = migrations({"002_b.sql": PENDING_B})
+
+    report = Migrator(db_url, directory).status()
+
+    assert [(e.state, dict(e.metadata)) for e in report.entries] == [
+        ("pending", {"migration": "002_b.sql", "created": "2026-02-01",
+                     "description": "add table b"})]
+    assert not table_exists(db_url, "_migrations")

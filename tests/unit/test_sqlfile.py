@@ -659,3 +659,23 @@ def test_concurrent_index_in_the_down_section_affects_only_rollback() -> None:
 def test_directive_reason_is_listed_first() -> None:
     m = parse("-- pgshift: no-transaction\n-- UP\nVACUUM t;\n")
     assert m.no_transaction_reasons()[0] == "-- pgshift: no-transaction"
+
+
+# --- header metadata without parsing ------------------------------------------------------
+
+
+def test_header_metadata_is_the_parsed_metadata() -> None:
+    text = ("\ufeff-- Migration: 002_x.sql\r\n-- Created: 2026-01-20\r\n-- Description: add x\r\n"
+            "-- pgshift: no-transaction\r\n\r\n-- UP\r\nCREATE INDEX CONCURRENTLY i ON t (a);\r\n")
+    assert sqlfile.header_metadata(text) == parse(text).metadata == (
+        ("migration", "002_x.sql"), ("created", "2026-01-20"), ("description", "add x"))
+
+
+def test_header_metadata_stops_at_the_up_marker_and_needs_no_valid_sql() -> None:
+    text = "-- Description: wip\n-- UP\n-- Description: not metadata\nCREATE TABLE (;\n"
+    assert sqlfile.header_metadata(text) == (("description", "wip"),)
+
+
+def test_header_metadata_of_the_start_of_a_file() -> None:
+    assert sqlfile.header_metadata("-- Created: 2026-01-20\n-- Descr") == (
+        ("created", "2026-01-20"),)

@@ -25,7 +25,7 @@ from pgshift.files import directory
 from pgshift.files.sqlfile import CHECKSUM_TAG
 
 # Part of the cache's identity: a new pgshift or checksum algorithm starts afresh.
-CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v2"
+CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v3"
 
 
 def default_path(migrations_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -51,17 +51,28 @@ class FactsCache:
             if data.get("format") == CACHE_FORMAT and isinstance(data.get("files"), dict):
                 self._entries = data["files"]
 
-    def facts(self, file: directory.MigrationFile) -> states.FileFacts:
+    def facts(self, file: directory.MigrationFile, *,
+              header_only: bool = False) -> states.FileFacts:
+        """The file's facts from the cache while it is unchanged, else read (and kept).
+        ``header_only`` (a pending file's metadata): a miss reads only the file's header
+        and keeps an entry without a checksum, completed (the file parsed) the first
+        time all its facts are wanted."""
         try:
             stamp = _stamp(os.stat(file.location))
         except OSError:
-            return states.read_facts(file)
+            return states.read_facts(file, header_only=header_only)
         key = file.name  # one cache file per migrations directory
         cached = self._entries.get(key)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == stamp and (header_only or cached[1]):
             checksum, no_transaction, metadata = cached[1:4]
             return states.FileFacts(checksum, bool(no_transaction),
                                     tuple((str(k), str(v)) for k, v in metadata))
+        if header_only:
+            found = states.read_facts(file, header_only=True)
+            # a header-only entry (no checksum) is completed when the file is applied
+            self._entries[key] = [stamp, None, False, [list(pair) for pair in found.metadata]]
+            self._dirty = True
+            return found
         found = states.read_facts(file)
         if found.problem is None:
             self._entries[key] = [stamp, found.checksum, found.no_transaction,

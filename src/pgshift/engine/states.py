@@ -5,9 +5,8 @@ Pure: it reads migration files (through ``facts``) but never the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pgshift.errors import MigrationFileError
 from pgshift.files import directory, sqlfile
@@ -28,11 +27,29 @@ class FileFacts:
     problem: str | None = None
 
 
-FactsReader = Callable[[directory.MigrationFile], FileFacts]
+# How much of a file is read for its header: most headers fit in the first read; one that
+# does not (no '-- UP' line in it) is read again up to the larger size.
+HEADER_PEEK = 4096
+HEADER_BYTES = 64 * 1024
 
 
-def read_facts(file: directory.MigrationFile) -> FileFacts:
-    """Parse ``file`` for its facts; a malformed file becomes a ``problem``, not an error."""
+class FactsReader(Protocol):
+    """Reads a file's :class:`FileFacts`; with ``header_only``, only its metadata is
+    wanted (a pending file in ``status``) and may come without parsing the file."""
+
+    def __call__(self, file: directory.MigrationFile, *,
+                 header_only: bool = False) -> FileFacts: ...
+
+
+def read_facts(file: directory.MigrationFile, *, header_only: bool = False) -> FileFacts:
+    """Parse ``file`` for its facts; a malformed file becomes a ``problem``, not an error.
+    ``header_only``: only the metadata, read from the start of the file, not parsed
+    (``checksum`` is then None)."""
+    if header_only:
+        start = directory.read_start(file, HEADER_PEEK)
+        if not sqlfile.has_up_line(start):
+            start = directory.read_start(file, HEADER_BYTES)
+        return FileFacts(None, metadata=sqlfile.header_metadata(start))
     try:
         parsed = sqlfile.parse(directory.read_text(file), file.name)
     except MigrationFileError as error:
@@ -65,10 +82,12 @@ def merge(
                    if progress.pending_index else ""))
             entries.append(MigrationStatus(
                 name, "partial", executed_at=progress.updated_at, no_transaction=True,
-                statements_done=progress.applied, statements_total=progress.total))
+                statements_done=progress.applied, statements_total=progress.total,
+                metadata=facts(file, header_only=True).metadata if file else ()))
             continue
         if row is None:
-            entries.append(MigrationStatus(name, "pending"))
+            metadata = facts(file, header_only=True).metadata if file else ()
+            entries.append(MigrationStatus(name, "pending", metadata=metadata))
             continue
         if file is None:
             warnings.append(f"{name} is applied (batch {row.batch}) but its file is missing")

@@ -139,6 +139,22 @@ def read_text(file: MigrationFile) -> str:
     return decode(data, file.name)
 
 
+def read_start(file: MigrationFile, size: int) -> str:
+    """The first ``size`` bytes of a migration file as text, for a quick look at its
+    header: a leading BOM is dropped, undecodable bytes (or a character cut at the end)
+    are replaced. An unreadable file reads as empty."""
+    try:
+        fd = os.open(file.location, os.O_RDONLY)
+        try:
+            data = os.read(fd, size)
+        finally:
+            os.close(fd)
+    except OSError:
+        return ""
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    return data[skip:].decode("utf-8", errors="replace")
+
+
 def normalize_name(raw: str) -> str:
     """The file-name part for ``create``: lowercased, spaces and '-' become '_'.
 

@@ -13,6 +13,17 @@ DIRECTIVE_LINE = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:", re.IGNORECASE | re
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
+def metadata(text: str) -> tuple[tuple[str, str], ...]:
+    """The metadata pairs (``migration``, ``created``, ``description``) of a header's
+    text, in order; directives are not checked."""
+    pairs = []
+    for raw in text.split("\n"):
+        field = _FIELD.match(raw.strip())
+        if field:
+            pairs.append((field.group(1).lower(), field.group(2).strip()))
+    return tuple(pairs)
+
+
 def read(text: str, filename: str) -> tuple[tuple[tuple[str, str], ...], bool, frozenset[str]]:
     """(metadata pairs, no-transaction directive, allowed lint rules) of a header.
 

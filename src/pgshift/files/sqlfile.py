@@ -264,6 +264,25 @@ def _down_section(text: str, start: int, filename: str,
     )
 
 
+def header_metadata(text: str) -> tuple[tuple[str, str], ...]:
+    """The metadata of a file's header (the lines before the first ``-- UP`` line) without
+    parsing the file: for showing it (``status``), not for validating it. ``text`` may be
+    only the start of the file."""
+    text = normalize(text)
+    up = _first_up_line(text)
+    return header.metadata(text if up is None else text[:up])
+
+
+def has_up_line(text: str) -> bool:
+    """Whether ``text`` (the start of a file) holds a line that looks like ``-- UP``."""
+    return _first_up_line(normalize(text)) is not None
+
+
+def _first_up_line(text: str) -> int | None:
+    return next((hit.start() for hit in _MARKER_LINE.finditer(text)
+                 if hit.group(1).lower() == "up"), None)
+
+
 def parse_down(text: str, filename: str) -> Section:
     """A stored DOWN section (``down_sql`` of the tracking table) as a Section; SQL that
     does not parse (or a meta-command) is its :attr:`Section.problem`, with the line

@@ -84,18 +84,25 @@ def summary_line(report: StatusReport) -> str:
     return f"{total} migration{'s' if total != 1 else ''}: " + (", ".join(parts) or "none")
 
 
+def _verbose_cells(entry: MigrationStatus) -> list[str]:
+    """``duration_ms``, ``created`` and ``description`` (header metadata, pending
+    migrations included)."""
+    metadata = dict(entry.metadata)
+    return ["" if entry.duration_ms is None else str(entry.duration_ms),
+            metadata.get("created", ""), metadata.get("description", "")]
+
+
 def status_text(report: StatusReport, *, verbose: bool) -> str:
     """Plain aligned columns (for pipes and files)."""
     header = ["name", "state", "batch", "executed_at"]
     if verbose:
-        header += ["duration_ms", "description"]
+        header += ["duration_ms", "created", "description"]
     rows = [header]
     for e in report.entries:
         row = [e.name, _state_label(e), "" if e.batch is None else str(e.batch),
                _when(e.executed_at)]
         if verbose:
-            row += ["" if e.duration_ms is None else str(e.duration_ms),
-                    dict(e.metadata).get("description", "")]
+            row += _verbose_cells(e)
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -105,6 +112,7 @@ def status_text(report: StatusReport, *, verbose: bool) -> str:
 def print_status_table(report: StatusReport, *, verbose: bool, color: bool) -> None:
     """A rich table on a terminal (colour unless ``color`` is False)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(no_color=not color, highlight=False)
@@ -113,13 +121,13 @@ def print_status_table(report: StatusReport, *, verbose: bool, color: bool) -> N
         table.add_column(column)
     if verbose:
         table.add_column("duration_ms", justify="right")
+        table.add_column("created")
         table.add_column("description")
     for e in report.entries:
         cells = [e.name, f"[{_STATE_STYLE[e.state]}]{_state_label(e)}[/]",
                  "" if e.batch is None else str(e.batch), _when(e.executed_at)]
         if verbose:
-            cells += ["" if e.duration_ms is None else str(e.duration_ms),
-                      dict(e.metadata).get("description", "")]
+            cells += [escape(cell) for cell in _verbose_cells(e)]
         table.add_row(*cells)
     console.print(table)
     console.print(summary_line(report))
