@@ -30,7 +30,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pgtest import CliResult, Env, clean_environ, is_database_variable, url_for_database
+from pgtest import Cli, CliResult, Env, Files, clean_environ, is_database_variable, url_for_database
 
 TEST_URL_VARIABLE = "PGSHIFT_TEST_DATABASE_URL"
 
@@ -168,7 +168,7 @@ def db_url(pg_url: str, database_pool: DatabasePool) -> Iterator[str]:
 
 
 @pytest.fixture
-def migrations(tmp_path: Path) -> Callable[..., Path]:
+def migrations(tmp_path: Path) -> Files:
     """A factory ``migrations(files, subdir="migrations") -> Path`` writing ``files``
     (name → text, or bytes written as they are) into ``tmp_path / subdir``; calling it
     again adds files to the same directory."""
@@ -186,7 +186,7 @@ def migrations(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """``cli(*args, input=None, env=None) -> CliResult``: the click command run in-process
     from ``tmp_path``; ``env`` adds variables (a ``None`` value removes one)."""
     from click.testing import CliRunner

@@ -1,14 +1,22 @@
-"""Database helpers for pgshift's tests: short queries on a URL, and catalog facts.
+"""Helpers shared by pgshift's test files: running the command line (:func:`run`,
+:func:`ok`, :func:`one_json`, the :data:`Cli` and :data:`Files` fixture types), short
+queries on a URL, tracking rows, advisory locks and catalog facts.
 
-Every helper opens its own autocommit connection and closes it, so a test can call them
-between pgshift runs without holding locks or transactions open.
+Every database helper opens its own autocommit connection and closes it, so a test can
+call them between pgshift runs without holding locks or transactions open.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping, Sequence
+import pty
+import select
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -29,6 +37,35 @@ class CliResult:
 
 Env = Mapping[str, "str | None"]
 """Environment changes for a pgshift run: name → value, or None to remove the variable."""
+
+Cli = Callable[..., CliResult]
+"""The ``cli`` fixture: ``cli(*args, input=None, env=None) -> CliResult`` (in-process)."""
+
+Files = Callable[..., Path]
+"""The ``migrations`` fixture: ``migrations({name: text}) -> directory``."""
+
+OWN_DATABASE = "(SELECT oid FROM pg_database WHERE datname = current_database())"
+"""SQL for the oid of the connection's database (locks of other tests' databases differ)."""
+
+
+def run(cli: Cli, url: str, directory: Path, *args: str, **kwargs: Any) -> CliResult:
+    """``pgshift --database-url URL --dir DIRECTORY ARGS...`` through the ``cli`` fixture."""
+    return cli("--database-url", url, "--dir", str(directory), *args, **kwargs)
+
+
+def ok(result: CliResult) -> CliResult:
+    """``result``, after checking that it exited 0 (its output shown otherwise)."""
+    assert result.exit_code == 0, (
+        f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
+    return result
+
+
+def one_json(result: CliResult) -> dict[str, Any]:
+    """stdout parsed as exactly one JSON document (json.loads rejects trailing text)."""
+    doc = json.loads(result.stdout)
+    assert isinstance(doc, dict)
+    return doc
 
 
 def fetch(url: str, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -81,15 +118,13 @@ def index_info(url: str, name: str) -> tuple[bool, str] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def advisory_locks(url: str) -> int:
-    """How many advisory locks are held or awaited in the database of ``url`` (advisory
-    locks are per database; other databases belong to tests running in parallel)."""
-    count: int = fetch(
-        url,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )[0][0]
-    return count
+def advisory_locks(url: str) -> list[tuple[int, bool]]:
+    """(pid, granted) of every advisory lock held or awaited in the database of ``url``
+    (advisory locks are per database; other databases belong to tests running in
+    parallel)."""
+    return [(r[0], r[1]) for r in fetch(
+        url, "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'"
+        f" AND database = {OWN_DATABASE}")]
 
 
 def clean_environ(extra: Env | None = None) -> dict[str, str]:
@@ -194,6 +229,50 @@ def _sql(text: str) -> sql.SQL:
     return sql.SQL(text)
 
 
-def batches(url: str) -> list[tuple[str, int]]:
-    """(name, batch) of every tracking row, in order of execution."""
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
+def batches(url: str, table: str = "_migrations") -> list[tuple[str, int]]:
+    """(name, batch) of every row of tracking table ``table``, in order of execution."""
+    return [(row["name"], row["batch"]) for row in tracking_rows(url, table)]
+
+
+def terminal_env(url: str) -> dict[str, str]:
+    """The environment of a pgshift run on a terminal: :func:`clean_environ` with
+    ``DATABASE_URL`` set to ``url``, a 120-column xterm."""
+    return clean_environ({"DATABASE_URL": url, "COLUMNS": "120", "TERM": "xterm"})
+
+
+def run_on_terminal(
+    args: list[str], env: dict[str, str], cwd: Path, answer: str | None = None
+) -> CliResult:
+    """``python -m pgshift`` with stdin and stdout on a pseudo-terminal, stderr piped;
+    ``answer`` is typed in first."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgshift", *args], stdin=terminal, stdout=terminal,
+        stderr=subprocess.PIPE, env=env, cwd=cwd, close_fds=True,
+    )
+    os.close(terminal)
+    if answer is not None:
+        os.write(controller, answer.encode())
+    output = b""
+    try:
+        while True:
+            ready, _, _ = select.select([controller], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode("utf-8", "replace")
+    process.stderr.close()
+    return CliResult(process.returncode, output.decode("utf-8", "replace"), stderr)

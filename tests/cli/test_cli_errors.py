@@ -11,17 +11,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from pgshift.files import sqlfile
-from pgtest import CliResult, catalog_snapshot, execute, fetch, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Migrations = Callable[..., Path]
+from pgtest import (
+    Cli,
+    CliResult,
+    Files,
+    batches,
+    catalog_snapshot,
+    execute,
+    fetch,
+    ok,
+    run,
+    table_exists,
+    tracking_rows,
+)
 
 GOOD_1 = "-- UP\nCREATE TABLE good_one (id int);\n-- DOWN\nDROP TABLE good_one;\n"
 GOOD_2 = "-- UP\nCREATE TABLE good_two (id int);\n-- DOWN\nDROP TABLE good_two;\n"
@@ -29,21 +37,6 @@ USERS = (
     "-- UP\nCREATE TABLE users (id int);\nINSERT INTO users VALUES (1);\n"
     "-- DOWN\nDROP TABLE users;\n"
 )
-
-
-def run(cli: Cli, url: str, folder: Path, *args: str, **kwargs: Any) -> CliResult:
-    return cli("--database-url", url, "--dir", str(folder), *args, **kwargs)
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    )
-    return result
-
-
-def applied(url: str, table: str = "_migrations") -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url, table)]
 
 
 def latin1_at(offset: int, *, bom: bool = False) -> bytes:
@@ -78,7 +71,7 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
 
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_file_after_good_ones_exits_2_and_changes_nothing(
-    cli: Cli, db_url: str, migrations: Migrations, case: str
+    cli: Cli, db_url: str, migrations: Files, case: str
 ) -> None:
     content, where = MALFORMED[case]
     folder = migrations({"001_good_one.sql": GOOD_1, "002_good_two.sql": GOOD_2,
@@ -97,7 +90,7 @@ def test_malformed_file_after_good_ones_exits_2_and_changes_nothing(
 
 @pytest.mark.parametrize("case", ["duplicate_up", "not_utf8", "meta_command", "empty_up"])
 def test_malformed_file_after_applied_and_pending_ones_changes_nothing(
-    cli: Cli, db_url: str, migrations: Migrations, case: str
+    cli: Cli, db_url: str, migrations: Files, case: str
 ) -> None:
     folder = migrations({"001_good_one.sql": GOOD_1})
     ok(run(cli, db_url, folder, "migrate"))
@@ -106,12 +99,12 @@ def test_malformed_file_after_applied_and_pending_ones_changes_nothing(
     result = run(cli, db_url, folder, "migrate")
     assert result.exit_code == 2
     assert "003_bad.sql" in result.stderr
-    assert applied(db_url) == [("001_good_one.sql", 1)]
+    assert batches(db_url) == [("001_good_one.sql", 1)]
     assert catalog_snapshot(db_url) == before
 
 
 def test_malformed_file_in_a_subprocess_exits_2_and_changes_nothing(
-    run_pgshift: Callable[..., CliResult], db_url: str, migrations: Migrations
+    run_pgshift: Callable[..., CliResult], db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_good_one.sql": GOOD_1, "002_bad.sql": MALFORMED["meta_command"][0]})
     before = catalog_snapshot(db_url)
@@ -123,7 +116,7 @@ def test_malformed_file_in_a_subprocess_exits_2_and_changes_nothing(
 
 
 def test_missing_up_marker_names_the_near_marker_line(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_x.sql": "-- Migration: x\n\n-- migrate:up\nSELECT 1;\n"})
     result = run(cli, db_url, folder, "migrate")
@@ -167,7 +160,7 @@ DROP TABLE users;
 
 
 def test_marker_look_alikes_are_sql_and_apply(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_x.sql": NOT_MARKERS})
     ok(run(cli, db_url, folder, "migrate"))
@@ -187,7 +180,7 @@ def test_marker_look_alikes_are_sql_and_apply(
 
 
 def test_marker_spellings_apply_and_roll_back(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({
         "001_a.sql": "  -- up  \nCREATE TABLE a (id int);\n-- Down\nDROP TABLE a;\n",
@@ -202,7 +195,7 @@ def test_marker_spellings_apply_and_roll_back(
 
 
 def test_duplicate_numbers_and_stray_files_warn_and_apply_in_name_order(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({
         "002_b.sql": "-- UP\nCREATE TABLE b (id int);\n-- DOWN\nDROP TABLE b;\n",
@@ -220,7 +213,7 @@ def test_duplicate_numbers_and_stray_files_warn_and_apply_in_name_order(
 
 
 def test_bom_and_crlf_file_applies_with_the_lf_checksum(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     lf = ("-- Description: windows\n-- UP\nCREATE TABLE w (id int);\n\n"
           "INSERT INTO w VALUES (1);\n-- DOWN\nDROP TABLE w;\n")
@@ -235,7 +228,7 @@ def test_bom_and_crlf_file_applies_with_the_lf_checksum(
 
 
 def test_empty_down_applies_and_rollback_is_refused_with_exit_1(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_a.sql": GOOD_1,
                          "002_b.sql": "-- UP\nCREATE TABLE b (id int);\n-- DOWN\n\n"})
@@ -248,7 +241,7 @@ def test_empty_down_applies_and_rollback_is_refused_with_exit_1(
 
 
 def test_missing_down_applies_and_reset_is_refused_with_exit_1(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_a.sql": "-- UP\nCREATE TABLE a (id int);\n", "002_b.sql": GOOD_2})
     ok(run(cli, db_url, folder, "migrate"))
@@ -263,7 +256,7 @@ def test_missing_down_applies_and_reset_is_refused_with_exit_1(
 
 
 def test_failing_migration_exits_1_with_a_psql_like_message(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     bad = ("-- Description: bad\n-- UP\nCREATE TABLE t (id int);\n\n-- the failing one\n"
            "ALTER TABLE nope\n  ADD COLUMN c int;\n")
@@ -276,12 +269,12 @@ def test_failing_migration_exits_1_with_a_psql_like_message(
     assert "ADD COLUMN c int" not in result.stderr
     assert "42P01" in result.stderr
     assert "Traceback" not in result.stderr
-    assert applied(db_url) == [("001_good_one.sql", 1)]
+    assert batches(db_url) == [("001_good_one.sql", 1)]
     assert not table_exists(db_url, "t")
 
 
 def test_failing_migration_shows_detail_and_hint(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     bad = ("-- UP\nCREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE ch (p int REFERENCES p);\n"
            "INSERT INTO ch VALUES (7);\n")
@@ -298,7 +291,7 @@ def test_failing_migration_shows_detail_and_hint(
 
 
 def test_verbose_adds_a_traceback_to_a_failure(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_bad.sql": "-- UP\nSELECT * FROM nope;\n"})
     quiet = run(cli, db_url, folder, "migrate")
@@ -309,7 +302,7 @@ def test_verbose_adds_a_traceback_to_a_failure(
 
 
 def test_drift_under_strict_exits_1_and_applies_nothing(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_good_one.sql": GOOD_1})
     ok(run(cli, db_url, folder, "migrate"))
@@ -323,11 +316,11 @@ def test_drift_under_strict_exits_1_and_applies_nothing(
     assert catalog_snapshot(db_url) == before
     relaxed = ok(run(cli, db_url, folder, "migrate"))
     assert "001_good_one.sql" in relaxed.stderr
-    assert applied(db_url) == [("001_good_one.sql", 1), ("002_good_two.sql", 2)]
+    assert batches(db_url) == [("001_good_one.sql", 1), ("002_good_two.sql", 2)]
 
 
 def test_failing_rollback_exits_1_and_keeps_the_row(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     bad_down = "-- UP\nCREATE TABLE a (id int);\n-- DOWN\nDROP TABLE nope;\n"
     folder = migrations({"001_a.sql": bad_down})
@@ -335,7 +328,7 @@ def test_failing_rollback_exits_1_and_keeps_the_row(
     result = run(cli, db_url, folder, "rollback")
     assert result.exit_code == 1
     assert "001_a.sql:4" in result.stderr
-    assert applied(db_url) == [("001_a.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1)]
     assert table_exists(db_url, "a")
 
 
@@ -365,7 +358,7 @@ def test_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
 @pytest.mark.parametrize("position", ["before", "after"])
 @pytest.mark.parametrize("table", ["x; DROP TABLE users; --", "a.b.c", "users--", "1st"])
 def test_bad_table_option_exits_2_and_changes_nothing(
-    cli: Cli, db_url: str, migrations: Migrations, table: str, position: str
+    cli: Cli, db_url: str, migrations: Files, table: str, position: str
 ) -> None:
     folder = migrations({"001_users.sql": USERS})
     ok(run(cli, db_url, folder, "migrate"))
@@ -380,7 +373,7 @@ def test_bad_table_option_exits_2_and_changes_nothing(
 
 
 def test_quoted_schema_qualified_table_is_used_as_an_identifier(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     execute(db_url, "CREATE SCHEMA a")
     folder = migrations({"001_users.sql": USERS})
@@ -392,7 +385,7 @@ def test_quoted_schema_qualified_table_is_used_as_an_identifier(
 
 
 def test_quoted_injection_table_name_is_only_an_identifier(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     weird = "x; DROP TABLE users; --"
     folder = migrations({"001_users.sql": USERS, "002_good_two.sql": GOOD_2})
@@ -407,7 +400,7 @@ def test_quoted_injection_table_name_is_only_an_identifier(
 
 
 def test_injection_in_a_header_description_is_only_data(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     folder = migrations({"001_users.sql": USERS})
     ok(run(cli, db_url, folder, "migrate"))
@@ -422,7 +415,7 @@ def test_injection_in_a_header_description_is_only_data(
 
 @pytest.mark.parametrize("value", ["maybe", "on", "2"])
 def test_bad_database_ssl_exits_2(
-    cli: Cli, db_url: str, migrations: Migrations, value: str
+    cli: Cli, db_url: str, migrations: Files, value: str
 ) -> None:
     result = run(cli, db_url, migrations({"001_a.sql": GOOD_1}), "migrate",
                  env={"DATABASE_SSL": value})
@@ -432,25 +425,25 @@ def test_bad_database_ssl_exits_2(
 
 
 def test_database_ssl_false_connects_normally(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     ok(run(cli, db_url, migrations({"001_a.sql": GOOD_1}), "migrate",
            env={"DATABASE_SSL": "false"}))
-    assert applied(db_url) == [("001_a.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1)]
 
 
 def test_url_sslmode_disable_beats_database_ssl(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     separator = "&" if "?" in db_url else "?"
     url = f"{db_url}{separator}sslmode=disable"
     result = cli("--database-url", url, "--dir", str(migrations({"001_a.sql": GOOD_1})),
                  "migrate", env={"DATABASE_SSL": "true"})
     ok(result)
-    assert applied(db_url) == [("001_a.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1)]
 
 
-def test_missing_env_file_exits_2(cli: Cli, db_url: str, migrations: Migrations) -> None:
+def test_missing_env_file_exits_2(cli: Cli, db_url: str, migrations: Files) -> None:
     result = run(cli, db_url, migrations({}), "status", "--env-file", "missing.env")
     assert result.exit_code == 2
     assert "missing.env" in result.stderr
@@ -494,7 +487,7 @@ def test_create_refuses_a_name_too_long_for_the_file_system(
 
 
 def test_json_stays_valid_when_the_failing_statement_holds_a_password_parameter(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     bad = "-- UP\nSELECT dblink_connect('host=x password=Zr5tQw9');\n"
     result = run(cli, db_url, migrations({"001_bad.sql": bad}), "migrate", "--json")
@@ -505,7 +498,7 @@ def test_json_stays_valid_when_the_failing_statement_holds_a_password_parameter(
 
 
 def test_status_json_stays_valid_with_password_text_in_a_description(
-    cli: Cli, db_url: str, migrations: Migrations
+    cli: Cli, db_url: str, migrations: Files
 ) -> None:
     text = "-- Description: set the dblink password=hunter2\n-- UP\nCREATE TABLE a (id int);\n"
     folder = migrations({"001_a.sql": text})

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import pty
-import select
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,16 +16,20 @@ import pytest
 
 from pgshift import Migrator
 from pgtest import (
+    Cli,
     CliResult,
+    Files,
+    batches,
     catalog_snapshot,
-    clean_environ,
     execute,
+    ok,
+    one_json,
+    run,
+    run_on_terminal,
     table_exists,
-    tracking_rows,
+    terminal_env,
 )
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 Subprocess = Callable[..., CliResult]
 
 
@@ -47,26 +46,6 @@ needs_review = pytest.mark.xfail(
     reason="migrate/rollback/reset --dry-run are rendered by pgshift.cli.review, which is "
     "not importable yet",
 )
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str, **kwargs: Any) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args, **kwargs)
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
-    return result
-
-
-def one_json(result: CliResult) -> dict[str, Any]:
-    doc = json.loads(result.stdout)
-    assert isinstance(doc, dict)
-    return doc
 
 
 def entry_names(entries: list[dict[str, Any]]) -> list[str]:
@@ -113,7 +92,7 @@ def test_rollback_step_text_lists_what_was_rolled_back(
     assert "Rolled back 3 migrations" in result.stdout
     positions = [result.stdout.index(name) for name in ("005_e.sql", "004_d.sql", "003_c.sql")]
     assert positions == sorted(positions)
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
 
 
 def test_migrate_to_text_names_the_batch(cli: Cli, db_url: str, migrations: Files) -> None:
@@ -123,7 +102,7 @@ def test_migrate_to_text_names_the_batch(cli: Cli, db_url: str, migrations: File
 
     assert "Applied 2 migrations in batch 1" in result.stdout
     assert "003_c.sql" not in result.stdout
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
 
 
 def test_redo_text_shows_both_halves(cli: Cli, db_url: str, mixed: Path) -> None:
@@ -131,14 +110,14 @@ def test_redo_text_shows_both_halves(cli: Cli, db_url: str, mixed: Path) -> None
 
     assert "Rolled back 2 migrations" in result.stdout
     assert "Applied 2 migrations in batch 3" in result.stdout
-    assert rows(db_url)[-2:] == [("004_d.sql", 3), ("005_e.sql", 3)]
+    assert batches(db_url)[-2:] == [("004_d.sql", 3), ("005_e.sql", 3)]
 
 
 def test_quiet_prints_nothing_on_stdout(cli: Cli, db_url: str, mixed: Path) -> None:
     result = ok(run(cli, db_url, mixed, "rollback", "--batch", "3", "--quiet"))
 
     assert result.stdout == ""
-    assert rows(db_url)[-1] == ("003_c.sql", 2)
+    assert batches(db_url)[-1] == ("003_c.sql", 2)
 
 
 def test_options_after_the_command_and_the_colon_alias(
@@ -148,7 +127,7 @@ def test_options_after_the_command_and_the_colon_alias(
                     "--database-url", db_url))
 
     assert entry_names(one_json(result)["rolled_back"]) == ["005_e.sql"]
-    assert rows(db_url)[-1] == ("004_d.sql", 3)
+    assert batches(db_url)[-1] == ("004_d.sql", 3)
 
 
 # --- JSON documents ------------------------------------------------------------------------
@@ -168,7 +147,7 @@ def test_rollback_json_is_one_document(
     doc = one_json(result)
     assert doc["ok"] is True and doc["applied"] == []
     assert entry_names(doc["rolled_back"]) == rolled_back
-    assert [name for name, _ in rows(db_url)] == [n for n in NAMES if n not in rolled_back]
+    assert [name for name, _ in batches(db_url)] == [n for n in NAMES if n not in rolled_back]
 
 
 @pytest.mark.parametrize("args", [
@@ -210,7 +189,7 @@ def test_migrate_step_json(cli: Cli, db_url: str, migrations: Files) -> None:
 
     assert (doc["action"], doc["batch"]) == ("migrate", 1)
     assert entry_names(doc["applied"]) == NAMES[:3]
-    assert rows(db_url) == [(name, 1) for name in NAMES[:3]]
+    assert batches(db_url) == [(name, 1) for name in NAMES[:3]]
 
 
 @pytest.mark.parametrize("args", [["--step", "0"], ["--step", "x"], ["--to"]])
@@ -264,7 +243,7 @@ def test_baseline_mark_unmark_json_and_text(
     assert (mark["action"], mark["batch"], entry_names(mark["applied"])) == (
         "mark", 1, ["004_d.sql"])
     assert "Forgot the record of 004_d.sql" in unmark.stdout
-    assert rows(db_url) == [("001_a.sql", 0), ("002_b.sql", 0)]
+    assert batches(db_url) == [("001_a.sql", 0), ("002_b.sql", 0)]
     assert not table_exists(db_url, "d")
 
 
@@ -369,7 +348,7 @@ def test_subprocess_rollback_step_and_to(
     assert to.exit_code == 0, to.stderr
     assert conflict.exit_code == 2
     assert "Traceback" not in conflict.stderr
-    assert rows(db_url) == [("001_a.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1)]
 
 
 @pytest.mark.parametrize("command", ["mark", "unmark"])
@@ -389,33 +368,8 @@ def test_subprocess_mark_and_unmark_without_yes_on_a_pipe_exit_2(
 
 
 def on_terminal(args: list[str], url: str, cwd: Path, answer: str) -> CliResult:
-    """``python -m pgshift`` with stdin and stdout on a pseudo-terminal, stderr piped."""
-    env = clean_environ({"DATABASE_URL": url, "TERM": "xterm", "COLUMNS": "120"})
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "pgshift", *args], stdin=terminal,
-                               stdout=terminal, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    os.close(terminal)
-    os.write(controller, answer.encode())
-    output = b""
-    try:
-        while select.select([controller], [], [], 60)[0]:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(controller)
-    assert process.stderr is not None
-    stderr = process.stderr.read().decode("utf-8", "replace")
-    process.stderr.close()
-    return CliResult(process.returncode, output.decode("utf-8", "replace"), stderr)
+    """``python -m pgshift`` on a pseudo-terminal with ``DATABASE_URL`` set to ``url``."""
+    return run_on_terminal(args, terminal_env(url), cwd, answer)
 
 
 def test_mark_on_a_terminal_asks_and_declining_changes_nothing(
@@ -437,5 +391,5 @@ def test_unmark_on_a_terminal_proceeds_when_confirmed(
     result = on_terminal(["--dir", str(mixed), "unmark", "005_e.sql"], db_url, tmp_path, "y\n")
 
     assert result.exit_code == 0, result
-    assert "005_e.sql" not in [name for name, _ in rows(db_url)]
+    assert "005_e.sql" not in [name for name, _ in batches(db_url)]
     assert table_exists(db_url, "e")

@@ -25,10 +25,7 @@ import pytest
 from psycopg import sql
 
 from faultkit import Cluster
-from pgtest import CliResult, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Migrations = Callable[..., Path]
+from pgtest import Cli, CliResult, Files, table_exists, tracking_rows
 
 WRONG = "p@ss:w/rd%2Fx#1"
 RIGHT = "Qz8Vw3LkJ5"
@@ -112,7 +109,7 @@ def wrong_password_targets(cluster: Cluster, dbname: str) -> dict[str, str]:
 @pytest.mark.parametrize("mode", list(OUTPUT_MODES))
 @pytest.mark.parametrize("form", ["url", "query", "key_value"])
 def test_wrong_password_exits_1_says_why_and_never_shows_the_password(
-    cli: Cli, migrations: Migrations, scram: Cluster, scram_db: str, form: str, mode: str
+    cli: Cli, migrations: Files, scram: Cluster, scram_db: str, form: str, mode: str
 ) -> None:
     target = wrong_password_targets(scram, scram_db)[form]
     result = cli("--database-url", target, "--dir", str(migrations(FILES)), "migrate",
@@ -128,7 +125,7 @@ def test_wrong_password_exits_1_says_why_and_never_shows_the_password(
 
 @pytest.mark.parametrize("command", ["status", "rollback"])
 def test_wrong_password_on_other_commands_is_masked(
-    cli: Cli, migrations: Migrations, scram: Cluster, scram_db: str, command: str
+    cli: Cli, migrations: Files, scram: Cluster, scram_db: str, command: str
 ) -> None:
     target = wrong_password_targets(scram, scram_db)["url"]
     result = cli("--dir", str(migrations(FILES)), command, "--verbose",
@@ -140,7 +137,7 @@ def test_wrong_password_on_other_commands_is_masked(
 
 @pytest.mark.parametrize("mode", list(OUTPUT_MODES))
 def test_wrong_password_in_a_subprocess_is_masked(
-    run_pgshift: Callable[..., CliResult], migrations: Migrations, scram: Cluster,
+    run_pgshift: Callable[..., CliResult], migrations: Files, scram: Cluster,
     scram_db: str, mode: str,
 ) -> None:
     target = wrong_password_targets(scram, scram_db)["url"]
@@ -153,7 +150,7 @@ def test_wrong_password_in_a_subprocess_is_masked(
 
 
 def test_wrong_pgpassword_from_dotenv_is_masked(
-    cli: Cli, migrations: Migrations, scram: Cluster, scram_db: str, tmp_path: Path
+    cli: Cli, migrations: Files, scram: Cluster, scram_db: str, tmp_path: Path
 ) -> None:
     (tmp_path / ".env").write_text(
         f"DATABASE_URL=postgresql://postgres@127.0.0.1:{scram.port}/{scram_db}\n"
@@ -165,7 +162,7 @@ def test_wrong_pgpassword_from_dotenv_is_masked(
 
 
 def test_right_password_works_and_is_never_shown(
-    cli: Cli, migrations: Migrations, scram: Cluster, scram_db: str
+    cli: Cli, migrations: Files, scram: Cluster, scram_db: str
 ) -> None:
     url = scram.url(scram_db)
     folder = migrations(FILES)
@@ -179,7 +176,7 @@ def test_right_password_works_and_is_never_shown(
 
 
 def test_password_from_a_pgpass_file_is_used(
-    cli: Cli, migrations: Migrations, scram: Cluster, scram_db: str, tmp_path: Path
+    cli: Cli, migrations: Files, scram: Cluster, scram_db: str, tmp_path: Path
 ) -> None:
     passfile = tmp_path / "pgpass"
     passfile.write_text(f"127.0.0.1:{scram.port}:*:postgres:{RIGHT}\n", encoding="utf-8")
@@ -193,7 +190,7 @@ def test_password_from_a_pgpass_file_is_used(
 
 
 def test_home_pgpass_is_used_in_a_subprocess(
-    run_pgshift: Callable[..., CliResult], migrations: Migrations, scram: Cluster,
+    run_pgshift: Callable[..., CliResult], migrations: Files, scram: Cluster,
     scram_db: str, tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
@@ -210,7 +207,7 @@ def test_home_pgpass_is_used_in_a_subprocess(
 
 
 def test_failure_after_connecting_with_a_password_never_shows_it(
-    cli: Cli, migrations: Migrations, scram: Cluster, scram_db: str
+    cli: Cli, migrations: Files, scram: Cluster, scram_db: str
 ) -> None:
     folder = migrations({"001_bad.sql": "-- UP\nSELECT * FROM nope;\n"})
     for extra in OUTPUT_MODES.values():
@@ -236,7 +233,7 @@ def closed_port_urls(port: int) -> dict[str, str]:
 @pytest.mark.parametrize("mode", list(OUTPUT_MODES))
 @pytest.mark.parametrize("form", ["url", "query", "key_value"])
 def test_closed_port_exits_1_naming_host_and_port_without_the_password(
-    cli: Cli, migrations: Migrations, form: str, mode: str
+    cli: Cli, migrations: Files, form: str, mode: str
 ) -> None:
     port = closed_port()
     result = cli("--database-url", closed_port_urls(port)[form], "--dir",
@@ -249,7 +246,7 @@ def test_closed_port_exits_1_naming_host_and_port_without_the_password(
 
 @pytest.mark.parametrize("command", ["migrate", "status", "rollback", "reset", "refresh"])
 def test_closed_port_in_a_subprocess_exits_1_quickly(
-    run_pgshift: Callable[..., CliResult], migrations: Migrations, command: str
+    run_pgshift: Callable[..., CliResult], migrations: Files, command: str
 ) -> None:
     port = closed_port()
     extra = ["--yes"] if command in ("reset", "refresh") else []
@@ -286,7 +283,7 @@ def where_given(url: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("source", ["flag", "environment", "dotenv", "env_file"])
 @pytest.mark.parametrize("url", MALFORMED_URLS, ids=["plain", "postgres_scheme", "query"])
 def test_malformed_url_exits_2_without_a_single_piece_of_the_password(
-    cli: Cli, migrations: Migrations, tmp_path: Path, url: str, source: str, mode: str
+    cli: Cli, migrations: Files, tmp_path: Path, url: str, source: str, mode: str
 ) -> None:
     given = where_given(url, tmp_path)[source]
     result = cli(*given.get("args", []), "--dir", str(migrations(FILES)), "migrate",
@@ -299,7 +296,7 @@ def test_malformed_url_exits_2_without_a_single_piece_of_the_password(
 
 @pytest.mark.parametrize("command", ["status", "migrate", "rollback", "reset", "refresh"])
 def test_malformed_url_in_a_subprocess_exits_2_without_the_password(
-    run_pgshift: Callable[..., CliResult], migrations: Migrations, command: str
+    run_pgshift: Callable[..., CliResult], migrations: Files, command: str
 ) -> None:
     extra = ["--yes"] if command in ("reset", "refresh") else []
     result = run_pgshift(command, *extra, "--verbose", "--dir", str(migrations(FILES)),
@@ -313,7 +310,7 @@ def test_malformed_url_in_a_subprocess_exits_2_without_the_password(
 
 @pytest.mark.parametrize("mode", list(OUTPUT_MODES))
 def test_dotenv_values_are_never_echoed(
-    cli: Cli, migrations: Migrations, tmp_path: Path, mode: str
+    cli: Cli, migrations: Files, tmp_path: Path, mode: str
 ) -> None:
     port = closed_port()
     (tmp_path / ".env").write_text(
@@ -330,7 +327,7 @@ def test_dotenv_values_are_never_echoed(
 
 
 def test_dotenv_pgpassword_is_never_echoed_on_success(
-    cli: Cli, migrations: Migrations, db_url: str, tmp_path: Path
+    cli: Cli, migrations: Files, db_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / ".env").write_text(f"DATABASE_URL={db_url}\nPGPASSWORD=Jw4Hn2Tz6\n",
                                    encoding="utf-8")
@@ -342,7 +339,7 @@ def test_dotenv_pgpassword_is_never_echoed_on_success(
 
 
 def test_environment_url_beats_a_dotenv_url_with_a_password(
-    cli: Cli, migrations: Migrations, db_url: str, tmp_path: Path
+    cli: Cli, migrations: Files, db_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / ".env").write_text(
         f"DATABASE_URL=postgresql://app:Xq9Uy7Bm4@127.0.0.1:{closed_port()}/appdb\n",

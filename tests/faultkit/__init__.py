@@ -17,6 +17,7 @@ from .cluster import (
     Cluster,
     ClusterError,
     free_port,
+    matching_bin_dir,
     pg_bin_dir,
     ssl_unavailable,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "PgBouncer",
     "ProxyStats",
     "free_port",
+    "matching_bin_dir",
     "pg_bin_dir",
     "pgbouncer_unavailable",
     "simple_query",

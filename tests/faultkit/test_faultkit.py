@@ -29,6 +29,8 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from pgtest import url_for_database
+
 from .cluster import TEST_OS_USER, Cluster, ssl_unavailable
 from .pgbouncer import PgBouncer, available, version
 from .proxy import FaultProxy, simple_query
@@ -56,10 +58,6 @@ class Server:
 
     label: str
     url: str
-
-
-def with_db(url: str, dbname: str) -> str:
-    return urllib.parse.urlsplit(url)._replace(path="/" + dbname).geturl()
 
 
 def fact(label: str, text: str) -> None:
@@ -137,7 +135,7 @@ def db(server: Server) -> Iterator[str]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     fact(server.label, f"server_version {version_text[0] if version_text else '?'}")
     try:
-        yield with_db(server.url, name)
+        yield url_for_database(server.url, name)
     finally:
         with psycopg.connect(server.url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

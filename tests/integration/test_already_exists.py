@@ -5,9 +5,8 @@ migration applies and it is recorded; ``--strict`` makes each of them a failure.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -15,17 +14,16 @@ from pgshift import Migrator
 from pgshift.errors import MigrationFailed
 from pgshift.results import Event
 from pgtest import (
-    CliResult,
+    Cli,
+    Files,
     catalog_snapshot,
     columns,
     execute,
     fetch,
+    run,
     table_exists,
     tracking_rows,
 )
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 
 
 @dataclass(frozen=True)
@@ -62,10 +60,6 @@ def body(statement: str) -> str:
         f"{statement}\n\nCREATE TABLE after_it (id int);\n\n"
         "-- DOWN\nDROP TABLE after_it;\nDROP TABLE before_it;\n"
     )
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -6,7 +6,6 @@ run inside a transaction are refused before anything runs; ``atomic = true`` in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -14,10 +13,16 @@ import pytest
 
 from pgshift import Migrator
 from pgshift.errors import MigrationFailed, RollbackFailed, StateError
-from pgtest import CliResult, catalog_snapshot, execute, fetch, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import (
+    Cli,
+    Files,
+    batches,
+    catalog_snapshot,
+    execute,
+    fetch,
+    run,
+    table_exists,
+)
 
 
 def table(name: str) -> str:
@@ -31,14 +36,6 @@ FAILING = (
 )
 FOUR = {"001_a.sql": table("a"), "002_b.sql": table("b"), "003_c.sql": table("c"),
         "004_d.sql": FAILING}
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def tracking_tables(url: str) -> list[str]:
@@ -88,7 +85,7 @@ def test_failure_keeps_earlier_batches_and_rows_unchanged(
     assert (error.migration, error.server.sqlstate) == ("004_d.sql", "42P01")
     assert error.statement is not None and error.statement.line == 3
     assert catalog_snapshot(db_url) == before
-    assert rows(db_url) == [("000_base.sql", 1)]
+    assert batches(db_url) == [("000_base.sql", 1)]
 
 
 def test_without_atomic_the_same_run_keeps_the_first_three(
@@ -100,7 +97,7 @@ def test_without_atomic_the_same_run_keeps_the_first_three(
         Migrator(db_url, directory, atomic=True).migrate(atomic=False)
 
     assert caught.value.applied == ["001_a.sql", "002_b.sql", "003_c.sql"]
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
     assert [t for t in "abcd" if table_exists(db_url, t)] == ["a", "b", "c"]
 
 
@@ -112,7 +109,7 @@ def test_successful_atomic_run_commits_every_row_in_one_transaction(
     result = Migrator(db_url, directory).migrate(atomic=True)
 
     assert [a.name for a in result.applied] == ["001_a.sql", "002_b.sql", "003_c.sql"]
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
     # executed_at defaults to now(), the start time of the transaction: one for all rows
     assert fetch(db_url, "SELECT count(DISTINCT executed_at) FROM _migrations") == [(1,)]
 
@@ -161,7 +158,7 @@ def test_atomic_runs_around_a_no_transaction_migration(
 
     assert [a.name for a in first.applied] == ["001_a.sql", "002_b.sql"]
     assert [a.name for a in last.applied] == ["004_c.sql"]
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_outside.sql", 2),
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_outside.sql", 2),
                             ("004_c.sql", 3)]
     assert fetch(db_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'a_id'::regclass"
                  ) == [(True,)]
@@ -186,7 +183,7 @@ def test_already_exists_skips_only_that_statement_and_the_run_goes_on(
     result = run(cli, db_url, directory, "migrate", "--atomic")
 
     assert result.exit_code == 0, result.stderr
-    assert rows(db_url) == [("001_a.sql", 1), ("002_again.sql", 1), ("003_c.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_again.sql", 1), ("003_c.sql", 1)]
     assert fetch(db_url, "SELECT id FROM b") == [(7,)]
     assert table_exists(db_url, "c")
     assert '"a" already exists' in result.stderr
@@ -257,7 +254,7 @@ def test_rollback_atomic_undoes_nothing_when_the_second_down_fails(
     assert "whole run was rolled back" in result.stderr
     assert catalog_snapshot(db_url) == before
     assert fetch(db_url, "SELECT id FROM c") == [(42,)]
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
 
 
 def test_rollback_without_atomic_keeps_the_first_down(
@@ -296,7 +293,7 @@ def test_reset_atomic_across_batches_undoes_nothing_when_the_oldest_down_fails(
 
     assert result.exit_code == 1, result.stdout + result.stderr
     assert catalog_snapshot(db_url) == before
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 2), ("003_c.sql", 3)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 2), ("003_c.sql", 3)]
 
 
 def test_rollback_atomic_refuses_a_down_that_needs_no_transaction(
@@ -337,7 +334,7 @@ def test_pyproject_atomic_is_the_default_and_no_atomic_overrides_it(
 
     assert overridden.exit_code == 1
     assert "whole run was rolled back" not in overridden.stderr
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1), ("003_c.sql", 1)]
 
 
 def test_pyproject_atomic_applies_to_rollback(
@@ -354,7 +351,7 @@ def test_pyproject_atomic_applies_to_rollback(
     plain = run(cli, db_url, second_down_fails, "rollback", "--no-atomic")
 
     assert plain.exit_code == 1
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
 
 
 def test_pyproject_atomic_false_and_atomic_flag(
@@ -460,4 +457,4 @@ def test_lock_timeout_names_the_blocking_session(
     if atomic:
         assert catalog_snapshot(db_url) == before
     else:
-        assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 2)]
+        assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 2)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,17 @@ import pytest
 from pgshift import Migrator
 from pgshift.db.lock import lock_key
 from pgshift.errors import StateError, UsageRefused
-from pgtest import CliResult, catalog_snapshot, execute, fetch, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import (
+    Cli,
+    Files,
+    batches,
+    catalog_snapshot,
+    execute,
+    fetch,
+    run,
+    table_exists,
+    tracking_rows,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.glob("*.sql"))
@@ -38,14 +45,6 @@ def sections(text: str) -> tuple[str, str]:
     lines = text.splitlines()
     up_at, down_at = lines.index("-- UP"), lines.index("-- DOWN")
     return "\n".join(lines[up_at + 1:down_at]), "\n".join(lines[down_at + 1:])
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def witness(url: str) -> list[str]:
@@ -134,7 +133,7 @@ def test_baseline_records_the_hand_made_schema_in_batch_0(
     doc = json.loads(result.stdout)
     assert doc["batch"] == 0
     assert [a["name"] for a in doc["applied"]] == FIRST_THREE
-    assert rows(db_url) == [(name, 0) for name in FIRST_THREE]
+    assert batches(db_url) == [(name, 0) for name in FIRST_THREE]
     for row in tracking_rows(db_url):
         _, down = sections((by_hand / row["name"]).read_text(encoding="utf-8"))
         assert CHECKSUM.match(row["checksum"]), row
@@ -161,7 +160,7 @@ def test_baseline_runs_no_statement(db_url: str, trapped: Path) -> None:
 
     assert [a.name for a in result.applied] == ["001_a.sql", "002_trap.sql"]
     assert witness(db_url) == []
-    assert rows(db_url) == [("001_a.sql", 0), ("002_trap.sql", 0)]
+    assert batches(db_url) == [("001_a.sql", 0), ("002_trap.sql", 0)]
 
     after = Migrator(db_url, trapped).migrate()
 
@@ -175,7 +174,7 @@ def test_migrate_after_baseline_applies_the_rest_in_batch_1(
     result = run(cli, db_url, baselined, "migrate")
 
     assert result.exit_code == 0, result.stderr
-    assert rows(db_url) == [(n, 0) for n in FIRST_THREE] + [(n, 1) for n in REST]
+    assert batches(db_url) == [(n, 0) for n in FIRST_THREE] + [(n, 1) for n in REST]
     assert table_exists(db_url, "notifications")
     assert fetch(db_url, "SELECT indisvalid FROM pg_index"
                          " WHERE indexrelid = 'idx_generations_model'::regclass") == [(True,)]
@@ -193,7 +192,7 @@ def test_rollback_never_undoes_batch_0(cli: Cli, db_url: str, baselined: Path) -
 
     assert first.exit_code == 0 and second.exit_code == 0, first.stderr + second.stderr
     assert "Nothing to roll back" in second.stdout
-    assert rows(db_url) == [(n, 0) for n in FIRST_THREE]
+    assert batches(db_url) == [(n, 0) for n in FIRST_THREE]
     assert catalog_snapshot(db_url) == baseline_schema
     assert fetch(db_url, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
                          " AND attname IN ('avatar_url', 'phone')") == [(2,)]
@@ -213,7 +212,7 @@ def test_reset_refresh_and_rollback_options_keep_batch_0(
     result = run(cli, db_url, baselined, *args)
 
     assert result.exit_code == 0, result.stdout + result.stderr
-    recorded = rows(db_url)
+    recorded = batches(db_url)
     assert recorded[:3] == [(n, 0) for n in FIRST_THREE]
     expected_rest = [(n, 1) for n in REST] if args[0] == "refresh" else []
     assert recorded[3:] == expected_rest
@@ -253,7 +252,7 @@ def test_baseline_upgrades_an_older_four_column_table(db_url: str, by_hand: Path
 
     Migrator(db_url, by_hand).baseline(FIRST_THREE[-1])
 
-    assert rows(db_url) == [(name, 0) for name in FIRST_THREE]
+    assert batches(db_url) == [(name, 0) for name in FIRST_THREE]
     assert all(CHECKSUM.match(row["checksum"]) for row in tracking_rows(db_url))
     states = {e.name: e.state for e in Migrator(db_url, by_hand).status().entries}
     assert [states[name] for name in FIRST_THREE] == ["executed"] * 3
@@ -297,7 +296,7 @@ def test_mark_records_without_running_in_a_new_batch(
     assert result.exit_code == 0, result.stdout + result.stderr
     doc = json.loads(result.stdout)
     assert (doc["batch"], [a["name"] for a in doc["applied"]]) == (2, ["002_trap.sql"])
-    assert rows(db_url) == [("001_a.sql", 1), ("002_trap.sql", 2)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_trap.sql", 2)]
     assert witness(db_url) == []
     row = tracking_rows(db_url)[1]
     assert CHECKSUM.match(row["checksum"])
@@ -317,7 +316,7 @@ def test_mark_on_an_empty_database_creates_the_tracking_table(
     result = Migrator(db_url, trapped).mark("002_trap.sql")
 
     assert result.batch == 1
-    assert rows(db_url) == [("002_trap.sql", 1)]
+    assert batches(db_url) == [("002_trap.sql", 1)]
     assert witness(db_url) == []
 
 
@@ -389,7 +388,7 @@ def test_unmark_forgets_without_running_down(cli: Cli, db_url: str, trapped: Pat
     assert result.exit_code == 0, result.stdout + result.stderr
     doc = json.loads(result.stdout)
     assert [a["name"] for a in doc["rolled_back"]] == ["002_trap.sql"]
-    assert rows(db_url) == [("001_a.sql", 2)]
+    assert batches(db_url) == [("001_a.sql", 2)]
     assert witness(db_url) == []
     status = {e.name: e.state for e in Migrator(db_url, trapped).status().entries}
     assert status["002_trap.sql"] == "pending"
@@ -401,7 +400,7 @@ def test_unmark_keeps_the_schema(db_url: str, trapped: Path) -> None:
     result = Migrator(db_url, trapped).unmark("001_a.sql")
 
     assert [a.name for a in result.rolled_back] == ["001_a.sql"]
-    assert rows(db_url) == []
+    assert batches(db_url) == []
     assert table_exists(db_url, "a")
 
 
@@ -411,7 +410,7 @@ def test_unmark_a_migration_whose_file_is_gone(db_url: str, trapped: Path) -> No
 
     Migrator(db_url, trapped).unmark("001_a.sql")
 
-    assert rows(db_url) == []
+    assert batches(db_url) == []
     assert table_exists(db_url, "a")
 
 

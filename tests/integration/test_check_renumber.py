@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from pgshift import Migrator
 from pgshift.review.renumber import renumber
-from pgtest import CliResult, catalog_snapshot, fetch, table_exists, tracking_rows
+from pgtest import Cli, CliResult, Files, catalog_snapshot, fetch, run, table_exists, tracking_rows
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/target"
 
 
@@ -21,10 +18,6 @@ def table(name: str, header: str = "") -> str:
 
 def headed(filename: str, name: str) -> str:
     return table(name, f"-- Migration: {filename}\n-- Created: 2026-01-20\n\n")
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def problems(result: CliResult) -> list[str]:

@@ -20,12 +20,14 @@ import pytest
 from psycopg import sql
 
 from pgtest import (
-    CliResult,
+    Cli,
     catalog_snapshot,
     columns,
     execute,
     fetch,
     index_info,
+    ok,
+    run,
     table_exists,
     tracking_rows,
     url_for_database,
@@ -36,18 +38,6 @@ DIRECTORIES = ("plpgsql", "enums", "concurrently", "crlf_bom", "misc")
 BOM = b"\xef\xbb\xbf"
 REPORTING_ROLE = "pgshift_corpus_reporting"
 
-Cli = Callable[..., CliResult]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    )
-    return result
 
 
 def names(directory: Path) -> list[str]:

@@ -9,7 +9,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,9 +21,8 @@ from pgshift import Migrator
 from pgshift.embedded import server as embedded
 from pgshift.errors import RunError
 from pgshift.review.dump import find_pg_dump
-from pgtest import CliResult, catalog_snapshot, execute, fetch, url_for_database
+from pgtest import Cli, catalog_snapshot, execute, fetch, url_for_database
 
-Cli = Callable[..., CliResult]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"
 PASSWORD = "s3cr@t-Pw"
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pgtest import (
+    Cli,
     CliResult,
+    batches,
     catalog_snapshot,
     columns,
     execute,
     fetch,
     index_info,
+    ok,
+    run,
     table_exists,
     tracking_rows,
 )
@@ -39,18 +42,6 @@ INDEXES = (
 )
 CHECKSUM = re.compile(r"^sha256v1:[0-9a-f]{64}$")
 
-Cli = Callable[..., CliResult]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    )
-    return result
 
 
 def down_section(name: str) -> str:
@@ -62,10 +53,6 @@ def copy_examples(target: Path, names: list[str]) -> Path:
     for name in names:
         shutil.copyfile(EXAMPLES / name, target / name)
     return target
-
-
-def batches(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
 
 
 def schema_facts(url: str) -> dict[str, Any]:

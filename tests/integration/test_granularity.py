@@ -4,8 +4,6 @@ catalog and the rows of ``_migrations``)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,18 @@ import pytest
 from pgshift import Migrator
 from pgshift.errors import StateError, UsageRefused
 from pgshift.results import Event
-from pgtest import CliResult, catalog_snapshot, execute, fetch, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import (
+    Cli,
+    Files,
+    batches,
+    catalog_snapshot,
+    execute,
+    fetch,
+    one_json,
+    run,
+    table_exists,
+    tracking_rows,
+)
 
 
 def chained(number: int) -> str:
@@ -31,23 +37,8 @@ NAMES = [f"00{n}_t{n}.sql" for n in range(1, 6)]
 FILES = {name: chained(n) for n, name in enumerate(NAMES, start=1)}
 
 
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
-
-
 def present(url: str) -> list[str]:
     return [f"t{n}" for n in range(1, 6) if table_exists(url, f"t{n}")]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
-
-
-def one_json(result: CliResult) -> dict[str, Any]:
-    """stdout as exactly one JSON document (json.loads rejects trailing text)."""
-    doc = json.loads(result.stdout)
-    assert isinstance(doc, dict)
-    return doc
 
 
 def names(entries: list[dict[str, Any]]) -> list[str]:
@@ -61,7 +52,7 @@ def mixed(db_url: str, migrations: Files) -> Path:
     assert [a.name for a in Migrator(db_url, directory).migrate(step=2).applied] == NAMES[:2]
     assert [a.name for a in Migrator(db_url, directory).migrate(step=1).applied] == NAMES[2:3]
     assert [a.name for a in Migrator(db_url, directory).migrate().applied] == NAMES[3:]
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2), (NAMES[3], 3),
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2), (NAMES[3], 3),
                             (NAMES[4], 3)]
     return directory
 
@@ -79,7 +70,7 @@ def test_rollback_step_crosses_batches_newest_first(
     assert names(doc["rolled_back"]) == [NAMES[4], NAMES[3], NAMES[2]]
     assert [e["batch"] for e in doc["rolled_back"]] == [3, 3, 2]
     assert doc["applied"] == []
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1)]
     assert present(db_url) == ["t1", "t2"]
 
 
@@ -87,13 +78,13 @@ def test_rollback_step_may_split_a_batch(db_url: str, mixed: Path) -> None:
     first = Migrator(db_url, mixed).rollback(step=1)
 
     assert [r.name for r in first.rolled_back] == [NAMES[4]]
-    assert rows(db_url)[-1] == (NAMES[3], 3)
+    assert batches(db_url)[-1] == (NAMES[3], 3)
     assert present(db_url) == ["t1", "t2", "t3", "t4"]
 
     rest_of_batch = Migrator(db_url, mixed).rollback()
 
     assert [r.name for r in rest_of_batch.rolled_back] == [NAMES[3]]
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2)]
 
 
 def test_rollback_step_beyond_what_is_applied_rolls_back_everything(
@@ -102,7 +93,7 @@ def test_rollback_step_beyond_what_is_applied_rolls_back_everything(
     result = Migrator(db_url, mixed).rollback(step=50)
 
     assert [r.name for r in result.rolled_back] == NAMES[::-1]
-    assert rows(db_url) == []
+    assert batches(db_url) == []
     assert present(db_url) == []
 
 
@@ -126,7 +117,7 @@ def test_rollback_batch_of_the_latest_batch(cli: Cli, db_url: str, mixed: Path) 
 
     assert result.exit_code == 0, result.stderr
     assert names(one_json(result)["rolled_back"]) == [NAMES[4], NAMES[3]]
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2)]
     assert present(db_url) == ["t1", "t2", "t3"]
 
 
@@ -148,7 +139,7 @@ def test_rollback_batch_not_latest_raises_state_error(db_url: str, mixed: Path) 
         Migrator(db_url, mixed).rollback(batch=2)
 
     assert caught.value.exit_code == 1
-    assert len(rows(db_url)) == 5
+    assert len(batches(db_url)) == 5
 
 
 # --- rollback --to ---------------------------------------------------------------------
@@ -161,7 +152,7 @@ def test_rollback_to_keeps_name_and_removes_everything_after(
 
     assert result.exit_code == 0, result.stderr
     assert names(one_json(result)["rolled_back"]) == [NAMES[4], NAMES[3], NAMES[2]]
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1)]
     assert present(db_url) == ["t1", "t2"]
 
 
@@ -171,7 +162,7 @@ def test_rollback_to_inside_a_batch_keeps_the_rest_of_that_batch(
     result = Migrator(db_url, mixed).rollback(to=NAMES[3])
 
     assert [r.name for r in result.rolled_back] == [NAMES[4]]
-    assert rows(db_url)[-1] == (NAMES[3], 3)
+    assert batches(db_url)[-1] == (NAMES[3], 3)
     assert present(db_url) == ["t1", "t2", "t3", "t4"]
 
 
@@ -259,7 +250,7 @@ def test_migrate_step_applies_the_next_n_as_one_batch(
     assert first.exit_code == 0 and second.exit_code == 0, first.stderr + second.stderr
     assert names(one_json(first)["applied"]) == NAMES[:2]
     assert (one_json(second)["batch"], names(one_json(second)["applied"])) == (2, NAMES[2:4])
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2), (NAMES[3], 2)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2), (NAMES[3], 2)]
     assert present(db_url) == ["t1", "t2", "t3", "t4"]
 
 
@@ -271,7 +262,7 @@ def test_migrate_step_beyond_pending_applies_what_there_is(
     result = Migrator(db_url, directory).migrate(step=99)
 
     assert [a.name for a in result.applied] == NAMES
-    assert {batch for _, batch in rows(db_url)} == {1}
+    assert {batch for _, batch in batches(db_url)} == {1}
 
 
 def test_migrate_to_applies_up_to_and_including_name(
@@ -283,7 +274,7 @@ def test_migrate_to_applies_up_to_and_including_name(
 
     assert result.exit_code == 0, result.stderr
     assert names(one_json(result)["applied"]) == NAMES[:3]
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 1)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 1)]
     assert present(db_url) == ["t1", "t2", "t3"]
 
     rest = Migrator(db_url, directory).migrate(to=NAMES[4])
@@ -344,7 +335,7 @@ def test_redo_reapplies_the_last_batch_as_a_new_batch(
     doc = one_json(result)
     assert names(doc["rolled_back"]) == [NAMES[3], NAMES[2]]
     assert names(doc["applied"]) == [NAMES[2], NAMES[3]]
-    assert rows(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2), (NAMES[3], 2)]
+    assert batches(db_url) == [(NAMES[0], 1), (NAMES[1], 1), (NAMES[2], 2), (NAMES[3], 2)]
     new_ids = {row["name"]: row["id"] for row in tracking_rows(db_url)}
     assert new_ids[NAMES[0]] == old_ids[NAMES[0]]
     assert new_ids[NAMES[2]] > old_ids[NAMES[3]]
@@ -362,7 +353,7 @@ def test_redo_with_nothing_applied_applies_nothing(
     result = run(cli, db_url, directory, "redo")
 
     assert result.exit_code == 0, result.stderr
-    assert rows(db_url) == []
+    assert batches(db_url) == []
     assert present(db_url) == []
 
 
@@ -383,7 +374,7 @@ def test_redo_events_roll_back_then_apply(db_url: str, mixed: Path) -> None:
         ("applying", NAMES[4], None), ("applied", NAMES[4], None),
         ("batch-end", None, None),
     ]
-    assert rows(db_url)[-2:] == [(NAMES[3], 3), (NAMES[4], 3)]
+    assert batches(db_url)[-2:] == [(NAMES[3], 3), (NAMES[4], 3)]
 
 
 def test_redo_refuses_when_a_migration_of_the_batch_cannot_be_applied_again(

@@ -34,9 +34,8 @@ from pgshift.errors import (
     UsageRefused,
 )
 from pgshift.results import Event, RunResult
-from pgtest import catalog_snapshot, fetch, table_exists, tracking_rows
+from pgtest import Files, batches, catalog_snapshot, fetch, table_exists
 
-Files = Callable[..., Path]
 PASSWORD = "Hunter2-Secret-Pw"
 
 
@@ -54,10 +53,6 @@ STARTUP_FILES = {
                     "-- DOWN\nDROP TABLE runs;\n",
     **{f"00{n}_m{n}.sql": slow(n) for n in range(2, 6)},
 }
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(row["name"], row["batch"]) for row in tracking_rows(url)]
 
 
 def with_password(url: str) -> str:
@@ -127,7 +122,7 @@ def test_four_app_instances_starting_together_apply_each_migration_once(
     applied = [a.name for result in results if result for a in result.applied]
     assert sorted(applied) == sorted(STARTUP_FILES)
     assert sum(1 for result in results if result and result.applied) == 1
-    assert rows(db_url) == [(name, 1) for name in sorted(STARTUP_FILES)]
+    assert batches(db_url) == [(name, 1) for name in sorted(STARTUP_FILES)]
     assert fetch(db_url, "SELECT name, count(*) FROM runs GROUP BY name ORDER BY name") == [
         (f"{n:03}", 1) for n in range(1, 6)]
     assert fetch(db_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
@@ -161,7 +156,7 @@ def test_plain_threads_each_with_a_migrator(
     assert errors == []
     assert sorted(a.name for r in results for a in r.applied) == sorted(STARTUP_FILES)
     assert fetch(db_url, "SELECT count(*), count(DISTINCT name) FROM runs") == [(5, 5)]
-    assert rows(db_url) == [(name, 1) for name in sorted(STARTUP_FILES)]
+    assert batches(db_url) == [(name, 1) for name in sorted(STARTUP_FILES)]
 
 
 def test_the_library_prints_nothing(
@@ -205,7 +200,7 @@ def test_events_arrive_in_order_with_totals(db_url: str, migrations: Files) -> N
     ]
     done = [e for e in events if e.kind in ("applied", "reverted")]
     assert all(e.duration_ms is not None and e.duration_ms >= 0 for e in done)
-    assert rows(db_url) == [(names[0], 1)]
+    assert batches(db_url) == [(names[0], 1)]
 
 
 def test_events_of_a_failed_run_end_the_batch(db_url: str, migrations: Files) -> None:
@@ -345,7 +340,7 @@ def test_migration_failed_carries_statement_server_and_applied(
     assert error.server.sqlstate == "23505"
     assert error.server.detail is not None and "(id)=(1)" in error.server.detail
     assert "002_bad.sql:7" in str(error)
-    assert rows(db_url) == [("001_ok.sql", 1)]
+    assert batches(db_url) == [("001_ok.sql", 1)]
     assert fetch(db_url, "SELECT count(*) FROM ok") == [(0,)]
     assert not table_exists(db_url, "never")
 
@@ -377,7 +372,7 @@ def test_rollback_failed_carries_its_fields(db_url: str, migrations: Files) -> N
     assert (error.migration, error.applied, error.server.sqlstate) == (
         "002_b.sql", ["003_c.sql"], "42P01")
     assert error.statement is not None and error.statement.line == 5
-    assert rows(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
+    assert batches(db_url) == [("001_a.sql", 1), ("002_b.sql", 1)]
 
 
 @pytest.mark.parametrize("call, kind", [

@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pgshift.files import directory, sqlfile
 from pgshift.review.plan import lint_file, lint_pending
-from pgtest import CliResult
+from pgtest import Cli, Files
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"
 FINDING = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<severity>error|warning|note) "
                      r"(?P<rule>[a-z-]+): (?P<message>.+)$")

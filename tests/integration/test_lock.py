@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,21 +23,25 @@ from pgshift.db import lock
 from pgshift.db.lock import lock_key
 from pgshift.errors import LockTimeout
 from pgshift.results import Event
-from pgtest import CliResult, catalog_snapshot, clean_environ, execute, fetch, tracking_rows
+from pgtest import (
+    OWN_DATABASE,
+    Cli,
+    Files,
+    advisory_locks,
+    catalog_snapshot,
+    clean_environ,
+    execute,
+    fetch,
+    run,
+    tracking_rows,
+)
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 HEARTBEAT_SECONDS: float = getattr(lock, "HEARTBEAT_SECONDS", 5.0)
 
 FILES = {
     "001_a.sql": "-- UP\nCREATE TABLE a (id int);\n-- DOWN\nDROP TABLE a;\n",
     "002_b.sql": "-- UP\nCREATE TABLE b (id int);\n-- DOWN\nDROP TABLE b;\n",
 }
-OWN_DB = "(SELECT oid FROM pg_database WHERE datname = current_database())"
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def bounded(url: str) -> str:
@@ -53,13 +56,6 @@ def holding_lock(url: str, schema: str = "public", table: str = "_migrations") -
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(schema, table)])
         yield conn.info.backend_pid
         conn.rollback()
-
-
-def advisory_locks(url: str) -> list[tuple[int, bool]]:
-    """(pid, granted) of every advisory lock in the database of ``url``."""
-    return [(r[0], r[1]) for r in fetch(
-        url, f"SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'"
-        f" AND database = {OWN_DB}")]
 
 
 def pgshift_backends(url: str) -> list[tuple[int, str | None, Any]]:
@@ -287,7 +283,7 @@ def lock_holder_facts(url: str) -> list[tuple[int, str | None, Any, int]]:
         url,
         "SELECT a.pid, a.state, a.backend_xmin, count(*) FROM pg_locks l"
         " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-        f" AND l.granted AND l.database = {OWN_DB} GROUP BY 1, 2, 3")]
+        f" AND l.granted AND l.database = {OWN_DATABASE} GROUP BY 1, 2, 3")]
 
 
 def test_lock_connection_is_idle_without_snapshot_during_a_migration(
@@ -396,7 +392,7 @@ def test_lock_survives_session_timeouts_of_the_database(
         "   AND application_name = 'pgshift' AND pid <> pg_backend_pid()"
         "   AND query LIKE '%pg_sleep(0.71)%' AND state = 'active'),"
         f" (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        f"   AND database = {OWN_DB})") if r[0]], thread=thread)
+        f"   AND database = {OWN_DATABASE})") if r[0]], thread=thread)
     thread.join(30)
 
     assert not isinstance(outcome[0], Exception), outcome

@@ -18,24 +18,20 @@ from pgshift import Migrator
 from pgshift.errors import MigrationFailed
 from pgshift.results import Event
 from pgtest import (
-    CliResult,
+    Cli,
+    Files,
     advisory_locks,
     batches,
     catalog_snapshot,
     columns,
     execute,
     fetch,
+    run,
     table_exists,
     tracking_rows,
 )
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 CHECKSUM = re.compile(r"^sha256v1:[0-9a-f]{64}$")
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 
@@ -189,7 +185,7 @@ def test_failure_keeps_earlier_files_of_the_run_and_undoes_the_failed_one(
     assert table_exists(db_url, "first_t")
     assert not table_exists(db_url, "people")
     assert not table_exists(db_url, "third_t")
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_failure_is_reported_like_psql_without_traceback(
@@ -344,7 +340,7 @@ def test_set_local_statement_timeout_in_a_file(
     assert "002_slow.sql:4" in result.stderr
     assert batches(db_url) == [("001_ok.sql", 1)]
     assert not table_exists(db_url, "slow")
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_statement_timeout_of_the_database(db_url: str, migrations: Files) -> None:
@@ -359,7 +355,7 @@ def test_statement_timeout_of_the_database(db_url: str, migrations: Files) -> No
     assert caught.value.server.sqlstate == "57014"
     assert not table_exists(db_url, "slow")
     assert tracking_rows(db_url) == []
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 @pytest.fixture
@@ -387,7 +383,7 @@ def test_lock_timeout_on_a_busy_table(
     assert "retry" in result.stderr
     assert "001_alter.sql:3" in result.stderr
     assert catalog_snapshot(db_url) == before
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_lock_timeout_message_names_the_blocking_pid(

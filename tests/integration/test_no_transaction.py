@@ -5,17 +5,19 @@ last one; failures say what ran and was not undone; an INVALID index never passe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+import pgtest
 from pgshift import Migrator
 from pgshift.errors import MigrationFailed
 from pgtest import (
+    Cli,
     CliResult,
+    Files,
     columns,
     execute,
     fetch,
@@ -23,9 +25,6 @@ from pgtest import (
     table_exists,
     tracking_rows,
 )
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 
 BASE = {
     "001_users.sql": "-- UP\nCREATE TABLE users (id int PRIMARY KEY, email text);\n"
@@ -41,7 +40,8 @@ def bounded(url: str) -> str:
 
 
 def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", bounded(url), "--dir", str(directory), *args)
+    """:func:`pgtest.run` on the :func:`bounded` URL."""
+    return pgtest.run(cli, bounded(url), directory, *args)
 
 
 def names(url: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,17 @@ from pgshift import Migrator
 from pgshift.analysis.locks.statement import MODES, statement_locks
 from pgshift.db.lock import lock_key
 from pgshift.review.plan import plan_migrate, plan_rollback
-from pgtest import CliResult, catalog_snapshot, execute, table_exists, tracking_rows
+from pgtest import (
+    Cli,
+    Files,
+    catalog_snapshot,
+    execute,
+    run,
+    table_exists,
+    tracking_rows,
+)
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def state(url: str) -> tuple[Any, Any]:

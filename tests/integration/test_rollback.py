@@ -4,7 +4,6 @@ row, newest first, and nothing rolled back when one migration of the batch has n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,15 @@ from pgshift import Migrator
 from pgshift.errors import RollbackFailed, StateError
 from pgshift.results import Event
 from pgtest import (
-    CliResult,
+    Cli,
+    Files,
     advisory_locks,
     batches,
     catalog_snapshot,
+    run,
     table_exists,
     tracking_rows,
 )
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
-
-
 
 
 def table(name: str, extra: str = "") -> str:
@@ -74,7 +66,7 @@ def test_rollback_undoes_the_last_batch_only(db_url: str, three_batches: Path) -
     assert [r.name for r in second.rolled_back] == ["003_c.sql", "002_b.sql"]
     assert batches(db_url) == [("001_a.sql", 1)]
     assert [table_exists(db_url, t) for t in "abcd"] == [True, False, False, False]
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_rollback_then_migrate_reapplies_as_a_new_batch(
@@ -154,7 +146,7 @@ def test_down_failing_midway_keeps_the_rest_recorded(
                                ("004_four.sql", 2), ("005_five.sql", 2)]
     assert not table_exists(db_url, "six")
     assert table_exists(db_url, "five") and table_exists(db_url, "four")
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 # --- S24: a migration of the batch without DOWN -----------------------------------------
@@ -182,7 +174,7 @@ def test_batch_with_a_migration_lacking_down_rolls_back_nothing(
     assert result.exit_code == 1
     assert "003_nodown.sql" in result.stderr
     assert catalog_snapshot(db_url) == before
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_reset_refuses_when_any_batch_lacks_down(db_url: str, migrations: Files) -> None:
@@ -273,7 +265,7 @@ def test_reset_rolls_back_every_batch_newest_first(
     assert tracking_rows(db_url) == []
     assert not any(table_exists(db_url, t) for t in "abcd")
     assert table_exists(db_url, "_migrations")
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_reset_library_order(db_url: str, three_batches: Path) -> None:
@@ -297,7 +289,7 @@ def test_refresh_leaves_everything_in_batch_one(
     after = {r["name"]: r["id"] for r in tracking_rows(db_url)}
     assert set(after) == set(before) and not set(after.values()) & set(before.values())
     assert all(table_exists(db_url, t) for t in "abcd")
-    assert advisory_locks(db_url) == 0
+    assert advisory_locks(db_url) == []
 
 
 def test_refresh_result(db_url: str, three_batches: Path) -> None:

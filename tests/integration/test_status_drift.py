@@ -13,10 +13,7 @@ import pytest
 from pgshift import Migrator
 from pgshift.errors import StateError
 from pgshift.results import Event
-from pgtest import CliResult, catalog_snapshot, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import Cli, Files, catalog_snapshot, run, table_exists, tracking_rows
 
 B_UP = "CREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n"
 FILES = {
@@ -25,10 +22,6 @@ FILES = {
     "002_b.sql": f"-- UP\n{B_UP}\n-- DOWN\nDROP TABLE b;\n",
     "003_c.sql": "-- UP\nCREATE TABLE c (id int);\n\n-- DOWN\nDROP TABLE c;\n",
 }
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def states(url: str, directory: Path) -> dict[str, str]:

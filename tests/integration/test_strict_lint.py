@@ -6,15 +6,18 @@ exit 1, with nothing applied, unless the file's header allows the rule."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pgshift import Migrator
-from pgtest import CliResult, catalog_snapshot, execute, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import (
+    Cli,
+    Files,
+    catalog_snapshot,
+    execute,
+    run,
+    table_exists,
+    tracking_rows,
+)
 
 BASE = "-- UP\nCREATE TABLE users (id bigint PRIMARY KEY, email text);\n" \
        "-- DOWN\nDROP TABLE users;\n"
@@ -25,10 +28,6 @@ ALLOWED_INDEX = "-- pgshift: allow require-concurrent-index\n" + INDEX
 # notes only (require-if-not-exists, prefer-jsonb)
 NOTES = "-- UP\nCREATE TABLE events (id bigint PRIMARY KEY, payload json);\n" \
         "-- DOWN\nDROP TABLE IF EXISTS events;\n"
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def state(url: str) -> tuple[Any, Any]:

@@ -5,7 +5,7 @@ of another shape, ``--table`` names, and roles without the CREATE privilege."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -16,17 +16,16 @@ from psycopg.conninfo import make_conninfo
 from pgshift import Migrator
 from pgshift.errors import MigrationFailed, RunError, TrackingTableError
 from pgtest import (
-    CliResult,
+    Cli,
+    Files,
     catalog_snapshot,
     columns,
     execute,
     fetch,
+    run,
     table_exists,
     tracking_rows,
 )
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 
 FULL_SHAPE = {
     "id": "integer",
@@ -47,10 +46,6 @@ FILES = {
 }
 NEXT = {"004_bio.sql": "-- UP\nALTER TABLE users ADD COLUMN bio text;\n"
         "-- DOWN\nALTER TABLE users DROP COLUMN bio;\n"}
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def attributes(url: str, table: str) -> list[tuple[object, ...]]:

