@@ -7,16 +7,12 @@ makes ``migrate`` refuse."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from pgshift import Migrator
-from pgtest import CliResult, catalog_snapshot, fetch, table_exists, tracking_rows
+from pgtest import Cli, Files, catalog_snapshot, fetch, run, table_exists, tracking_rows
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/target"
 
 DOWNLOADS = """-- Migration: 001_downloads.sql
@@ -49,10 +45,6 @@ BROKEN_AT = "002_downloads_need_no_id.sql:10"
 LATER = "-- UP\nCREATE TABLE later (id int);\n\n-- DOWN\nDROP TABLE later;\n"
 FILES = {"001_downloads.sql": DOWNLOADS, "002_downloads_need_no_id.sql": NO_ID,
          "003_later.sql": LATER}
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args)
 
 
 def columns(url: str, table: str) -> list[str]:

@@ -6,17 +6,13 @@ multi-byte UTF-8 text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pgshift import Migrator
 from pgshift.errors import MigrationFailed, RollbackFailed
-from pgtest import CliResult, table_exists
-
-Files = Callable[..., Path]
-Cli = Callable[..., CliResult]
+from pgtest import Cli, Files, table_exists
 
 # (header lines, lock_timeout): the section as one script with pgshift's SET LOCAL prefix,
 # without it, and statement by statement outside a transaction (with and without prefix)
