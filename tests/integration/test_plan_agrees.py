@@ -15,10 +15,7 @@ import pytest
 
 from pgshift import Migrator
 from pgshift.errors import MigrationFailed
-from pgtest import CliResult, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import Cli, Files, tracking_rows
 
 A = "-- UP\nCREATE TABLE a (id int);\n-- DOWN\nDROP TABLE a;\n"
 B = "-- UP\nCREATE TABLE b (id int);\n-- DOWN\nDROP TABLE b;\n"
