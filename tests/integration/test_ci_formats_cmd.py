@@ -5,16 +5,13 @@ accepts, Markdown summaries, ``--json`` as ``--format json``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from pgtest import CliResult, table_exists
+from pgtest import Cli, Files, table_exists
 
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text(encoding="utf-8"))
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/target"

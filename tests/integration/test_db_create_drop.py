@@ -8,7 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -21,9 +21,7 @@ from pgshift.lifecycle.database import (
     drop_database,
     target_database,
 )
-from pgtest import CliResult, clean_environ, execute, fetch, url_for_database
-
-Cli = Callable[..., CliResult]
+from pgtest import Cli, CliResult, clean_environ, execute, fetch, url_for_database
 
 
 @pytest.fixture

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pgshift import Migrator
 from pgshift.lifecycle.drift import drift
-from pgtest import CliResult, catalog_snapshot, execute, fetch
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import Cli, CliResult, Files, catalog_snapshot, execute, fetch
 
 FILES = {
     "001_users.sql": "-- UP\nCREATE TABLE users (id int PRIMARY KEY, email text NOT NULL,\n"
