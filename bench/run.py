@@ -47,10 +47,12 @@ class Defaults:
     runs: int
     bulk_rows: int
     drift_files: int
+    history_files: int
 
 
-FULL = Defaults(sizes=(200, 1000, 10000), runs=5, bulk_rows=100_000, drift_files=10_000)
-QUICK = Defaults(sizes=(20,), runs=1, bulk_rows=2_000, drift_files=200)
+FULL = Defaults(sizes=(200, 1000, 10000), runs=5, bulk_rows=100_000, drift_files=10_000,
+                history_files=248)
+QUICK = Defaults(sizes=(20,), runs=1, bulk_rows=2_000, drift_files=200, history_files=30)
 
 
 def _csv(values: tuple[int, ...]) -> str:
@@ -117,6 +119,13 @@ def _size_options(parser: argparse.ArgumentParser) -> None:
         help=f"files in W7 (default {FULL.drift_files}; quick {QUICK.drift_files})",
     )
     option(
+        "--history-files",
+        type=_positive,
+        metavar="FILES",
+        help=f"files of W8's generated history (default {FULL.history_files};"
+        f" quick {QUICK.history_files})",
+    )
+    option(
         "--dbmate-rollback-max",
         type=_positive,
         default=1000,
@@ -135,7 +144,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     option(
         "--quick",
         action="store_true",
-        help="tiny sizes, one run: N=20, W6 with 2000 rows, W7 with 200 files",
+        help="tiny sizes, one run: N=20, W6 with 2000 rows, W7 with 200 files,"
+        " W8 with 30 files",
     )
     option(
         "--database-url",
@@ -168,6 +178,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         runs=args.runs or defaults.runs,
         bulk_rows=args.bulk_rows or defaults.bulk_rows,
         drift_files=args.drift_files or defaults.drift_files,
+        history_files=args.history_files or defaults.history_files,
         dbmate_rollback_max=args.dbmate_rollback_max,
         only=args.only,
         lint_files=QUICK_LINT_FILES if args.quick else LINT_FILES,
@@ -227,6 +238,7 @@ def _metadata(plan: Plan, server: Server, started: float) -> dict[str, Any]:
         "sizes": list(plan.sizes),
         "bulk_rows": plan.bulk_rows,
         "drift_files": plan.drift_files,
+        "history_files": plan.history_files,
         "workloads": sorted(plan.only),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1),

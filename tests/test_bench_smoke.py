@@ -18,7 +18,7 @@ from pgtest import clean_environ
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench" / "run.py"
-WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W9"}
+WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
 TIMEOUT = 600
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.files import MigrationSet, edit_one, write_bulk, write_trivial
+from harness.history import FILES as HISTORY_FILES
+from harness.history import write_history
 from harness.lintload import FILES as LINT_FILES
 from harness.lintload import write_lint_history
 from harness.server import dbmate_url
@@ -21,6 +23,7 @@ WORKLOADS = {
     "W5": "start-up",
     "W6": "one migration of single-row INSERTs",
     "W7": "status with one edited file",
+    "W8": "apply a real-sized history",
     "W9": "lint a real-sized history",
 }
 TOOLS = ("pgshift", "floor", "dbmate", "squawk")
@@ -67,7 +70,8 @@ class Case:
 
 @dataclass(frozen=True)
 class Plan:
-    """What to run: sizes of W1-W4, runs per tool, W6 rows, W7 files, selected workloads."""
+    """What to run: sizes of W1-W4, runs per tool, W6 rows, W7 files, W8 files, selected
+    workloads."""
 
     sizes: tuple[int, ...]
     runs: int
@@ -75,6 +79,7 @@ class Plan:
     drift_files: int
     dbmate_rollback_max: int
     only: frozenset[str]
+    history_files: int = HISTORY_FILES
     lint_files: int = LINT_FILES
 
 
@@ -96,6 +101,10 @@ class Workspace:
         migration_set = write_trivial(self.root / f"drifted_{n}", n)
         edit_one(migration_set)
         return migration_set
+
+    def history(self, files: int) -> MigrationSet:
+        """W8's generated history of ``files`` migrations."""
+        return write_history(self.root / f"history_{files}", files)
 
     def lint_history(self, files: int) -> tuple[Path, int]:
         """W9's generated history of ``files`` migrations and its statement count."""
@@ -240,6 +249,16 @@ def _drift(b: _Builder, ws: Workspace, files: int) -> Case:
     )  # fmt: skip
 
 
+def _history(b: _Builder, ws: Workspace, files: int) -> Case:
+    s = ws.history(files)
+    return _case(
+        "W8", files, "empty",
+        b.pgshift("pgshift migrate", s.pgshift_dir, "migrate"),
+        b.floor("floor_apply.py", "floor_apply.py", s.pgshift_dir),
+        b.dbmate("dbmate migrate", s.dbmate_dir, "migrate"),
+    )  # fmt: skip
+
+
 def _lint(b: _Builder, ws: Workspace, files: int) -> Case:
     """W9: pgshift lint against squawk on the same files. Both exit 1 when they find
     something, which is the expected outcome here: 0 and 1 count as success."""
@@ -279,6 +298,8 @@ def build_cases(plan: Plan, tools: Toolbox, ws: Workspace) -> list[Case]:
         cases.append(_bulk(b, ws, plan.bulk_rows))
     if "W7" in plan.only:
         cases.append(_drift(b, ws, plan.drift_files))
+    if "W8" in plan.only:
+        cases.append(_history(b, ws, plan.history_files))
     if "W9" in plan.only:
         cases.append(_lint(b, ws, plan.lint_files))
     return cases

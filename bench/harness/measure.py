@@ -28,12 +28,16 @@ class Sample:
 
     ``peak_rss_kib`` is the largest peak RSS of the commands, ``None`` when it could not
     be measured; ``error`` is the tail of the failing command's output, empty on success.
+    ``cpu_seconds`` is the user + system CPU time of the commands (the client side only:
+    the server's work is not in it), a figure that a busy machine disturbs less than the
+    wall-clock time.
     """
 
     seconds: float
     peak_rss_kib: int | None
     exit_code: int
     error: str = ""
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -66,6 +70,7 @@ def run_commands(
     path of GNU time (empty: peak RSS is not measured).
     """
     peak: int | None = None
+    cpu = 0.0
     with tempfile.TemporaryFile() as output, tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "rss"
         wrapper = [gnu_time, "-q", "-o", str(report), "-f", "%M"] if gnu_time else []
@@ -79,7 +84,8 @@ def run_commands(
                 stdout=output,
                 stderr=output,
             )
-            _pid, status, _usage = os.wait4(proc.pid, 0)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            cpu += usage.ru_utime + usage.ru_stime  # includes its reaped children
             proc.returncode = os.waitstatus_to_exitcode(status)
             rss = _read_rss(report) if gnu_time else None
             if rss is not None:
@@ -88,8 +94,9 @@ def run_commands(
                 elapsed = time.perf_counter() - started
                 output.seek(0)
                 tail = output.read().decode("utf-8", "replace")[-ERROR_TAIL_CHARS:]
-                return Sample(elapsed, peak, proc.returncode, f"$ {' '.join(command)}\n{tail}")
+                return Sample(elapsed, peak, proc.returncode, f"$ {' '.join(command)}\n{tail}",
+                              cpu)
             output.seek(0)
             output.truncate()
         elapsed = time.perf_counter() - started
-    return Sample(elapsed, peak, 0)
+    return Sample(elapsed, peak, 0, cpu_seconds=cpu)
