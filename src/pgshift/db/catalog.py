@@ -45,6 +45,33 @@ def lock_holders(
     ]
 
 
+_CHECK_TAG = "$pgshift_check$"
+
+
+def invalid_index_check(names: Sequence[tuple[str | None, str]],
+                        conn: psycopg.Connection[Any]) -> str:
+    """A statement that fails when one of the given indexes exists and is INVALID, to end
+    a transaction in the same query as the statements that create them ("" for no index).
+    It is a ``DO`` block: SQL alone cannot raise an error."""
+    if not names:
+        return ""
+    regclasses = ", ".join(
+        sql.Literal(sql.Identifier(*[p for p in pair if p]).as_string(conn)).as_string(conn)
+        for pair in names
+    )
+    body = (
+        "BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_index i WHERE NOT i.indisvalid AND "
+        "i.indexrelid IN (SELECT pg_catalog.to_regclass(n) FROM "
+        f"pg_catalog.unnest(ARRAY[{regclasses}]::text[]) AS n)) THEN "
+        "RAISE EXCEPTION 'pgshift: an index this migration creates is INVALID'; END IF; END"
+    )
+    tag, number = _CHECK_TAG, 0
+    while tag in body:  # an index name holding the dollar-quote tag: pick another tag
+        number += 1
+        tag = f"$pgshift_check{number}$"
+    return f"DO {tag}{body}{tag}"
+
+
 def index_exists(conn: psycopg.Connection[Any], index: tuple[str | None, str]) -> bool:
     regclass = sql.Identifier(*[p for p in index if p]).as_string(conn)
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,)).fetchone()

@@ -1,9 +1,12 @@
 """Running one section of SQL: in a transaction, or statement by statement outside one.
 
-The happy path of a transactional section is one round trip: the whole section is sent
-as one simple query. Only after a failure is the section run again statement by statement
-(each behind a savepoint that is released at once), which both locates the failing
-statement and lets "already exists" errors be skipped one statement at a time.
+The happy path of a transactional section is one round trip: ``BEGIN``, pgshift's
+``SET LOCAL``s, the section, the tracking-table statement and ``COMMIT`` are sent as one
+simple query (inside an enclosing transaction, the same without ``BEGIN``/``COMMIT``). The
+server answers each statement with its own result until the first error, so the count of
+results names the failing statement without running anything again. Only an "already
+exists" error (skipped one statement at a time, each behind a savepoint) or an error that
+cannot be placed runs the section again, statement by statement.
 """
 
 from __future__ import annotations
@@ -91,6 +94,27 @@ def is_connection_error(error: psycopg.Error, conn: psycopg.Connection[Any]) -> 
     )
 
 
+class NeedsSavepoints(Exception):
+    """The one-query form of a section failed inside an enclosing transaction (now aborted)
+    in a way only the statement-by-statement form handles: an "already exists" error to
+    skip, or an error that could not be placed. The enclosing transaction must be rolled
+    back and run again with a savepoint per section."""
+
+    def __init__(self, server: ServerError) -> None:
+        super().__init__(server.message)
+        self.server = server
+
+
+class InterruptedAfterCommit(Exception):
+    """Ctrl-C / SIGTERM arrived while the section's one query ran, and the server ended
+    it without an error: its ``COMMIT`` may have completed (psycopg drops the result it
+    was reading when interrupted), so the caller asks the tracking table."""
+
+    def __init__(self, interrupt: BaseException) -> None:
+        super().__init__("interrupted; the transaction may have committed")
+        self.interrupt = interrupt
+
+
 def run_in_transaction(
     conn: psycopg.Connection[Any],
     section: Section,
@@ -98,15 +122,27 @@ def run_in_transaction(
     prefix: str = "",
     setup: Hook | None = None,
     finish: Hook | None = None,
+    record: str = "",
     strict: bool = False,
 ) -> Outcome:
     """Run ``setup``, the section, an INVALID-index check and ``finish`` in one transaction.
 
     ``prefix`` (e.g. ``SET LOCAL lock_timeout …;``) is sent in the same query as the section.
+    ``record`` is ``finish`` as SQL text with its values inlined: when it is given and
+    there is no ``setup``, the whole transaction is one query (see the module docstring);
+    on a connection already inside a transaction, without ``BEGIN`` and ``COMMIT``.
 
     Raises:
         StatementError: the transaction was rolled back; the error names the statement.
+        NeedsSavepoints: only inside an enclosing transaction (see the class).
+        InterruptedAfterCommit: see the class; the KeyboardInterrupt is in ``interrupt``.
     """
+    if record and setup is None:
+        done = _run_as_one_query(conn, section, prefix, record, strict)
+        if done is not None:
+            return done
+        return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish,
+                               strict=strict)
     committing = False
     try:
         with conn.transaction():
@@ -141,6 +177,75 @@ def run_in_transaction(
     return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish, strict=strict)
 
 
+def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: str,
+                      record: str, strict: bool) -> Outcome | None:
+    """The one-query form; None when the section must run statement by statement."""
+    from psycopg.pq import TransactionStatus
+
+    enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
+    check = catalog.invalid_index_check([name[1:] for name in section.index_names], conn)
+    head = [] if enclosed else ["BEGIN;\n"]
+    # The newline and ';' end the section's last statement and any comment after it.
+    tail = [*([check + ";\n"] if check else []), record + ";\n",
+            *([] if enclosed else ["COMMIT;\n"])]
+    lead = len(head) + prefix.count(";")
+    progress = ScriptProgress()
+    try:
+        run_script(conn, "".join([*head, prefix, section.text, "\n;\n", *tail]), progress)
+        return Outcome()
+    except ScriptFailed as failed:
+        error = failed.error
+    except BaseException as interrupt:
+        if not enclosed and _ended_without_error(conn, progress):
+            raise InterruptedAfterCommit(interrupt) from None
+        if not enclosed:
+            _roll_back(conn)
+        raise
+    if is_connection_error(error, conn):
+        # Sent in one piece with its COMMIT: without the server's own error, the
+        # transaction may have committed after the connection broke.
+        raise StatementError(server_error(error), None, connection_lost=True,
+                             during_commit=not progress.failed) from error
+    if not enclosed:
+        _roll_back(conn)
+    index = progress.completed - lead
+    state = error.sqlstate or ""
+    if 0 <= index < len(section) and (strict or state not in ALREADY_EXISTS):
+        raise StatementError(server_error(error), section.statement(index)) from error
+    if check and index == len(section) and not enclosed:
+        with conn.transaction():
+            bad = catalog.invalid_indexes(conn, [name[1:] for name in section.index_names])
+        if bad:
+            raise InvalidIndex(bad, None) from error
+    if enclosed:
+        raise NeedsSavepoints(server_error(error)) from error
+    return None
+
+
+def _ended_without_error(conn: psycopg.Connection[Any], progress: ScriptProgress) -> bool:
+    """After an interrupted one-query transaction: outside a transaction again, no error
+    seen, and at least ``BEGIN`` completed (so it was not ``BEGIN`` that was cancelled)."""
+    from psycopg.pq import TransactionStatus
+
+    return (not conn.closed and not conn.broken and not progress.failed
+            and progress.completed > 0
+            and conn.info.transaction_status == TransactionStatus.IDLE)
+
+
+def _roll_back(conn: psycopg.Connection[Any]) -> None:
+    """End the failed one-query transaction (nothing to do on a broken connection)."""
+    if not conn.closed and not conn.broken:
+        conn.rollback()
+
+
+@dataclass
+class ScriptProgress:
+    """What :func:`run_script` has read so far: statements completed, whether one failed."""
+
+    completed: int = 0
+    failed: bool = False
+
+
 class ScriptFailed(Exception):
     """A statement of a script failed after ``completed`` statements had succeeded."""
 
@@ -150,11 +255,14 @@ class ScriptFailed(Exception):
         self.error = error
 
 
-def run_script(conn: psycopg.Connection[Any], text: str) -> None:
+def run_script(conn: psycopg.Connection[Any], text: str,
+               progress: ScriptProgress | None = None) -> None:
     """Send ``text`` (several statements) as one simple query: one round trip.
 
     The server answers each statement with its own result before the first error, so
     the number of results tells which statement failed without running anything again.
+    ``progress`` is kept up to date as results arrive, also while an interrupted query's
+    remaining results are read.
 
     Raises:
         ScriptFailed: a statement failed. psycopg.OperationalError: the connection broke.
@@ -162,8 +270,18 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
     from psycopg import errors, generators, pq
 
     pgconn = conn.pgconn
-    completed = 0
+    seen = ScriptProgress() if progress is None else progress
     failure: psycopg.Error | None = None
+
+    def count(result: pq.abc.PGresult) -> None:
+        nonlocal failure
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            seen.failed = True
+            if failure is None:
+                failure = errors.error_from_result(result, encoding=conn.info.encoding)
+        elif not seen.failed:
+            seen.completed += 1
+
     with conn.lock:
         pgconn.send_query(text.encode(conn.info.encoding))
         try:
@@ -172,10 +290,7 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
             # only their count is kept.
             conn.wait(generators.send(pgconn))
             while (result := conn.wait(generators.fetch(pgconn))) is not None:
-                if result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
-                    failure = errors.error_from_result(result, encoding=conn.info.encoding)
-                elif failure is None:
-                    completed += 1
+                count(result)
         except psycopg.OperationalError:
             if failure is None:  # e.g. 57P01: the server said why before it hung up
                 raise
@@ -183,10 +298,11 @@ def run_script(conn: psycopg.Connection[Any], text: str) -> None:
             # Ctrl-C / SIGTERM: psycopg has cancelled the query; read what the server still
             # sends so that the transaction can be rolled back on this connection.
             with contextlib.suppress(Exception):
-                conn.wait(generators.fetch_many(pgconn))
+                for result in conn.wait(generators.fetch_many(pgconn)):
+                    count(result)
             raise
     if failure is not None:
-        raise ScriptFailed(completed, failure)
+        raise ScriptFailed(seen.completed, failure)
 
 
 def _locate(section: Section, error: psycopg.Error, shift: int) -> Statement | None:

@@ -333,6 +333,41 @@ def insert(
     )
 
 
+# How long the statements before it in the same simple query took: the server stamps
+# statement_timestamp() once per query message, clock_timestamp() is now.
+_ELAPSED_MS = ("(extract(epoch FROM pg_catalog.clock_timestamp() - "
+               "pg_catalog.statement_timestamp()) * 1000)::integer")
+
+
+def insert_sql(conn: psycopg.Connection[Any], table: TrackingTable, *, name: str, batch: int,
+               checksum: str, down_sql: str | None) -> str:
+    """:func:`insert` as SQL text with its values inlined (quoted by libpq), to end the
+    query that runs the section: ``duration_ms`` is the time the server spent on that
+    query before this statement, i.e. on the UP section."""
+    values = sql.SQL(", ").join(
+        [sql.Literal(name), sql.Literal(batch), sql.Literal(checksum), sql.SQL(_ELAPSED_MS),
+         sql.Literal(down_sql)]
+    )
+    return sql.SQL(
+        "INSERT INTO {} (name, batch, checksum, duration_ms, down_sql) VALUES ({})"
+    ).format(table.identifier, values).as_string(conn)
+
+
+def delete_sql(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> str:
+    """:func:`delete` as SQL text with the name inlined (quoted by libpq)."""
+    return sql.SQL("DELETE FROM {} WHERE name = {}").format(
+        table.identifier, sql.Literal(name)).as_string(conn)
+
+
+def is_recorded(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> bool:
+    """Whether ``name`` has a row (in the caller's transaction or autocommit)."""
+    row = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE name = %s)").format(table.identifier),
+        (name,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def delete(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> int:
     cursor = conn.execute(
         sql.SQL("DELETE FROM {} WHERE name = %s").format(table.identifier), (name,)

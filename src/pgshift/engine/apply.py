@@ -53,7 +53,12 @@ class Applier:
         self._outside_done = 0  # statements of the current non-transactional UP completed
         state = session.state
         self._setup_needed = not state.exists or state.legacy or not state.has_progress_table
+        self._setup_at_start = self._setup_needed
         self._partial = {p.name: p for p in state.partial}
+        # Each transactional section and its tracking row go as one query; an atomic run
+        # that meets what needs a savepoint per migration starts again with them.
+        self._one_query = True
+        self._interrupted_after: BaseException | None = None
 
     # --- apply --------------------------------------------------------------------------
 
@@ -63,8 +68,24 @@ class Applier:
         """Apply ``parsed`` as ``batch`` (``--atomic``: as one transaction; the policy
         refused a run that cannot be one)."""
         if self.options.atomic:
-            return self._as_one_transaction(lambda: self._apply_each(parsed, batch))
+            return self._atomically(lambda: self._apply_each(parsed, batch))
         return self._apply_each(parsed, batch)
+
+    def _atomically(self, body: Callable[[], list[AppliedMigration]]) -> (
+        list[AppliedMigration]
+    ):
+        """One transaction without a savepoint per migration; when a migration needs one
+        (an "already exists" error to skip, a lock_timeout to retry), roll the run back
+        and run it again with them: an atomic run is all or nothing anyway."""
+        try:
+            return self._as_one_transaction(body)
+        except _NeedsSavepoints as why:
+            self.emit("notice", f"--atomic: {why.name}: {why.reason}; the run was rolled "
+                      "back and starts again with a savepoint per migration", why.name)
+            self.done = []
+            self._setup_needed = self._setup_at_start
+            self._one_query = False
+            return self._as_one_transaction(body)
 
     def _as_one_transaction(self, body: Callable[[], list[AppliedMigration]]) -> (
         list[AppliedMigration]
@@ -94,6 +115,7 @@ class Applier:
         try:
             for position, migration in enumerate(parsed):
                 self.s.held.check()
+                self._interruptible(self._late_interrupt, names[position:], "applied")
                 self.emit("applying", f"applying {migration.name}", migration.name)
                 one = self._interruptible(
                     partial(self._apply_one, migration, batch), names[position:], "applied",
@@ -118,16 +140,19 @@ class Applier:
                          checksum=migration.checksum, duration_ms=_ms(started),
                          down_sql=migration.down_sql)
 
+        record = ""
+        if self._one_query and not self._setup_needed:
+            record = store.insert_sql(conn, table, name=migration.name, batch=batch,
+                                      checksum=migration.checksum,
+                                      down_sql=migration.down_sql)
         try:
             if migration.no_transaction:
                 outcome = self._outside_up(migration, setup, finish)
             else:
-                outcome = self._with_retries(
-                    migration.name,
-                    lambda: runner.run_in_transaction(
-                        conn, migration.up, prefix=self._prefix(), setup=setup,
-                        finish=finish, strict=self.options.strict),
-                )
+                outcome = self._in_transaction(
+                    migration.name, migration.up, record=record, finish=finish,
+                    setup=setup if self._setup_needed else None,
+                    strict=self.options.strict, applying=True)
         except runner.StatementError as error:
             raise self._failure(MigrationFailed, migration.name, migration.up, error) from None
         except runner.InvalidIndex as error:
@@ -238,6 +263,49 @@ class Applier:
     def _prefix(self) -> str:
         return runner.transaction_prefix(self.s.conn.info.server_version, self.options.lock_timeout)
 
+    def _in_transaction(self, name: str, section: sqlfile.Section, *, record: str,
+                        finish: runner.Hook, setup: runner.Hook | None = None,
+                        strict: bool, applying: bool) -> runner.Outcome:
+        """A transactional section with its tracking-row change, retried on lock_timeout.
+        In an atomic run's one transaction (no savepoint to go back to), what needs one
+        starts the run again with savepoints (:class:`_NeedsSavepoints`)."""
+        conn = self.s.conn
+        enclosed = bool(record) and self.options.atomic
+
+        def attempt() -> runner.Outcome:
+            try:
+                return runner.run_in_transaction(conn, section, prefix=self._prefix(),
+                                                 setup=setup, finish=finish, record=record,
+                                                 strict=strict)
+            except runner.NeedsSavepoints as error:
+                raise _NeedsSavepoints(name, error.server.message) from None
+            except runner.StatementError as error:
+                if enclosed and error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
+                    raise _NeedsSavepoints(name, "lock_timeout hit") from None
+                raise
+            except runner.InterruptedAfterCommit as late:
+                if not self._recorded(name, present=applying):
+                    raise late.interrupt from None
+                self._interrupted_after = late.interrupt
+                return runner.Outcome()
+
+        return self._with_retries(name, attempt)
+
+    def _recorded(self, name: str, *, present: bool) -> bool:
+        """After an interrupted COMMIT on a connection that is idle again: did it commit?
+        Its tracking row tells (present after an UP, gone after a DOWN)."""
+        try:
+            with self.s.conn.transaction():
+                return store.is_recorded(self.s.conn, self.s.table, name) == present
+        except Exception:  # cannot tell: report it as not done, as before
+            return False
+
+    def _late_interrupt(self) -> None:
+        """Raise the interrupt that arrived after the previous migration had committed."""
+        interrupt, self._interrupted_after = self._interrupted_after, None
+        if interrupt is not None:
+            raise interrupt
+
     def _with_retries(self, name: str, attempt: Callable[[], _T]) -> _T:
         tries = 0
         while True:
@@ -281,7 +349,7 @@ class Applier:
         """Roll back ``plans`` in order (``--atomic``: as one transaction; the policy
         refused a rollback that cannot be one)."""
         if self.options.atomic:
-            return self._as_one_transaction(lambda: self._revert_each(plans))
+            return self._atomically(lambda: self._revert_each(plans))
         return self._revert_each(plans)
 
     def _revert_each(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
@@ -290,6 +358,7 @@ class Applier:
         try:
             for position, plan in enumerate(plans):
                 self.s.held.check()
+                self._interruptible(self._late_interrupt, names[position:], "rolled back")
                 self.emit("reverting", f"rolling back {plan.row.name}", plan.row.name)
                 one = self._interruptible(partial(self._revert_one, plan), names[position:],
                                           "rolled back", outside=plan.no_transaction)
@@ -306,12 +375,13 @@ class Applier:
         def finish(c: Any) -> None:
             store.delete(c, table, name)
 
+        record = store.delete_sql(conn, table, name) if self._one_query else ""
         try:
             if plan.no_transaction:
                 self._outside(plan.down, finish)
             else:
-                self._with_retries(name, lambda: runner.run_in_transaction(
-                    conn, plan.down, prefix=self._prefix(), finish=finish, strict=True))
+                self._in_transaction(name, plan.down, record=record, finish=finish,
+                                     strict=True, applying=False)
         except runner.StatementError as error:
             raise self._failure(RollbackFailed, name, plan.down, error) from None
         except runner.InvalidIndex as error:
@@ -352,6 +422,15 @@ class Applier:
     def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
                  error: runner.InvalidIndex) -> Exception:
         return failures.invalid_index(kind, name, error, [d.name for d in self.done])
+
+
+class _NeedsSavepoints(Exception):
+    """An atomic run without savepoints met ``reason`` in ``name``: run it again with."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
 
 
 def _ms(started: float) -> int:
