@@ -1,12 +1,15 @@
 """Running one section of SQL: in a transaction, or statement by statement outside one.
 
-The happy path of a transactional section is one round trip: ``BEGIN``, pgshift's
-``SET LOCAL``s, the section, the tracking-table statement and ``COMMIT`` are sent as one
-simple query (inside an enclosing transaction, the same without ``BEGIN``/``COMMIT``). The
-server answers each statement with its own result until the first error, so the count of
-results names the failing statement without running anything again. Only an "already
-exists" error (skipped one statement at a time, each behind a savepoint) or an error that
-cannot be placed runs the section again, statement by statement.
+The happy path of a transactional section is two round trips: ``BEGIN``, pgshift's
+``SET LOCAL``s, the section and the tracking-table statement are sent as one simple query,
+then ``COMMIT`` (inside an enclosing transaction: the one query without ``BEGIN``, and no
+``COMMIT``). ``COMMIT`` stays a message of its own so that a connection lost while the
+section runs leaves a certain outcome: nothing is committed, and the server ends the
+vanished client's idle transaction. The server answers each statement with its own result
+until the first error, so the count of results names the failing statement without
+running anything again. Only an "already exists" error (skipped one statement at a time,
+each behind a savepoint) or an error that cannot be placed runs the section again,
+statement by statement.
 """
 
 from __future__ import annotations
@@ -106,9 +109,9 @@ class NeedsSavepoints(Exception):
 
 
 class InterruptedAfterCommit(Exception):
-    """Ctrl-C / SIGTERM arrived while the section's one query ran, and the server ended
-    it without an error: its ``COMMIT`` may have completed (psycopg drops the result it
-    was reading when interrupted), so the caller asks the tracking table."""
+    """Ctrl-C / SIGTERM arrived during the ``COMMIT`` of the one-query form and the
+    connection is idle again: the ``COMMIT`` may have completed (psycopg drops the result
+    it was reading when interrupted), so the caller asks the tracking table."""
 
     def __init__(self, interrupt: BaseException) -> None:
         super().__init__("interrupted; the transaction may have committed")
@@ -129,8 +132,8 @@ def run_in_transaction(
 
     ``prefix`` (e.g. ``SET LOCAL lock_timeout …;``) is sent in the same query as the section.
     ``record`` is ``finish`` as SQL text with its values inlined: when it is given and
-    there is no ``setup``, the whole transaction is one query (see the module docstring);
-    on a connection already inside a transaction, without ``BEGIN`` and ``COMMIT``.
+    there is no ``setup``, the transaction is one query and ``COMMIT`` (see the module
+    docstring); on a connection already inside a transaction, one query.
 
     Raises:
         StatementError: the transaction was rolled back; the error names the statement.
@@ -179,33 +182,31 @@ def run_in_transaction(
 
 def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: str,
                       record: str, strict: bool) -> Outcome | None:
-    """The one-query form; None when the section must run statement by statement."""
+    """The one-query form, then ``COMMIT`` (see the module docstring); None when the
+    section must run statement by statement."""
     from psycopg.pq import TransactionStatus
 
     enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
     check = catalog.invalid_index_check([name[1:] for name in section.index_names], conn)
     head = [] if enclosed else ["BEGIN;\n"]
     # The newline and ';' end the section's last statement and any comment after it.
-    tail = [*([check + ";\n"] if check else []), record + ";\n",
-            *([] if enclosed else ["COMMIT;\n"])]
+    tail = [*([check + ";\n"] if check else []), record + ";\n"]
     lead = len(head) + prefix.count(";")
     progress = ScriptProgress()
     try:
         run_script(conn, "".join([*head, prefix, section.text, "\n;\n", *tail]), progress)
-        return Outcome()
     except ScriptFailed as failed:
         error = failed.error
-    except BaseException as interrupt:
-        if not enclosed and _ended_without_error(conn, progress):
-            raise InterruptedAfterCommit(interrupt) from None
+    except psycopg.Error as lost:  # the connection broke before the server said why
+        raise StatementError(server_error(lost), None, connection_lost=True) from lost
+    except BaseException:
         if not enclosed:
             _roll_back(conn)
         raise
+    else:
+        return Outcome() if enclosed else _commit(conn)
     if is_connection_error(error, conn):
-        # Sent in one piece with its COMMIT: without the server's own error, the
-        # transaction may have committed after the connection broke.
-        raise StatementError(server_error(error), None, connection_lost=True,
-                             during_commit=not progress.failed) from error
+        raise StatementError(server_error(error), None, connection_lost=True) from error
     if not enclosed:
         _roll_back(conn)
     index = progress.completed - lead
@@ -222,13 +223,33 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
     return None
 
 
-def _ended_without_error(conn: psycopg.Connection[Any], progress: ScriptProgress) -> bool:
-    """After an interrupted one-query transaction: outside a transaction again, no error
-    seen, and at least ``BEGIN`` completed (so it was not ``BEGIN`` that was cancelled)."""
+def _commit(conn: psycopg.Connection[Any]) -> Outcome | None:
+    """``COMMIT`` the one-query transaction: a round trip of its own, so that a connection
+    lost before it leaves the outcome certain (nothing committed) and the server ends the
+    idle transaction of a vanished client. None when it failed (e.g. a deferred
+    constraint): the section then runs statement by statement and reports it."""
+    try:
+        run_script(conn, "COMMIT")
+    except ScriptFailed as failed:
+        if not is_connection_error(failed.error, conn):
+            return None
+        raise StatementError(server_error(failed.error), None, connection_lost=True,
+                             during_commit=True) from failed.error
+    except psycopg.Error as error:
+        raise StatementError(server_error(error), None, connection_lost=True,
+                             during_commit=True) from error
+    except BaseException as interrupt:
+        if _idle(conn):
+            raise InterruptedAfterCommit(interrupt) from None
+        raise
+    return Outcome()
+
+
+def _idle(conn: psycopg.Connection[Any]) -> bool:
+    """Usable and outside a transaction (after a COMMIT that may or may not have run)."""
     from psycopg.pq import TransactionStatus
 
-    return (not conn.closed and not conn.broken and not progress.failed
-            and progress.completed > 0
+    return (not conn.closed and not conn.broken
             and conn.info.transaction_status == TransactionStatus.IDLE)
 
 

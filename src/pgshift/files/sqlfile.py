@@ -26,16 +26,12 @@ from pgshift.files import header
 CHECKSUM_TAG = "sha256v1"
 
 # Candidate lines only; each candidate is confirmed by pglast's scanner before it counts.
-_MARKER_LINE = re.compile(r"^[ \t]*--[ \t]*(up|down)[ \t]*$", re.IGNORECASE | re.MULTILINE)
-_META_LINE = re.compile(r"^[ \t]*\\", re.MULTILINE)
+# The patterns start with their literal text (found fast); _line_hits keeps the hits that
+# only blanks precede on their line.
+_MARKER = re.compile(r"--[ \t]*(up|down)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_META = re.compile(r"\\")
+_DIRECTIVE = re.compile(r"--[ \t]*pgshift[ \t]*:", re.IGNORECASE)
 _NEAR_MARKER = re.compile(r"^[ \t]*--[ \t]*(?:\+?migrate:?)?[ \t]*(up|down)\b", re.I | re.M)
-# Words that every statement needing special handling contains; only statements containing
-# one of them are parsed into a tree (a 10 MB file of INSERTs never is).
-_CANDIDATE_WORDS = re.compile(
-    r"\b(concurrently|vacuum|database|system|tablespace|begin|start|commit|end|rollback|"
-    r"abort|prepare|index|savepoint|release|stdin|stdout)\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -207,21 +203,24 @@ def parse(text: str, filename: str) -> ParsedMigration:
             directive or a syntax error, in the header or the UP section.
     """
     text = normalize(text)
-    found = _find_markers(text, filename)
+    quick = _split_whole(text)
+    found = _Scan(quick.markers, []) if quick is not None else _find_markers(text, filename)
     up_at, down_at = _check_markers(found.markers, text, filename)
     header_end = up_at[0]
     up_start = _line_end(text, up_at[0])
     up_end = down_at[0] if down_at else len(text)
     found.refuse_before(up_end)
-    up = _section(text, up_start, up_end, filename, "UP")
+    up = _section(text, up_start, up_end, filename, "UP",
+                  quick.within(up_start, up_end) if quick is not None else None)
     if up.is_empty:
         raise MigrationFileError(
             filename, "the UP section has no SQL", line=_line_of(text, up_at[0]),
             hint="write the statements that apply the migration after the -- UP line",
         )
-    _refuse_sql_in_header(text[:header_end], filename)
+    if quick is None or quick.within(0, header_end):
+        _refuse_sql_in_header(text[:header_end], filename)
     metadata, no_tx, allowed = header.read(text[:header_end], filename)
-    stray = header.DIRECTIVE_LINE.search(text, up_start)
+    stray = next(_line_hits(_DIRECTIVE, text, up_start), None)
     stray_error = None if stray is None else MigrationFileError(
         filename, "a '-- pgshift:' directive below '-- UP' has no effect",
         line=_line_of(text, stray.start()),
@@ -231,8 +230,10 @@ def parse(text: str, filename: str) -> ParsedMigration:
         raise stray_error
     down = None
     if down_at:
-        down = _down_section(text, _line_end(text, down_at[0]), filename,
-                             found.first_error_after(up_end) or stray_error)
+        down_start = _line_end(text, down_at[0])
+        down = _down_section(text, down_start, filename,
+                             found.first_error_after(up_end) or stray_error,
+                             quick.within(down_start, len(text)) if quick is not None else None)
     return ParsedMigration(
         name=filename,
         up=up,
@@ -244,14 +245,15 @@ def parse(text: str, filename: str) -> ParsedMigration:
     )
 
 
-def _down_section(text: str, start: int, filename: str,
-                  known: MigrationFileError | None) -> Section:
+def _down_section(text: str, start: int, filename: str, known: MigrationFileError | None,
+                  slices: list[tuple[int, int]] | None = None) -> Section:
     """The DOWN section from ``start`` to the end; a problem in it (``known``, found while
-    scanning the whole file, or one found now) becomes its :attr:`Section.problem`."""
+    scanning the whole file, or one found now) becomes its :attr:`Section.problem`.
+    ``slices``: its statements, when already known."""
     problem = known
     if problem is None:
         try:
-            return _section(text, start, len(text), filename, "DOWN")
+            return _section(text, start, len(text), filename, "DOWN", slices)
         except MigrationFileError as error:
             problem = error
     return Section(
@@ -302,6 +304,18 @@ def up_checksum(text: str, filename: str) -> str:
     found = _find_markers(text, filename)
     up_at, down_at = _check_markers(found.markers, text, filename)
     return checksum(text[_line_end(text, up_at[0]) : down_at[0] if down_at else len(text)])
+
+
+def _line_hits(pattern: re.Pattern[str], text: str, start: int = 0) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` that begin their line but for spaces and tabs."""
+    for hit in pattern.finditer(text, start):
+        line_start = text.rfind("\n", 0, hit.start()) + 1
+        if not text[line_start:hit.start()].strip(" \t"):
+            yield hit
+
+
+def _line_start(hit: re.Match[str]) -> int:
+    return hit.string.rfind("\n", 0, hit.start()) + 1
 
 
 def _line_of(text: str, offset: int) -> int:
@@ -394,28 +408,28 @@ def _find_markers(text: str, filename: str, *, markers: bool = True) -> _Scan:
     """Every real marker and every meta-command or scanner error, none raised, except a
     scanner error before the first ``-- UP`` (it would hide the markers after it).
     ``markers=False``: the text has no markers (a stored DOWN section)."""
-    marker_hits = list(_MARKER_LINE.finditer(text)) if markers else []
-    meta_hits = list(_META_LINE.finditer(text))
+    marker_hits = list(_line_hits(_MARKER, text)) if markers else []
+    meta_hits = list(_line_hits(_META, text)) if "\\" in text else []
     if not marker_hits and not meta_hits:
         return _Scan([], [])
     regions = _Regions(text, filename)
     problems: list[tuple[int, MigrationFileError]] = []
     for hit in meta_hits:
-        slash = hit.end() - 1
+        slash = hit.start()
         token = regions.token_at(slash)
         if token is None or token[0] == slash:
-            problems.append((hit.start(), MigrationFileError(
+            problems.append((_line_start(hit), MigrationFileError(
                 filename,
-                f"psql meta-command is not SQL: {_line_text(text, hit.start())!r}",
+                f"psql meta-command is not SQL: {_line_text(text, _line_start(hit))!r}",
                 line=_line_of(text, hit.start()),
                 hint="pgshift sends SQL to the server; inline the file or run psql separately",
             )))
     found = []
     for hit in marker_hits:
-        dash = text.index("--", hit.start())
+        dash = hit.start()
         token = regions.token_at(dash)
         if token is not None and token[0] == dash and token[2] == "SQL_COMMENT":
-            found.append((hit.start(), hit.group(1).lower()))
+            found.append((_line_start(hit), hit.group(1).lower()))
     if regions.error is not None:
         if markers and not any(kind == "up" for _, kind in found):
             raise regions.error
@@ -467,29 +481,80 @@ def _syntax_error(error: Exception, text: str, base: int, first_line: int, filen
     return MigrationFileError(filename, f"SQL syntax error: {message}", line=line)
 
 
-def _section(text: str, start: int, end: int, filename: str, label: str) -> Section:
+class _WholeFile:
+    """Statement slices of a whole file from one split with PostgreSQL's parser, and its
+    markers where that split alone proves them: the usual file takes one call into the
+    C library. :func:`_split_whole` returns None for anything less plain (a syntax error
+    anywhere, a meta-command, a marker-like line inside a statement or near a block
+    comment, a statement across a marker): :func:`parse` then takes the careful path."""
+
+    def __init__(self, starts: list[int], stops: list[int],
+                 markers: list[tuple[int, str]]) -> None:
+        self.starts = starts
+        self.stops = stops
+        self.markers = markers
+
+    def within(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The slices inside ``text[start:end]``, relative to ``start``."""
+        found = []
+        for index in range(bisect_right(self.stops, start), len(self.starts)):
+            if self.starts[index] >= end:
+                break
+            found.append((self.starts[index] - start, self.stops[index] - start))
+        return found
+
+
+def _split_whole(text: str) -> _WholeFile | None:
+    from pglast import parser
+
+    if "\\" in text and next(_line_hits(_META, text), None) is not None:
+        return None
+    try:
+        slices = parser.split(text, with_parser=True, only_slices=True)
+    except parser.ParseError:
+        return None
+    starts = [piece.start for piece in slices]
+    stops = [piece.stop for piece in slices]
+    markers = []
+    for hit in _line_hits(_MARKER, text):
+        at = _line_start(hit)
+        slot = bisect_right(starts, at) - 1
+        if slot >= 0 and at < stops[slot]:
+            return None  # inside a statement: a comment in it, or text of a literal
+        gap_start = stops[slot] if slot >= 0 else 0
+        gap_end = starts[slot + 1] if slot + 1 < len(starts) else len(text)
+        if "/*" in text[gap_start:gap_end]:
+            return None  # perhaps inside a block comment
+        markers.append((at, hit.group(1).lower()))
+    return _WholeFile(starts, stops, markers)
+
+
+def _section(text: str, start: int, end: int, filename: str, label: str,
+             slices: list[tuple[int, int]] | None = None) -> Section:
+    """The section ``text[start:end]``; ``slices`` are its statements when already known
+    (relative to ``start``), else it is split here."""
     from pglast import parser
 
     body = text[start:end]
     first_line = _line_of(text, start)
-    try:
-        slices = parser.split(body, with_parser=True, only_slices=True)
-    except parser.ParseError as error:
-        raise _syntax_error(error, body, 0, first_line, filename) from None
-    starts = tuple(s.start for s in slices)
-    ends = tuple(s.stop for s in slices)
+    if slices is None:
+        try:
+            found_slices = parser.split(body, with_parser=True, only_slices=True)
+        except parser.ParseError as error:
+            raise _syntax_error(error, body, 0, first_line, filename) from None
+        slices = [(piece.start, piece.stop) for piece in found_slices]
+    starts = tuple(a for a, _ in slices)
+    ends = tuple(b for _, b in slices)
     outside: list[tuple[int, str]] = []
     indexes: list[tuple[int, str | None, str]] = []
     concurrent: list[int] = []
-    from pgshift.analysis.classify import classify
+    from pgshift.analysis.classify import classify, needs_classifying
 
-    seen: set[int] = set()
-    for hit in _CANDIDATE_WORDS.finditer(body):
-        index = bisect_right(starts, hit.start()) - 1
-        if index < 0 or index in seen or hit.start() >= ends[index]:
+    for index, (begin, stop) in enumerate(slices):
+        statement = body[begin:stop]
+        if not needs_classifying(statement):
             continue
-        seen.add(index)
-        found = classify(body[starts[index] : ends[index]])
+        found = classify(statement)
         if found.unsupported:
             raise MigrationFileError(filename, found.unsupported,
                                      line=first_line + body.count("\n", 0, starts[index]))
