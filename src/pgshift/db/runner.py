@@ -188,13 +188,13 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
 
     enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
     check = catalog.invalid_index_check([name[1:] for name in section.index_names], conn)
-    head = [] if enclosed else ["BEGIN;\n"]
+    head = "" if enclosed else "BEGIN;\n"
     # The newline and ';' end the section's last statement and any comment after it.
     tail = [*([check + ";\n"] if check else []), record + ";\n"]
-    lead = len(head) + prefix.count(";")
+    lead = head.count(";") + prefix.count(";")
     progress = ScriptProgress()
     try:
-        run_script(conn, "".join([*head, prefix, section.text, "\n;\n", *tail]), progress)
+        run_script(conn, "".join([head, prefix, section.text, "\n;\n", *tail]), progress)
     except ScriptFailed as failed:
         error = failed.error
     except psycopg.Error as lost:  # the connection broke before the server said why
@@ -212,7 +212,8 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
     index = progress.completed - lead
     state = error.sqlstate or ""
     if 0 <= index < len(section) and (strict or state not in ALREADY_EXISTS):
-        raise StatementError(server_error(error), section.statement(index)) from error
+        raise StatementError(server_error(error), section.statement(index),
+                             offset=error_offset(error, -len(head) - len(prefix))) from error
     if check and index == len(section) and not enclosed:
         with conn.transaction():
             bad = catalog.invalid_indexes(conn, [name[1:] for name in section.index_names])
