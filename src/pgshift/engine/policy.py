@@ -22,7 +22,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pgshift.analysis.lint.linter import History, lint_migration
 from pgshift.engine import selection, states
 from pgshift.engine.session import RunOptions
 from pgshift.errors import PgshiftError, StateError
@@ -30,6 +29,7 @@ from pgshift.files import directory, sqlfile
 from pgshift.results import Finding, MigrationStatus
 
 if TYPE_CHECKING:
+    from pgshift.analysis.lint.linter import History
     from pgshift.db.store import AppliedRow, TableState
 
 __all__ = [
@@ -53,6 +53,9 @@ def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None,
     """The lint findings of a parsed migration, its header's ``allow`` directives applied,
     named ``file`` (default: the migration's name). ``history``: what the migrations
     before it declared (it is updated with this one's declarations)."""
+    # Imported here: a bulk build (and every other command) never loads the linter.
+    from pgshift.analysis.lint.linter import lint_migration
+
     down = migration.down
     problem = migration.down_problem
     return lint_migration(
@@ -77,6 +80,8 @@ def lint_pending(migrations: Sequence[sqlfile.ParsedMigration],
     """Findings of ``migrations`` in order, each judged with what the ones before it
     declared. ``earlier`` are the directory's files before them (the applied ones): read
     only when a finding may depend on what they declared."""
+    from pgshift.analysis.lint.linter import History
+
     findings = _lint_in_order(migrations, History())
     if earlier and any(f.rule in _HISTORY_RULES for f in findings):
         history = History()
