@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -151,7 +152,12 @@ class CaseRunner:
             self.server.drop_database(database)
 
     def _timed(self, contender: Contender, url: str) -> Sample:
+        """One timed run, with an empty cache directory: every run starts cold, as a fresh
+        checkout (a CI job, a deploy) does, whatever ran before it."""
         assert contender.commands is not None
+        cache = self.cwd.parent / "cache"
+        shutil.rmtree(cache, ignore_errors=True)
         return run_commands(
-            contender.commands(url), cwd=self.cwd, env=child_env(), gnu_time=self.tools.gnu_time
+            contender.commands(url), cwd=self.cwd, env=child_env(cache),
+            gnu_time=self.tools.gnu_time,
         )

@@ -47,11 +47,15 @@ class Toolbox:
         return [self.python, str(BENCH_DIR / script)]
 
 
-def child_env() -> dict[str, str]:
-    """The environment of every timed child: ours, without settings that would redirect it."""
+def child_env(cache_home: Path | None = None) -> dict[str, str]:
+    """The environment of every timed child: ours, without settings that would redirect it;
+    with ``cache_home`` as its ``XDG_CACHE_HOME`` (pgshift's facts cache lives there), so
+    no cache from outside the benchmark is read."""
     env = dict(os.environ)
     for name in ("DATABASE_URL", "DATABASE_SSL"):
         env.pop(name, None)
+    if cache_home is not None:
+        env["XDG_CACHE_HOME"] = str(cache_home)
     return env
 
 
