@@ -281,7 +281,7 @@ def has_up_line(text: str) -> bool:
 
 
 def _first_up_line(text: str) -> int | None:
-    return next((hit.start() for hit in _MARKER_LINE.finditer(text)
+    return next((_line_start(hit) for hit in _line_hits(_MARKER, text)
                  if hit.group(1).lower() == "up"), None)
 
 
