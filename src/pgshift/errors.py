@@ -178,7 +178,8 @@ class StateError(RunError):
 
 
 class LockTimeout(RunError):
-    """The migration lock was not obtained within ``--lock-wait`` seconds."""
+    """The migration lock was not obtained within ``--lock-wait`` seconds, or another
+    session's build of an index a migration creates did not end within it."""
 
 
 class TrackingTableError(RunError):

@@ -4,6 +4,8 @@ server's facts, index validity, who holds locks on a table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -109,6 +111,66 @@ def invalid_indexes(
         (regclasses,),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class IndexBuild:
+    """Another session still building an INVALID index (a ``CREATE INDEX CONCURRENTLY``
+    whose client may be gone: its backend goes on until the build ends)."""
+
+    index: str
+    pid: int
+    application_name: str | None
+    client: str | None
+    since: datetime | None
+    phase: str | None
+
+    def describe(self) -> str:
+        parts = [f"pid {self.pid}"]
+        if self.application_name:
+            parts.append(f"application {self.application_name!r}")
+        if self.client:
+            parts.append(f"client {self.client}")
+        if self.since:
+            parts.append(f"running since {self.since:%H:%M:%S}")
+        if self.phase:
+            parts.append(f"phase {self.phase!r}")
+        return ", ".join(parts)
+
+
+def index_builds(
+    conn: psycopg.Connection[Any], names: Sequence[tuple[str | None, str] | str]
+) -> list[IndexBuild]:
+    """Sessions other than this one still building (or otherwise holding a lock on) one of
+    these INVALID indexes: ``pg_stat_progress_create_index`` names the index a build is
+    creating, and ``pg_locks`` the sessions that hold a lock on it."""
+    if not names:
+        return []
+    regclasses = [
+        pair if isinstance(pair, str) else sql.Identifier(*[p for p in pair if p]).as_string(conn)
+        for pair in names
+    ]
+    rows = conn.execute(
+        "SELECT DISTINCT ON (c.oid, a.pid) c.relname, a.pid, a.application_name, "
+        "  CASE WHEN a.client_addr IS NULL THEN 'local socket' "
+        "       ELSE host(a.client_addr) || ':' || a.client_port END, "
+        "  a.query_start, b.phase "
+        "FROM unnest(%s::text[]) AS n(name) "
+        "JOIN pg_index i ON i.indexrelid = to_regclass(n.name) AND NOT i.indisvalid "
+        "JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN LATERAL ("
+        "  SELECT p.pid, p.phase FROM pg_stat_progress_create_index p "
+        "  WHERE p.index_relid = i.indexrelid "
+        "  UNION ALL "
+        "  SELECT l.pid, NULL FROM pg_locks l "
+        "  WHERE l.relation = i.indexrelid AND l.granted AND l.locktype = 'relation'"
+        ") b ON true "
+        "JOIN pg_stat_activity a ON a.pid = b.pid AND a.backend_type = 'client backend' "
+        "WHERE a.pid <> pg_backend_pid() "
+        "ORDER BY c.oid, a.pid, b.phase NULLS LAST",
+        (regclasses,),
+    ).fetchall()
+    return [IndexBuild(*row) for row in rows]
 
 
 def qualified(index: tuple[str | None, str]) -> str:

@@ -22,6 +22,7 @@ from pgshift.engine.events import Emitter
 from pgshift.engine.session import RunOptions, Session
 from pgshift.errors import (
     Interrupted,
+    LockTimeout,
     MigrationFailed,
     RollbackFailed,
     StateError,
@@ -166,11 +167,14 @@ class Applier:
         return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
                                 tuple(outcome.warnings))
 
-    def _outside(self, section: sqlfile.Section, finish: runner.Hook) -> runner.Outcome:
+    def _outside(self, name: str, section: sqlfile.Section, finish: runner.Hook) -> (
+        runner.Outcome
+    ):
         """A DOWN section outside a transaction; its row goes after its last statement."""
         conn = self.s.conn
         conn.autocommit = True
         try:
+            self._await_index_builds(name, section)
             outcome = runner.run_outside_transaction(conn, section, strict=True,
                                                      prefix=self._prefix())
         finally:
@@ -195,6 +199,7 @@ class Applier:
         self._outside_done = start_at
         conn.autocommit = True
         try:
+            self._await_index_builds(name, section)
             self._drop_own_invalid_index(migration, start_at)
 
             def before(index: int) -> None:
@@ -245,6 +250,35 @@ class Applier:
         self.emit("notice", f"{migration.name}: resuming at statement {done + 1} of "
                      f"{len(sums)}; {ran} completed in an earlier run", migration.name)
         return int(done)
+
+    def _await_index_builds(self, name: str, section: sqlfile.Section) -> None:
+        """Wait, at most ``--lock-wait`` seconds, while another session still builds an
+        INVALID index that ``section`` creates: typically the ``CREATE INDEX CONCURRENTLY``
+        of a killed run, whose backend goes on without its client. Dropping or building
+        that index meanwhile would wait on the build and could then fail with XX000
+        ("tuple concurrently updated"); once the build ends the index is valid (nothing
+        to do) or INVALID and left over (dropped and built again)."""
+        names = [(schema, index) for _, schema, index in section.index_names]
+        if not names:
+            return
+        started = time.monotonic()
+        report_at = started
+        while builds := catalog.index_builds(self.s.conn, names):
+            waited = time.monotonic() - started
+            who = "; ".join(f"{b.index} by {b.describe()}" for b in builds)
+            if self.options.lock_wait is not None and waited >= self.options.lock_wait:
+                raise LockTimeout(
+                    f"{name}: another session is still building an INVALID index this "
+                    f"migration creates ({who}); waited {waited:.0f} s (--lock-wait); "
+                    f"{name} was not run further",
+                    hint="wait for the build to finish and run the command again, or end "
+                    f"it: SELECT pg_cancel_backend({builds[0].pid});",
+                )
+            if time.monotonic() >= report_at:
+                self.emit("lock-wait", f"{name}: waiting for the build of an INVALID index "
+                          f"it creates to finish: {who} ({waited:.0f} s so far)", name)
+                report_at = time.monotonic() + 10.0
+            time.sleep(0.5)
 
     def _drop_own_invalid_index(self, migration: sqlfile.ParsedMigration, start_at: int) -> None:
         """An INVALID index left by pgshift's own interrupted CREATE INDEX CONCURRENTLY is
@@ -378,7 +412,7 @@ class Applier:
         record = store.delete_sql(conn, table, name) if self._one_query else ""
         try:
             if plan.no_transaction:
-                self._outside(plan.down, finish)
+                self._outside(name, plan.down, finish)
             else:
                 self._in_transaction(name, plan.down, record=record, finish=finish,
                                      strict=True, applying=False)
