@@ -431,3 +431,67 @@ def test_stored_concurrent_down_runs_outside_a_transaction(
     ]
     assert is_valid(db_url, "users_email_idx") is None
     assert names(db_url) == ["001_users.sql"]
+
+
+# --- client_connection_check_interval around statements outside a transaction -----------
+
+CHECKED = (
+    "-- pgshift: no-transaction\n-- UP\n"
+    "CREATE TABLE seen AS SELECT current_setting('client_connection_check_interval') AS v;\n"
+    "CREATE TABLE t (id int);\n"
+    "CREATE INDEX CONCURRENTLY t_id ON t (id);\n"
+)
+
+
+def _section(text: str) -> object:
+    from pgshift.files import sqlfile
+
+    return sqlfile.parse(text, "001_checked.sql").up
+
+
+def _server_14(url: str) -> None:
+    if fetch(url, "SELECT current_setting('server_version_num')::int")[0][0] < 140000:
+        pytest.skip("client_connection_check_interval needs PostgreSQL 14+")
+
+
+def test_statements_outside_a_transaction_run_with_the_client_check_and_reset_it(
+    db_url: str
+) -> None:
+    from pgshift.db import runner
+
+    _server_14(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        outcome = runner.run_outside_transaction(conn, _section(CHECKED))  # type: ignore[arg-type]
+        assert conn.execute("SHOW client_connection_check_interval").fetchone() == ("0",)
+    assert outcome.warnings == ()
+    assert fetch(db_url, "SELECT v FROM seen") == [("2s",)]
+    assert index_info(db_url, "t_id") is not None
+
+
+def test_the_client_check_is_reset_after_a_failed_statement_and_an_open_block(
+    db_url: str
+) -> None:
+    from pgshift.db import runner
+
+    _server_14(db_url)
+    for text in (CHECKED + "ALTER TABLE nope ADD COLUMN c int;\n",
+                 CHECKED.replace("-- pgshift: no-transaction\n", "")
+                 + "BEGIN;\nCREATE TABLE inside (id int);\nSELECT 1/0;\nCOMMIT;\n"):
+        execute(db_url, "DROP TABLE IF EXISTS seen, t, inside")
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            with pytest.raises(runner.StatementError):
+                runner.run_outside_transaction(conn, _section(text))  # type: ignore[arg-type]
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert conn.execute("SHOW client_connection_check_interval").fetchone() == ("0",)
+        assert fetch(db_url, "SELECT v FROM seen") == [("2s",)]
+
+
+def test_a_client_check_the_role_or_session_set_is_left_alone(db_url: str) -> None:
+    from pgshift.db import runner
+
+    _server_14(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SET client_connection_check_interval = '7s'")
+        runner.run_outside_transaction(conn, _section(CHECKED))  # type: ignore[arg-type]
+        assert conn.execute("SHOW client_connection_check_interval").fetchone() == ("7s",)
+    assert fetch(db_url, "SELECT v FROM seen") == [("7s",)]

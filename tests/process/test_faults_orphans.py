@@ -127,3 +127,32 @@ def test_a_takeover_waits_for_the_build_of_an_index_a_frozen_client_left_running
     assert rows(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
     assert fetch(db_url, "SELECT count(*) FROM _migrations_progress") == [(0,)]
     assert_released(db_url)
+
+
+def test_the_server_ends_a_killed_clients_cic_without_any_database_setting(
+    db_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    if fetch(db_url, "SELECT current_setting('server_version_num')::int")[0][0] < 140000:
+        pytest.skip("client_connection_check_interval needs PostgreSQL 14+")
+    assert fetch(db_url, "SHOW client_connection_check_interval") == [("0",)]
+    make_big_table(db_url)
+    directory = write_files(tmp_path / "migrations", FILES)
+    blocker = snapshot_blocker(db_url)
+    try:
+        run = procs.start(db_url, directory, tmp_path, "migrate")
+        cic = run.wait_for(lambda: waiting_cic(db_url), 60, "pgshift's CIC waiting")
+        run.kill()
+        run.result(30)
+        # the blocker is still open: only the server noticing the dead client ends it
+        wait_for(lambda: cic.pid not in {b.pid for b in pgshift_backends(db_url)}, 20,
+                 "the killed client's CIC backend to end")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert index_info(db_url, "big_v_idx") is not None
+    assert index_info(db_url, "big_v_idx")[0] is False
+    again = procs.run(db_url, directory, tmp_path, "migrate")
+    assert again.exit_code == 0, again.stderr
+    assert index_info(db_url, "big_v_idx")[0] is True
+    assert rows(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
+    assert_released(db_url)

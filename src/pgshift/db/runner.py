@@ -15,7 +15,7 @@ statement by statement.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -435,6 +435,24 @@ def run_outside_transaction(
             completed and stay applied; ``notes`` name an INVALID index left behind.
     """
     warnings: list[str] = []
+    with client_checked(conn, warnings):
+        _run_each(conn, section, start_at=start_at, strict=strict, prefix=prefix,
+                  before_statement=before_statement, on_statement_done=on_statement_done,
+                  warnings=warnings)
+    return Outcome(tuple(warnings))
+
+
+def _run_each(
+    conn: psycopg.Connection[Any],
+    section: Section,
+    *,
+    start_at: int,
+    strict: bool,
+    prefix: str,
+    before_statement: Callable[[int], None] | None,
+    on_statement_done: Callable[[int], None] | None,
+    warnings: list[str],
+) -> None:
     done: list[int] = []
     in_block: list[int] = []
     outside = {index for index, _ in section.outside_transaction}
@@ -481,7 +499,63 @@ def run_outside_transaction(
     bad = catalog.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
     if bad:
         raise InvalidIndex(bad, None)
-    return Outcome(tuple(warnings))
+
+
+CLIENT_CHECK_INTERVAL = "2s"
+
+
+@contextlib.contextmanager
+def client_checked(conn: psycopg.Connection[Any], warnings: list[str]) -> Iterator[None]:
+    """Statements outside a transaction get no ``SET LOCAL``: on PostgreSQL 14+ set
+    ``client_connection_check_interval`` for the session while they run (unless the
+    role, database or server already set it), so that the server ends such a statement
+    (e.g. a ``CREATE INDEX CONCURRENTLY``) soon after its client vanished, instead of
+    letting it run on. RESET afterwards, also after a failure or an interruption (a
+    transaction block the file left open is rolled back first). Behind a transaction
+    pooler the RESET may reach another server connection than the SET did: that is
+    detected by the backend pid and reported in ``warnings``."""
+    if conn.info.server_version < 140000:
+        yield
+        return
+    row = conn.execute(
+        "SELECT pg_backend_pid(), CASE WHEN current_setting("
+        "'client_connection_check_interval') = '0' THEN set_config("
+        f"'client_connection_check_interval', '{CLIENT_CHECK_INTERVAL}', false) END"
+    ).fetchone()
+    if row is None or row[1] is None:
+        yield
+        return
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        pid = _reset_client_check(conn, failed=failed)
+        if pid is not None and pid != row[0]:
+            warnings.append(
+                f"client_connection_check_interval was set on server connection pid {row[0]} "
+                f"but reset on pid {pid}: a transaction-mode pooler sits between pgshift and "
+                "the server, and that server connection may keep the setting (run "
+                "migrations with statements outside a transaction on a direct connection, "
+                "or set it for the role: ALTER ROLE … SET client_connection_check_interval)"
+            )
+
+
+def _reset_client_check(conn: psycopg.Connection[Any], *, failed: bool) -> int | None:
+    """RESET the setting; the backend pid that did it (None: the session is gone). After a
+    failure a block the file left open is rolled back first; after success such a block is
+    left to the caller and the RESET joins it."""
+    if failed:
+        _end_open_block(conn)
+    if conn.closed or conn.broken:
+        return None
+    try:
+        cursor = conn.execute("RESET client_connection_check_interval; SELECT pg_backend_pid()")
+        cursor.nextset()
+        row = cursor.fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else None
 
 
 def _end_open_block(conn: psycopg.Connection[Any]) -> None:
