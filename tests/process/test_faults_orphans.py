@@ -156,3 +156,48 @@ def test_the_server_ends_a_killed_clients_cic_without_any_database_setting(
     assert index_info(db_url, "big_v_idx")[0] is True
     assert rows(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
     assert_released(db_url)
+
+
+def test_terminated_while_waiting_for_the_lock_is_pgshifts_own_message(
+    db_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    from pgshift.db.lock import lock_key
+
+    directory = write_files(tmp_path / "migrations", FILES)
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("public", "_migrations")])
+        run = procs.start(db_url, directory, tmp_path, "migrate")
+        run.wait_for(lambda: lock_backend(db_url), 30, "pgshift polling for the lock")
+        execute(db_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = 'pgshift'")
+        result = run.result(30)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "\nerror: the connection to " in "\n" + result.stderr, result.stderr
+    assert "terminat" in result.stderr and "migration lock" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert rows(db_url) == [] and not table_exists(db_url, "base")
+    assert_released(db_url)
+
+
+def test_terminated_before_reading_the_tracking_table_is_pgshifts_own_message(
+    db_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    from pgshift.db.lock import lock_key
+
+    directory = write_files(tmp_path / "migrations", FILES)
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key("public", "_migrations")])
+        run = procs.start(db_url, directory, tmp_path, "migrate")
+        polling = run.wait_for(lambda: lock_backend(db_url), 30, "pgshift polling for the lock")
+        # end the migration connection only; the lock is granted afterwards
+        execute(db_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = 'pgshift' "
+                        "AND pid <> %s", [polling])
+    result = run.result(30)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "\nerror: the connection to " in "\n" + result.stderr, result.stderr
+    assert "tracking table" in result.stderr and "nothing was changed" in result.stderr
+    assert rows(db_url) == [] and not table_exists(db_url, "base")
+    assert_released(db_url)

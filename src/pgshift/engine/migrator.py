@@ -83,9 +83,11 @@ class Migrator:
         """
         from pgshift.db import store
         from pgshift.db.connect import connect
+        from pgshift.engine import failures
 
         discovery = directory.discover(self.directory)
-        with connect(self.database_url, autocommit=True) as conn:
+        with connect(self.database_url, autocommit=True) as conn, failures.setting_up(
+                failures.READING_TABLE, self.database_url):
             state = store.read(conn, self.table)
         entries, warnings = states.merge(discovery, state, self._facts)
         return StatusReport(
@@ -121,9 +123,11 @@ class Migrator:
         nothing partial (the usual deploy of an up-to-date database); None otherwise."""
         from pgshift.db import store
         from pgshift.db.connect import connect
+        from pgshift.engine import failures
 
         discovery = directory.discover(self.directory)
-        with connect(self.database_url, autocommit=True) as conn:
+        with connect(self.database_url, autocommit=True) as conn, failures.setting_up(
+                failures.READING_TABLE, self.database_url):
             state = store.read(conn, self.table)
         if not policy.up_to_date(discovery, state):
             return None

@@ -10,7 +10,7 @@ lock bounds), passed in rather than read off the :class:`~pgshift.Migrator`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,12 +71,14 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
     """
     from pgshift.db import catalog, lock, store
     from pgshift.db.connect import connect, describe_target
+    from pgshift.engine import failures
 
     conn = connect(database_url, autocommit=False)
     lock_conn = None
     try:
-        schema, in_recovery, _ = catalog.server_facts(conn)
-        conn.rollback()
+        with failures.setting_up(failures.READING_FACTS, database_url):
+            schema, in_recovery, _ = catalog.server_facts(conn)
+            conn.rollback()
         if in_recovery:
             raise ReadOnlyServer(
                 f"{describe_target(database_url)} is in recovery (a read-only "
@@ -97,9 +99,15 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
                  f"({waited:.0f} s so far)")
 
         key = lock.lock_key(qualified.schema or "", qualified.name)
-        with lock.hold(lock_conn, key, wait=lock_wait, on_wait=waiting, watched=conn) as held:
-            state = store.read(conn, qualified)
-            conn.rollback()
+        with ExitStack() as stack:
+            # a server that ends the session before anything changed (pg_terminate_backend
+            # of a waiting runner, a restart) is pgshift's own error, not a traceback
+            with failures.setting_up(failures.WAITING_FOR_LOCK, database_url):
+                held = stack.enter_context(lock.hold(
+                    lock_conn, key, wait=lock_wait, on_wait=waiting, watched=conn))
+            with failures.setting_up(failures.READING_TABLE, database_url):
+                state = store.read(conn, qualified)
+                conn.rollback()
             yield Session(conn, held, qualified, state, discovery)
     finally:
         conn.close()
