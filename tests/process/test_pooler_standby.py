@@ -94,10 +94,12 @@ def assert_no_pooler_errors(*results: CliResult) -> None:
 
 
 def session_settings(url: str) -> list[tuple[str, ...]]:
-    """SHOW of the settings pgshift sets with SET LOCAL, on both pooled server connections
-    (two clients in open transactions pin one server connection each)."""
+    """SHOW of the settings pgshift sets with SET LOCAL (and, around statements outside a
+    transaction, SET and RESET), on both pooled server connections (two clients in open
+    transactions pin one server connection each)."""
     names = ("lock_timeout", "idle_in_transaction_session_timeout", "statement_timeout",
-             "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")
+             "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
+             "client_connection_check_interval")
     values = []
     first = psycopg.connect(url, prepare_threshold=None)
     second = psycopg.connect(url, prepare_threshold=None)
