@@ -52,13 +52,17 @@ FILES = {
 def make_big_table(url: str) -> None:
     execute(url, "CREATE TABLE big (id int PRIMARY KEY, v text);"
                  f"INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, {BIG_ROWS}) g;")
+    execute(url, "VACUUM ANALYZE big")
 
 
 def waiting_cic(url: str) -> Backend | None:
-    """pgshift's CREATE INDEX CONCURRENTLY while it waits (for the blocker's snapshot)."""
+    """pgshift's CREATE INDEX CONCURRENTLY while it waits for the blocker's snapshot, its
+    index in the catalog (not while it waits for its table lock, e.g. behind autovacuum)."""
+    waiting = {r[0] for r in fetch(url, "SELECT pid FROM pg_stat_progress_create_index "
+                                        "WHERE phase = 'waiting for old snapshots'")}
     found = [b for b in pgshift_backends(url)
              if "CREATE INDEX CONCURRENTLY" in b.query.upper() and b.state == "active"
-             and b.wait_event_type == "Lock"]
+             and b.wait_event_type == "Lock" and b.pid in waiting]
     return found[0] if found else None
 
 
@@ -108,16 +112,20 @@ def test_a_takeover_waits_for_the_build_of_an_index_a_frozen_client_left_running
         # the build was left alone
         assert waiting_cic(db_url) is not None and waiting_cic(db_url).pid == cic.pid
 
+        wait_for(lambda: [b.pid for b in pgshift_backends(db_url)] == [cic.pid], 15,
+                 "the bounded run's sessions gone")
         waiting = procs.start(db_url, directory, tmp_path, "migrate")
         waiting.wait_for(lambda: [b for b in pgshift_backends(db_url)
                                   if "pg_stat_progress_create_index" in b.query], 30,
                          "the next run to wait for the build")
+        still = waiting_cic(db_url)
+        assert still is not None and still.pid == cic.pid, "the build ended before the blocker"
     finally:
         blocker.rollback()
         blocker.close()
     done = waiting.result(120)
     assert done.exit_code == 0, done.stderr
-    assert "waiting for the build" in done.stderr and f"pid {cic.pid}" in done.stderr
+    assert "waiting for the build" in done.stderr and f"pid {cic.pid}" in done.stderr, done.stderr
     assert "XX000" not in done.stderr and "Traceback" not in done.stderr
     first.kill()
     first.result(10)
