@@ -22,14 +22,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgtest import execute, fetch, index_info, table_exists
+from pgtest import batches, execute, fetch, index_info, table_exists
 from process.support import (
     Backend,
     Procs,
     assert_released,
     migration,
     pgshift_backends,
-    rows,
     wait_for,
     write_files,
 )
@@ -132,7 +131,7 @@ def test_a_takeover_waits_for_the_build_of_an_index_a_frozen_client_left_running
     assert index_info(db_url, "big_v_idx") == (
         True, "CREATE INDEX big_v_idx ON public.big USING btree (v)")
     assert table_exists(db_url, "y")
-    assert rows(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
+    assert batches(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
     assert fetch(db_url, "SELECT count(*) FROM _migrations_progress") == [(0,)]
     assert_released(db_url)
 
@@ -162,7 +161,7 @@ def test_the_server_ends_a_killed_clients_cic_without_any_database_setting(
     again = procs.run(db_url, directory, tmp_path, "migrate")
     assert again.exit_code == 0, again.stderr
     assert index_info(db_url, "big_v_idx")[0] is True
-    assert rows(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
+    assert batches(db_url) == [("001_base.sql", 1), ("002_x_index_y.sql", 2)]
     assert_released(db_url)
 
 
@@ -184,7 +183,7 @@ def test_terminated_while_waiting_for_the_lock_is_pgshifts_own_message(
     assert "\nerror: the connection to " in "\n" + result.stderr, result.stderr
     assert "terminat" in result.stderr and "migration lock" in result.stderr
     assert "nothing was changed" in result.stderr
-    assert rows(db_url) == [] and not table_exists(db_url, "base")
+    assert batches(db_url) == [] and not table_exists(db_url, "base")
     assert_released(db_url)
 
 
@@ -207,5 +206,5 @@ def test_terminated_before_reading_the_tracking_table_is_pgshifts_own_message(
     assert "Traceback" not in result.stderr
     assert "\nerror: the connection to " in "\n" + result.stderr, result.stderr
     assert "tracking table" in result.stderr and "nothing was changed" in result.stderr
-    assert rows(db_url) == [] and not table_exists(db_url, "base")
+    assert batches(db_url) == [] and not table_exists(db_url, "base")
     assert_released(db_url)
