@@ -62,6 +62,11 @@ def body(statement: str) -> str:
     )
 
 
+# --strict also refuses lint warnings; these tests are about "already exists"
+STRICT_HEADER = ("-- pgshift: allow require-concurrent-index constraint-missing-not-valid "
+                 "require-if-not-exists mixed-non-transactional\n")
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_already_exists_is_a_warning_and_the_rest_applies(
     db_url: str, migrations: Files, case: str
@@ -88,7 +93,7 @@ def test_strict_turns_already_exists_into_a_failure(
 ) -> None:
     c = CASES[case]
     execute(db_url, c.setup)
-    directory = migrations({"001_x.sql": body(c.statement)})
+    directory = migrations({"001_x.sql": STRICT_HEADER + body(c.statement)})
     before = catalog_snapshot(db_url)
 
     with pytest.raises(MigrationFailed) as caught:
@@ -96,7 +101,7 @@ def test_strict_turns_already_exists_into_a_failure(
     result = run(cli, db_url, directory, "migrate", "--strict")
 
     assert caught.value.server.sqlstate == c.sqlstate
-    assert caught.value.statement is not None and caught.value.statement.line == 4
+    assert caught.value.statement is not None and caught.value.statement.line == 5
     assert result.exit_code == 1
     assert c.sqlstate in result.stderr
     assert catalog_snapshot(db_url) == before
@@ -209,13 +214,14 @@ def test_existing_database_is_a_warning(
 def test_existing_database_under_strict_fails(
     db_url: str, migrations: Files, cli: Cli, existing_database: str
 ) -> None:
-    directory = migrations({"001_db.sql": body(f"CREATE DATABASE {existing_database};")})
+    directory = migrations({"001_db.sql": STRICT_HEADER + body(
+        f"CREATE DATABASE {existing_database};")})
 
     result = run(cli, db_url, directory, "migrate", "--strict")
 
     assert result.exit_code == 1
     assert "42P04" in result.stderr
-    assert "001_db.sql:4" in result.stderr
+    assert "001_db.sql:5" in result.stderr
     # outside a transaction, the statement before it ran and stays
     assert table_exists(db_url, "before_it") and not table_exists(db_url, "after_it")
     assert tracking_rows(db_url) == []
