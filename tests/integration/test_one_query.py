@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -20,9 +19,7 @@ from faultkit import FaultProxy
 from pgshift import Migrator
 from pgshift.errors import MigrationFailed
 from pgshift.results import Event
-from pgtest import catalog_snapshot, execute, fetch, table_exists, tracking_rows
-
-Files = Callable[..., Path]
+from pgtest import Files, catalog_snapshot, execute, fetch, table_exists, tracking_rows
 
 
 def table(name: str) -> str:
