@@ -34,7 +34,10 @@ _PG_ENV = {
     "target_session_attrs",
 }
 
-PYPROJECT_KEYS = frozenset({"dir", "table", "lock_wait", "lock_timeout", "strict", "atomic"})
+PYPROJECT_KEYS = frozenset({"dir", "table", "lock_wait", "lock_timeout", "strict", "atomic",
+                            "vars"})
+VAR_PREFIX = "PGSHIFT_VAR_"
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
 _TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<name>{_IDENT})$")
 
@@ -47,6 +50,7 @@ class CliValues:
     directory: str | None = None
     table: str | None = None
     env_file: str | None = None
+    variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Settings:
     secrets: tuple[str, ...] = ()
     project: Mapping[str, Any] = field(default_factory=dict)
     cwd: Path = Path(".")
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def use_embedded(self) -> bool:
@@ -101,6 +106,7 @@ def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
         "table_name": table_name,
         "project": project,
         "cwd": cwd,
+        "variables": resolve_variables(cli.variables, merged, project),
     }
     if url is None and not libpq_target:
         return Settings(conninfo=None, url_source="embedded", **common)  # type: ignore[arg-type]
@@ -110,6 +116,42 @@ def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
     if merged.get("PGPASSWORD"):
         secrets = (*secrets, merged["PGPASSWORD"])
     return Settings(conninfo=conninfo, url_source=url_source, secrets=secrets, **common)  # type: ignore[arg-type]
+
+
+def resolve_variables(given: tuple[str, ...], environ: Mapping[str, str],
+                      project: Mapping[str, Any]) -> dict[str, str]:
+    """The values of placeholders: ``--var NAME=VALUE`` (``given``), else
+    ``PGSHIFT_VAR_<NAME>`` of the environment (or ``.env``), else ``[tool.pgshift.vars]``.
+
+    Raises:
+        ConfigError: a malformed ``--var``, a bad name or a value that is not a string,
+            number or boolean in ``[tool.pgshift.vars]``.
+    """
+    values: dict[str, str] = {}
+    table = project.get("vars", {})
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.pgshift] vars must be a table ([tool.pgshift.vars])")
+    for name, value in table.items():
+        if not _VAR_NAME.match(name):
+            raise ConfigError(f"[tool.pgshift.vars] {name!r} is not a variable name",
+                              hint="names are letters, digits and _, not starting with a digit")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"[tool.pgshift.vars] {name} must be a string or a number")
+        values[name] = str(value)
+    for key, value in environ.items():
+        name = key[len(VAR_PREFIX):]
+        if key.startswith(VAR_PREFIX) and _VAR_NAME.match(name):
+            values[name] = value
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not _VAR_NAME.match(name):
+            raise ConfigError(
+                f"--var {item.split('=', 1)[0]!r}: expected NAME=VALUE with NAME made of "
+                "letters, digits and _ (not starting with a digit)")
+        values[name] = value
+    return values
 
 
 def parse_table_name(value: str, source: str) -> tuple[str | None, str]:

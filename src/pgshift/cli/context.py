@@ -43,7 +43,7 @@ def settings_for(ctx: click.Context) -> Settings:
     opts = global_opts(ctx)
     settings = resolve(
         CliValues(opts.get("database_url"), opts.get("directory"), opts.get("table"),
-                  opts.get("env_file")),
+                  opts.get("env_file"), tuple(opts.get("variables") or ())),
         os.environ,
         Path.cwd(),
     )
@@ -88,7 +88,8 @@ def migrator_for(ctx: click.Context, **options: Any) -> Migrator:
     cache = FactsCache(default_path(settings.directory, os.environ))
     ctx.call_on_close(cache.save)
     return Migrator(conninfo, settings.directory, table=_table(settings),
-                    on_event=event_reporter(ctx), facts=cache.facts, **options)
+                    on_event=event_reporter(ctx), facts=cache.facts,
+                    variables=settings.variables, **options)
 
 
 def offline_migrator(settings: Settings, **options: Any) -> Migrator:
@@ -96,7 +97,7 @@ def offline_migrator(settings: Settings, **options: Any) -> Migrator:
     from pgshift.engine.migrator import Migrator
 
     return Migrator(settings.conninfo or "", settings.directory, table=_table(settings),
-                    **options)
+                    variables=settings.variables, **options)
 
 
 def _table(settings: Settings) -> str:

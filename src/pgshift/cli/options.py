@@ -20,7 +20,7 @@ _META = "pgshift.options"
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """Global options may stand before or after the command: the last one given wins."""
-    if value is not None and value is not False and param.name:
+    if value is not None and value is not False and value != () and param.name:
         ctx.find_root().meta.setdefault(_META, {})[param.name] = value
     return value
 
@@ -36,6 +36,10 @@ def global_options(f: F) -> F:
                      help="Tracking table, optionally schema-qualified (default: _migrations)."),
         click.option("--env-file", metavar="PATH", expose_value=False, callback=_store,
                      help="Read variables from this file instead of ./.env."),
+        click.option("--var", "variables", metavar="NAME=VALUE", multiple=True,
+                     expose_value=False, callback=_store,
+                     help="Value of the placeholder ${NAME} (repeatable; before "
+                     "PGSHIFT_VAR_NAME and [tool.pgshift.vars])."),
         click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_store,
                      help="Print one JSON document on stdout."),
         click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_store,
@@ -51,8 +55,8 @@ def global_options(f: F) -> F:
 
 def global_opts(ctx: click.Context) -> dict[str, Any]:
     """The global options given anywhere on the command line (``None`` or absent when
-    not given): ``database_url``, ``directory``, ``table``, ``env_file``, ``as_json``,
-    ``verbose``, ``quiet``."""
+    not given): ``database_url``, ``directory``, ``table``, ``env_file``, ``variables``,
+    ``as_json``, ``verbose``, ``quiet``."""
     return dict(ctx.find_root().meta.get(_META, {}))
 
 

@@ -9,7 +9,7 @@ statements hit pgshift's ``lock_timeout``, and turns Ctrl-C / SIGTERM into
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from pgshift.errors import (
     RollbackFailed,
     StateError,
 )
-from pgshift.files import sqlfile
+from pgshift.files import placeholders, sqlfile
 from pgshift.results import AppliedMigration
 
 _T = TypeVar("_T")
@@ -60,6 +60,22 @@ class Applier:
         # that meets what needs a savepoint per migration starts again with them.
         self._one_query = True
         self._interrupted_after: BaseException | None = None
+        self._schema: str | None = None
+
+    # --- placeholders -------------------------------------------------------------------
+
+    def _substituted(self, filename: str, section: sqlfile.Section) -> sqlfile.Section:
+        if not section.placeholders:
+            return section
+        if self._schema is None and any(p.name == "pgshift:schema"
+                                        for p in section.placeholders):
+            self._schema = current_schema(self.s.conn)
+        values = placeholder_values(self.s.conn, self.options.values, filename,
+                                    self._schema or "")
+        return section.with_values(values, filename)
+
+    def _masking(self) -> list[tuple[str, str]]:
+        return placeholders.masker(self.options.values)
 
     # --- apply --------------------------------------------------------------------------
 
@@ -131,6 +147,7 @@ class Applier:
     def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
         started = time.monotonic()
         conn, table = self.s.conn, self.s.table
+        up = self._substituted(migration.name, migration.up)
 
         def setup(c: Any) -> None:
             if self._setup_needed:
@@ -148,22 +165,24 @@ class Applier:
                                       down_sql=migration.down_sql)
         try:
             if migration.no_transaction:
-                outcome = self._outside_up(migration, setup, finish)
+                outcome = self._outside_up(migration, up, setup, finish)
             else:
                 outcome = self._in_transaction(
-                    migration.name, migration.up, record=record, finish=finish,
+                    migration.name, up, record=record, finish=finish,
                     setup=setup if self._setup_needed else None,
                     strict=self.options.strict, applying=True)
         except runner.StatementError as error:
-            raise self._failure(MigrationFailed, migration.name, migration.up, error) from None
+            raise self._failure(MigrationFailed, migration.name, up, error) from None
         except runner.InvalidIndex as error:
             raise self._invalid(MigrationFailed, migration.name, error) from None
         except psycopg.Error as error:  # tracking-table bookkeeping around the statements
-            raise self._failure(MigrationFailed, migration.name, migration.up,
+            raise self._failure(MigrationFailed, migration.name, up,
                                 self._bookkeeping(error)) from None
         self._setup_needed = False
+        masking = self._masking()
         for warning in outcome.warnings:
-            self.emit("warning", f"{migration.name}: {warning}", migration.name)
+            self.emit("warning", f"{migration.name}: {placeholders.mask(warning, masking)}",
+                      migration.name)
         return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
                                 tuple(outcome.warnings))
 
@@ -184,12 +203,13 @@ class Applier:
             finish(conn)
         return outcome
 
-    def _outside_up(self, migration: sqlfile.ParsedMigration, setup: runner.Hook,
-                    finish: runner.Hook) -> runner.Outcome:
-        """An UP section outside a transaction, recording each statement's completion so an
+    def _outside_up(self, migration: sqlfile.ParsedMigration, section: sqlfile.Section,
+                    setup: runner.Hook, finish: runner.Hook) -> runner.Outcome:
+        """An UP section (``section``: values substituted) outside a transaction, recording
+        each statement's completion (checksums of the statements as written) so an
         interrupted run resumes where it stopped."""
-        conn, table, name, section = self.s.conn, self.s.table, migration.name, migration.up
-        sums = [sqlfile.statement_checksum(st.sql) for st in section.statements()]
+        conn, table, name = self.s.conn, self.s.table, migration.name
+        sums = [sqlfile.statement_checksum(st.sql) for st in migration.up.statements()]
         with conn.transaction():
             setup(conn)
             self._setup_needed = False
@@ -376,6 +396,7 @@ class Applier:
         refusal = policy.revert_refusal(downs, self.options)
         if refusal is not None:
             raise refusal.error()
+        policy.check_placeholders([(d.row.name, d.section) for d in downs], self.options)
         return [RevertPlan(d.row, d.section, d.no_transaction) for d in downs
                 if d.section is not None]  # none is missing: that refused above
 
@@ -410,18 +431,19 @@ class Applier:
             store.delete(c, table, name)
 
         record = store.delete_sql(conn, table, name) if self._one_query else ""
+        down = self._substituted(name, plan.down)
         try:
             if plan.no_transaction:
-                self._outside(name, plan.down, finish)
+                self._outside(name, down, finish)
             else:
-                self._in_transaction(name, plan.down, record=record, finish=finish,
+                self._in_transaction(name, down, record=record, finish=finish,
                                      strict=True, applying=False)
         except runner.StatementError as error:
-            raise self._failure(RollbackFailed, name, plan.down, error) from None
+            raise self._failure(RollbackFailed, name, down, error) from None
         except runner.InvalidIndex as error:
             raise self._invalid(RollbackFailed, name, error) from None
         except psycopg.Error as error:
-            raise self._failure(RollbackFailed, name, plan.down,
+            raise self._failure(RollbackFailed, name, down,
                                 self._bookkeeping(error)) from None
         return AppliedMigration(name, plan.row.batch, _ms(started), plan.no_transaction)
 
@@ -446,7 +468,7 @@ class Applier:
         return failures.failure(
             kind, name, section, error, done=[d.name for d in self.done],
             creating_table=self.s.table.display if self._setup_needed else None,
-            blocking=blocking,
+            blocking=blocking, masking=self._masking(),
         )
 
     def _bookkeeping(self, error: psycopg.Error) -> runner.StatementError:
@@ -465,6 +487,24 @@ class _NeedsSavepoints(Exception):
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+def current_schema(conn: Any) -> str:
+    """The first schema of the connection's search_path ("" when none)."""
+    with conn.transaction():
+        row = conn.execute("SELECT current_schema()").fetchone()
+    return str(row[0]) if row and row[0] is not None else ""
+
+
+def placeholder_values(conn: Any, variables: Mapping[str, str], filename: str,
+                       schema: str | None = None) -> dict[str, str]:
+    """The placeholder values for a section of ``filename`` run on ``conn``: the run's
+    ``variables`` and the built-ins (database, user, ``schema`` — read from the
+    connection when None —, file name)."""
+    info = conn.info
+    return {**variables, "pgshift:database": info.dbname, "pgshift:user": info.user,
+            "pgshift:filename": filename,
+            "pgshift:schema": current_schema(conn) if schema is None else schema}
 
 
 def _ms(started: float) -> int:

@@ -21,7 +21,7 @@ from pgshift.errors import (
     ServerError,
     TrackingTableError,
 )
-from pgshift.files import sqlfile
+from pgshift.files import placeholders, sqlfile
 
 LOCK_NOT_AVAILABLE = "55P03"
 UNSAFE_NEW_ENUM_VALUE = "55P04"
@@ -97,9 +97,15 @@ def interrupted(interrupt: KeyboardInterrupt, done: list[str], remaining: list[s
 
 def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
             section: sqlfile.Section, error: runner.StatementError, *, done: list[str],
-            creating_table: str | None, blocking: list[str]) -> Exception:
+            creating_table: str | None, blocking: list[str],
+            masking: list[tuple[str, str]] | None = None) -> Exception:
     """The error for a failed section. ``creating_table`` names the tracking table when
-    this transaction was also creating it."""
+    this transaction was also creating it. The statement is quoted as written in the file
+    and every placeholder value in ``masking`` is shown as its placeholder in what the
+    server said, so no value (a password) reaches the message."""
+    if masking:
+        error.server = masked(error.server, masking)
+        error.notes = [placeholders.mask(n, masking) or "" for n in error.notes]
     if error.connection_lost:
         verb = "applied" if kind is MigrationFailed else "rolled back"
         outcome = (
@@ -122,7 +128,7 @@ def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
         )
     statement = None
     if error.statement is not None:
-        s = error.statement
+        s = section.shown(error.statement.index)
         statement = FailedStatement(name, s.line, s.head, s.index + 1, len(section), s.sql,
                                     place=error_place(section, error))
     notes = list(error.notes)
@@ -133,6 +139,16 @@ def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
     notes += blocking
     return kind(name, server=error.server, statement=statement, applied=done,
                 ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+
+
+def masked(server: ServerError, masking: list[tuple[str, str]]) -> ServerError:
+    """``server`` with each placeholder value of ``masking`` shown as its placeholder."""
+    return server._replace(
+        message=placeholders.mask(server.message, masking) or "",
+        detail=placeholders.mask(server.detail, masking),
+        hint=placeholders.mask(server.hint, masking),
+        context=placeholders.mask(server.context, masking),
+    )
 
 
 def error_place(section: sqlfile.Section, error: runner.StatementError) -> ErrorPlace | None:

@@ -9,7 +9,7 @@ It never prints and never exits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
@@ -35,7 +35,8 @@ class Migrator:
     (0: off), retried ``lock_retries`` times with backoff. ``atomic`` makes every run one
     transaction (all of its migrations or none). ``on_event`` receives progress
     :class:`Event` values (they are also logged on the ``pgshift`` logger). ``facts`` reads
-    a file's checksum for ``status`` (a caching reader can be passed).
+    a file's checksum for ``status`` (a caching reader can be passed). ``variables``
+    gives the values of the placeholders ``${name}`` in the SQL.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class Migrator:
         atomic: bool = False,
         on_event: EventHandler | None = None,
         facts: states.FactsReader = states.read_facts,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         from pgshift.config import parse_table_name
         from pgshift.db.store import TrackingTable
@@ -66,12 +68,14 @@ class Migrator:
         self.atomic = atomic
         self._emit = Emitter(on_event)
         self._facts = facts
+        self.variables = dict(variables or {})
 
     def run_options(self, *, atomic: bool | None = None) -> RunOptions:
         """The options a run obeys now (``atomic`` overrides the constructor's)."""
         return RunOptions(strict=self.strict, lock_wait=self.lock_wait,
                           lock_timeout=self.lock_timeout, lock_retries=self.lock_retries,
-                          atomic=self.atomic if atomic is None else atomic)
+                          atomic=self.atomic if atomic is None else atomic,
+                          variables=tuple(sorted(self.variables.items())))
 
     # --- public API -------------------------------------------------------------------
 

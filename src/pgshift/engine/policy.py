@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from pgshift.engine import selection, states
 from pgshift.engine.session import RunOptions
 from pgshift.errors import PgshiftError, StateError
-from pgshift.files import directory, sqlfile
+from pgshift.files import directory, placeholders, sqlfile
 from pgshift.results import Finding, MigrationStatus
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ def lint_parsed(migration: sqlfile.ParsedMigration, file: str | None = None,
     down = migration.down
     problem = migration.down_problem
     return lint_migration(
-        file or migration.name, migration.up.text, down.text if down is not None else None,
+        file or migration.name, migration.up.analysed,
+        down.analysed if down is not None else None,
         up_first_line=migration.up.first_line,
         down_first_line=down.first_line if down is not None else 1,
         allowed=migration.allowed_rules,
@@ -315,6 +316,7 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
                                         applied=sorted(recorded(state)))
     parsed = tuple(sqlfile.parse(directory.read_text(f), f.name) for f in chosen)
+    check_placeholders([(p.name, p.up) for p in parsed], options)
     entries, drift = states.merge(discovery, state, facts)
     downs = migrate_downs(parsed, strict=options.strict)
     warnings = (*discovery.warnings, *drift, *late_warnings(discovery, state, chosen),
@@ -325,6 +327,22 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
                                  "apply"))
     return MigrateDecision(parsed, next_batch(state) if parsed else None, warnings, entries,
                            refusal)
+
+
+def check_placeholders(sections: Sequence[tuple[str, sqlfile.Section | None]],
+                       options: RunOptions) -> None:
+    """Every placeholder of the sections a command is about to run has a value (the
+    built-ins always have one: the connection gives them).
+
+    Raises:
+        MigrationFileError: the first one without a value (file, line, variable).
+    """
+    values = options.values
+    for builtin in placeholders.BUILTINS:
+        values.setdefault(f"pgshift:{builtin}", "")
+    for name, section in sections:
+        if section is not None:
+            section.check_values(values, name)
 
 
 def partial_gone_refusal(discovery: directory.Discovery, state: TableState) -> Refusal | None:

@@ -30,13 +30,20 @@ class RunOptions:
     """What a run obeys. ``strict``: drift (and lint errors) refuse the run; ``lock_wait``:
     the most seconds to wait for the migration lock (None: no bound); ``lock_timeout``:
     PostgreSQL's lock_timeout for transactional migrations in seconds (0: off), retried
-    ``lock_retries`` times; ``atomic``: the whole run is one transaction."""
+    ``lock_retries`` times; ``atomic``: the whole run is one transaction; ``variables``:
+    the values of placeholders (name, value)."""
 
     strict: bool = False
     lock_wait: float | None = None
     lock_timeout: float = 5.0
     lock_retries: int = 3
     atomic: bool = False
+    variables: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The placeholder values by name."""
+        return dict(self.variables)
 
 
 @dataclass

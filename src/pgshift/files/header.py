@@ -45,6 +45,8 @@ def read(text: str, filename: str) -> tuple[tuple[tuple[str, str], ...], bool, f
         words = directive.group(1).replace(",", " ").split()
         if words == ["no-transaction"]:
             no_transaction = True
+        elif words == ["no-placeholders"]:
+            continue  # read by :func:`no_placeholders`
         elif len(words) >= 2 and words[0] == "allow" and all(_RULE_ID.match(w) for w in words[1:]):
             allowed.update(words[1:])
         else:
@@ -53,6 +55,15 @@ def read(text: str, filename: str) -> tuple[tuple[tuple[str, str], ...], bool, f
                 f"unknown pgshift directive {directive.group(1)!r}",
                 line=number,
                 hint="known directives: '-- pgshift: no-transaction', "
-                "'-- pgshift: allow <rule-id>'",
+                "'-- pgshift: no-placeholders', '-- pgshift: allow <rule-id>'",
             )
     return tuple(metadata), no_transaction, frozenset(allowed)
+
+
+_NO_PLACEHOLDERS = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:[ \t]*no-placeholders[ \t]*$",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+def no_placeholders(text: str) -> bool:
+    """Whether a header's text holds ``-- pgshift: no-placeholders``."""
+    return "no-placeholders" in text.lower() and _NO_PLACEHOLDERS.search(text) is not None

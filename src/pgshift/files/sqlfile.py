@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 from pgshift.errors import ErrorPlace, MigrationFileError
-from pgshift.files import header
+from pgshift.files import header, placeholders
+from pgshift.files.placeholders import Placeholder, Substitution
 
 CHECKSUM_TAG = "sha256v1"
 
@@ -67,6 +68,11 @@ class Section:
     ``text`` begins. ``outside_transaction`` maps statement indexes to the reason they
     cannot run in a transaction block; ``index_names`` lists indexes the section creates.
     ``problem`` is set on a DOWN section that cannot run (then it has no statements).
+
+    ``placeholders`` are the section's placeholders (offsets in ``text``). A section
+    returned by :meth:`with_values` runs ``text`` (values substituted) and keeps the text
+    as written in ``substitution``'s counterpart ``written``: :meth:`shown` and
+    :meth:`place` quote that, never a value.
     """
 
     text: str
@@ -77,6 +83,16 @@ class Section:
     index_names: tuple[tuple[int, str | None, str], ...] = ()
     concurrent_indexes: tuple[int, ...] = field(default=())
     problem: SectionProblem | None = None
+    placeholders: tuple[Placeholder, ...] = ()
+    written: str | None = None
+    substitution: Substitution | None = None
+    stand_in: str | None = None
+
+    @property
+    def analysed(self) -> str:
+        """The text to parse for analysis (lint): ``text`` with each placeholder replaced
+        by a stand-in of the same length that parses where its value would."""
+        return self.stand_in if self.stand_in is not None else self.text
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -85,6 +101,37 @@ class Section:
     def is_empty(self) -> bool:
         """True when the section holds no SQL (a section with a problem is not empty)."""
         return not self.starts and self.problem is None
+
+    def shown(self, index: int) -> Statement:
+        """Statement ``index`` as written in the file (values not substituted)."""
+        if self.substitution is None or self.written is None:
+            return self.statement(index)
+        start = self.substitution.to_written(self.starts[index])
+        end = self.substitution.end_to_written(self.ends[index])
+        line = self.first_line + self.written.count("\n", 0, start)
+        return Statement(index=index, sql=self.written[start:end], line=line)
+
+    def with_values(self, values: Mapping[str, str], filename: str) -> Section:
+        """This section with its placeholders replaced by ``values`` (itself when it has
+        none).
+
+        Raises:
+            MigrationFileError: a placeholder without a value (file, line, variable).
+        """
+        if not self.placeholders:
+            return self
+        done = placeholders.substitute(self.text, self.placeholders, values, filename,
+                                       self.first_line)
+        return replace(
+            self, text=done.text, placeholders=(), written=self.text, substitution=done,
+            stand_in=None,
+            starts=tuple(done.to_run(s) for s in self.starts),
+            ends=tuple(done.end_to_run(e) for e in self.ends),
+        )
+
+    def check_values(self, values: Mapping[str, str], filename: str) -> None:
+        """Raise for the first placeholder without a value (see :meth:`with_values`)."""
+        placeholders.check(self.placeholders, self.text, values, filename, self.first_line)
 
     def statement(self, index: int) -> Statement:
         start = self.starts[index]
@@ -102,11 +149,14 @@ class Section:
     def place(self, offset: int) -> ErrorPlace:
         """The file line, that line's text and the column of character ``offset`` of
         ``text`` (e.g. where the server's error position points)."""
-        offset = max(0, min(offset, len(self.text)))
-        start = self.text.rfind("\n", 0, offset) + 1
-        end = self.text.find("\n", offset)
-        line_text = self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
-        line = self.first_line + self.text.count("\n", 0, offset)
+        text = self.text
+        if self.substitution is not None and self.written is not None:
+            offset, text = self.substitution.to_written(offset), self.written
+        offset = max(0, min(offset, len(text)))
+        start = text.rfind("\n", 0, offset) + 1
+        end = text.find("\n", offset)
+        line_text = text[start : end if end >= 0 else len(text)].rstrip("\r")
+        line = self.first_line + text.count("\n", 0, offset)
         return ErrorPlace(line, line_text, offset - start)
 
     def statement_at(self, offset: int) -> int:
@@ -202,7 +252,8 @@ def parse(text: str, filename: str) -> ParsedMigration:
             marker, an empty UP section, a psql meta-command, SQL in the header, a bad
             directive or a syntax error, in the header or the UP section.
     """
-    text = normalize(text)
+    written = normalize(text)
+    text, marks = _stand_in(written, filename)
     quick = _split_whole(text)
     found = _Scan(quick.markers, []) if quick is not None else _find_markers(text, filename)
     up_at, down_at = _check_markers(found.markers, text, filename)
@@ -234,6 +285,10 @@ def parse(text: str, filename: str) -> ParsedMigration:
         down = _down_section(text, down_start, filename,
                              found.first_error_after(up_end) or stray_error,
                              quick.within(down_start, len(text)) if quick is not None else None)
+        if marks:
+            down = _as_written(down, written, down_start, len(text), marks)
+    if marks:
+        up = _as_written(up, written, up_start, up_end, marks)
     return ParsedMigration(
         name=filename,
         up=up,
@@ -243,6 +298,46 @@ def parse(text: str, filename: str) -> ParsedMigration:
         no_transaction_directive=no_tx,
         allowed_rules=allowed,
     )
+
+
+def _stand_in(text: str, filename: str) -> tuple[str, tuple[Placeholder, ...]]:
+    """``text`` with each placeholder (outside comments, unless the header says
+    ``-- pgshift: no-placeholders``) replaced by a stand-in of the same length that parses
+    where the value would (an identifier, a quoted identifier, a literal), and the
+    placeholders. Offsets in both texts agree, so statements are found in the text as
+    written; the values are put in only when the section runs."""
+    if "${" not in text:
+        return text, ()
+    up = _first_up_line(text)
+    if up is not None and header.no_placeholders(text[:up]):
+        return text, ()
+    marks = placeholders.find(text, filename)
+    if not marks:
+        return text, ()
+    pieces = []
+    previous = 0
+    for mark in marks:
+        size = mark.end - mark.start
+        pieces.append(text[previous:mark.start])
+        if mark.kind == "ident":
+            pieces.append('"' + "x" * (size - 2) + '"')
+        elif mark.kind == "literal":
+            pieces.append("'" + "x" * (size - 2) + "'")
+        else:
+            pieces.append("p" + "x" * (size - 1))
+        previous = mark.end
+    pieces.append(text[previous:])
+    return "".join(pieces), marks
+
+
+def _as_written(section: Section, written: str, start: int, end: int,
+                marks: tuple[Placeholder, ...]) -> Section:
+    """``section`` (found in the stand-in text) with the text as written between
+    ``start`` and ``end`` and its placeholders."""
+    inside = tuple(replace(m, start=m.start - start, end=m.end - start) for m in marks
+                   if start <= m.start < end)
+    return replace(section, text=written[start:end], placeholders=inside,
+                   stand_in=section.text)
 
 
 def _down_section(text: str, start: int, filename: str, known: MigrationFileError | None,
@@ -289,9 +384,11 @@ def parse_down(text: str, filename: str) -> Section:
     """A stored DOWN section (``down_sql`` of the tracking table) as a Section; SQL that
     does not parse (or a meta-command) is its :attr:`Section.problem`, with the line
     counted within ``text``. Raises nothing."""
-    text = normalize(text)
+    written = normalize(text)
+    text, marks = _stand_in(written, filename)
     found = _find_markers(text, filename, markers=False)
-    return _down_section(text, 0, filename, found.first_error_after(0))
+    section = _down_section(text, 0, filename, found.first_error_after(0))
+    return _as_written(section, written, 0, len(text), marks) if marks else section
 
 
 def up_checksum(text: str, filename: str) -> str:

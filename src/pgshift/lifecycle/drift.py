@@ -9,6 +9,7 @@ out of the comparison. Never prints."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -80,7 +81,7 @@ def drift(migrator: Migrator, *, scratch_url: str | None = None,
     started = time.perf_counter()
     state, actual, table = _read_target(migrator)
     migrations, warnings = _recorded_migrations(migrator, state)
-    scratch, expected = _replay(migrations, scratch_url, embedded_dir)
+    scratch, expected = _replay(migrations, scratch_url, embedded_dir, migrator.variables)
     from pgshift.review import snapshot
 
     differences = tuple(
@@ -136,8 +137,9 @@ def _recorded_migrations(migrator: Migrator, state: TableState) -> tuple[
 
 
 def _replay(migrations: list[ParsedMigration], scratch_url: str | None,
-            embedded_dir: Path | None) -> tuple[str, Snapshot]:
-    """Replay the migrations' UP sections on a new scratch database; its place and catalog.
+            embedded_dir: Path | None, variables: Mapping[str, str]) -> tuple[str, Snapshot]:
+    """Replay the migrations' UP sections (placeholders replaced by ``variables``) on a
+    new scratch database; its place and catalog.
 
     Raises: StateError — a migration failed on the scratch database.
     """
@@ -148,16 +150,17 @@ def _replay(migrations: list[ParsedMigration], scratch_url: str | None,
     with dump.scratch_database(server, "pgshift_drift") as url:
         with connect(url, autocommit=True) as conn:
             for migration in migrations:
-                _replay_one(conn, migration)
+                _replay_one(conn, migration, variables)
             expected = snapshot.take(conn)
         return describe_target(url), expected
 
 
-def _replay_one(conn: Any, migration: ParsedMigration) -> None:
+def _replay_one(conn: Any, migration: ParsedMigration,
+                variables: Mapping[str, str]) -> None:
     from pgshift.review import dump
 
     try:
-        dump.apply_up(conn, migration)
+        dump.apply_up(conn, migration, variables=variables)
     except MigrationFailed as error:
         raise StateError(
             f"cannot replay {migration.name} on the scratch database: {error.server.message}",

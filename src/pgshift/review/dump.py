@@ -15,7 +15,7 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgshift.db import runner
 from pgshift.engine import failures, policy
+from pgshift.engine.apply import placeholder_values
 from pgshift.errors import (
     FailedStatement,
     MigrationFailed,
@@ -31,7 +32,7 @@ from pgshift.errors import (
     ServerError,
     UsageRefused,
 )
-from pgshift.files import directory, sqlfile
+from pgshift.files import directory, placeholders, sqlfile
 from pgshift.review.verify import MigrationVerdict, VerifyInput, VerifyReport, verify
 
 if TYPE_CHECKING:
@@ -132,15 +133,16 @@ def verify_migrations(migrator: Migrator, names: Sequence[str] = (), *,
     parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files[: last + 1]]
     server = scratch_server(scratch_url, embedded_dir)
     with scratch_database(server, "pgshift_verify") as url, connect(url, autocommit=True) as conn:
-        verdicts, first = _verify_on(conn, parsed, wanted, migrator.strict, on_progress)
+        verdicts, first = _verify_on(conn, parsed, wanted, migrator.strict, on_progress,
+                                     migrator.variables)
         scratch = describe_target(url)
     report = VerifyReport(tuple(verdicts), time.perf_counter() - started)
     return VerifyRun(report, tuple(first), scratch)
 
 
 def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set[str],
-               strict: bool, on_progress: Callable[[str], None] | None) -> tuple[
-        list[MigrationVerdict], list[str]]:
+               strict: bool, on_progress: Callable[[str], None] | None,
+               variables: Mapping[str, str]) -> tuple[list[MigrationVerdict], list[str]]:
     """The verdicts of the ``wanted`` migrations, and the others applied first; after a
     section fails, the state is unknown and the rest are "not verified"."""
     verdicts: list[MigrationVerdict] = []
@@ -152,7 +154,7 @@ def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set
                 verdicts.append(MigrationVerdict(migration.name, False, (
                     f"not verified: verification stopped at {stopped}",), 0.0))
             continue
-        run, failed = _executor(migration, strict=strict)
+        run, failed = _executor(migration, strict=strict, variables=variables)
         if migration.name in wanted:
             source = VerifyInput(migration.name, migration.up.text,
                                  migration.down.text if migration.down else None,
@@ -167,7 +169,8 @@ def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set
     return verdicts, first
 
 
-def apply_up(conn: Any, migration: sqlfile.ParsedMigration, *, strict: bool = False) -> None:
+def apply_up(conn: Any, migration: sqlfile.ParsedMigration, *, strict: bool = False,
+             variables: Mapping[str, str] | None = None) -> None:
     """Run the UP section of ``migration`` on ``conn`` as ``migrate`` runs it (in or
     outside a transaction, "already exists" skipped unless ``strict``), recording nothing:
     for replaying migrations on a scratch database.
@@ -175,7 +178,7 @@ def apply_up(conn: Any, migration: sqlfile.ParsedMigration, *, strict: bool = Fa
     Raises:
         MigrationFailed: names the file, the line and the server's message.
     """
-    run, _failed = _executor(migration, strict=strict)
+    run, _failed = _executor(migration, strict=strict, variables=variables or {})
     run(conn, migration.up.text, migration.no_transaction)
 
 
@@ -208,19 +211,25 @@ def _apply_first(conn: Any, migration: sqlfile.ParsedMigration, run: Any,
     return []
 
 
-def _executor(migration: sqlfile.ParsedMigration, *, strict: bool) -> tuple[
+def _executor(migration: sqlfile.ParsedMigration, *, strict: bool,
+              variables: Mapping[str, str]) -> tuple[
         Callable[[Any, str, bool], None], list[str]]:
     """``run_section`` for the verify engine: pgshift's runner on the migration's parsed
-    sections (each in its own mode), and a list that records a failure."""
+    sections (each in its own mode, placeholders replaced by ``variables`` and the
+    built-ins), and a list that records a failure."""
     failed: list[str] = []
     sections = {migration.up.text: migration.up}
     if migration.down is not None:
         sections.setdefault(migration.down.text, migration.down)
 
     def run(conn: Any, text: str, _no_transaction: bool) -> None:
-        section = sections[text]
-        up = section is migration.up
-        outside = migration.no_transaction_directive or section.needs_no_transaction
+        written = sections[text]
+        up = written is migration.up
+        outside = migration.no_transaction_directive or written.needs_no_transaction
+        section = written
+        if written.placeholders:
+            section = written.with_values(
+                placeholder_values(conn, variables, migration.name), migration.name)
         kind = MigrationFailed if up else RollbackFailed
         try:
             if outside:
@@ -229,7 +238,8 @@ def _executor(migration: sqlfile.ParsedMigration, *, strict: bool) -> tuple[
                 runner.run_in_transaction(conn, section, strict=strict or not up)
         except runner.StatementError as error:
             failed.append(migration.name)
-            raise _failure(kind, migration.name, section, error) from None
+            raise _failure(kind, migration.name, section, error,
+                           placeholders.masker(variables)) from None
         except runner.InvalidIndex as error:
             failed.append(migration.name)
             raise kind(migration.name, server=ServerError(
@@ -239,9 +249,12 @@ def _executor(migration: sqlfile.ParsedMigration, *, strict: bool) -> tuple[
 
 
 def _failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
-             section: sqlfile.Section, error: runner.StatementError) -> Exception:
-    statement = error.statement
+             section: sqlfile.Section, error: runner.StatementError,
+             masking: list[tuple[str, str]]) -> Exception:
+    statement = None if error.statement is None else section.shown(error.statement.index)
     server = error.server
+    if masking:
+        server = failures.masked(server, masking)
     if statement is not None:
         located = f"{server.message} (line {statement.line}: {statement.head})"
         server = ServerError(located, server.sqlstate, server.detail, server.hint)
