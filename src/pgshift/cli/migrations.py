@@ -49,15 +49,19 @@ def status(ctx: click.Context) -> None:
 
 @click.command()
 @click.argument("name", nargs=-1, required=True)
+@click.option("--template", metavar="FILE", default=None,
+              help="Template to fill instead of DIR/.template.sql (or the built-in one).")
 @global_options
 @click.pass_context
-def create(ctx: click.Context, name: tuple[str, ...]) -> None:
+def create(ctx: click.Context, name: tuple[str, ...], template: str | None) -> None:
     """Write DIR/<next number>_<NAME>.sql from the template and print its path.
 
-    NAME is lowercased; spaces and '-' become '_' (several words are joined)."""
+    NAME is lowercased; spaces and '-' become '_' (several words are joined). The template
+    is --template FILE, else DIR/.template.sql, else the built-in one; it may use
+    {{filename}}, {{name}}, {{description}}, {{date}} and {{number}}."""
     from pgshift.engine.migrator import create_migration
 
-    path = create_migration(settings_for(ctx).directory, " ".join(name))
+    path = create_migration(settings_for(ctx).directory, " ".join(name), template=template)
     try:
         shown = path.relative_to(Path.cwd())
     except ValueError:

@@ -247,13 +247,16 @@ class Migrator:
         with self._session(lock_wait=0.0) as session:
             return bookkeeping.unmark(session, self._emit, name)
 
-    def create(self, name: str, *, today: date | None = None) -> Path:
-        """Write the next migration file from the template; return its path.
+    def create(self, name: str, *, today: date | None = None,
+               template: str | Path | None = None) -> Path:
+        """Write the next migration file from the template (``template``, else
+        ``DIR/.template.sql``, else the built-in one); return its path.
 
         Raises:
-            UsageRefused: a bad name. Works without a database.
+            UsageRefused: a bad name. ConfigError: a template with an unknown field
+            (nothing written). Works without a database.
         """
-        return create_migration(self.directory, name, today=today)
+        return create_migration(self.directory, name, today=today, template=template)
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -331,13 +334,18 @@ class Migrator:
         return RunResult(action, rows[0].batch, rolled_back=tuple(undone),
                          seconds=time.monotonic() - started)
 
-def create_migration(dir_path: str | Path, name: str, *, today: date | None = None) -> Path:
-    """Write ``DIR/<next number>_<name>.sql`` from the template (no database needed).
+def create_migration(dir_path: str | Path, name: str, *, today: date | None = None,
+                     template: str | Path | None = None) -> Path:
+    """Write ``DIR/<next number>_<name>.sql`` from the template (no database needed):
+    ``template``, else ``DIR/.template.sql``, else the built-in one, with ``{{filename}}``,
+    ``{{name}}``, ``{{description}}``, ``{{date}}`` and ``{{number}}`` filled.
 
     Raises:
-        UsageRefused: a bad name.
+        UsageRefused: a bad name. ConfigError: a template with an unknown field (nothing
+        written).
     """
-    return directory.create(Path(dir_path), name, today=today or date.today())
+    return directory.create(Path(dir_path), name, today=today or date.today(),
+                            template=None if template is None else Path(template))
 
 
 def _combined(action: str, undone: RunResult, done: RunResult, started: float) -> RunResult:

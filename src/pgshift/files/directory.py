@@ -17,6 +17,13 @@ from pgshift.errors import ConfigError, MigrationFileError, UsageRefused
 
 NAME_PATTERN = re.compile(r"^(?P<number>[0-9]+)_(?P<name>[a-z0-9_]+)\.sql$")
 DEFAULT_WIDTH = 3
+TEMPLATE_FILE = ".template.sql"
+TEMPLATE_FIELDS = ("filename", "name", "description", "date", "number")
+_TEMPLATE_FIELD = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+BUILTIN_TEMPLATE = (
+    "-- Migration: {{filename}}\n-- Created: {{date}}\n-- Description: {{description}}\n"
+    "\n-- UP\n\n\n-- DOWN\n"
+)
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -80,7 +87,8 @@ def discover(directory: Path) -> Discovery:
     folder = str(directory)
     with os.scandir(directory) as entries:
         for entry in entries:
-            if not entry.name.lower().endswith(".sql") or not entry.is_file():
+            if (not entry.name.lower().endswith(".sql") or not entry.is_file()
+                    or entry.name == TEMPLATE_FILE):
                 continue
             match = NAME_PATTERN.match(entry.name)
             if match is None:
@@ -174,18 +182,51 @@ def normalize_name(raw: str) -> str:
     return name
 
 
-def create(directory: Path, raw_name: str, *, today: date) -> Path:
-    """Write ``DIR/<next number>_<name>.sql`` from the template and return its path.
+def read_template(directory: Path, template: Path | None) -> tuple[str, str]:
+    """(text, where it comes from) of the template ``create`` fills: ``template`` when
+    given, else ``DIR/.template.sql`` when it exists, else the built-in one.
+
+    Raises:
+        ConfigError: the template cannot be read or holds an unknown ``{{field}}`` (named
+            with its line).
+    """
+    path = template if template is not None else directory / TEMPLATE_FILE
+    if template is None and not path.is_file():
+        return BUILTIN_TEMPLATE, "the built-in template"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"template {path} cannot be read ({error})") from None
+    for hit in _TEMPLATE_FIELD.finditer(text):
+        if hit.group(1).strip() not in TEMPLATE_FIELDS:
+            line = text.count("\n", 0, hit.start()) + 1
+            raise ConfigError(
+                f"{path}:{line}: unknown template field {hit.group(0)!r}; nothing was written",
+                hint="fields: " + ", ".join("{{" + f + "}}" for f in TEMPLATE_FIELDS))
+    return text, str(path)
+
+
+def fill_template(text: str, fields: dict[str, str]) -> str:
+    """``text`` with each ``{{field}}`` replaced (fields checked by :func:`read_template`)."""
+    return _TEMPLATE_FIELD.sub(lambda hit: fields[hit.group(1).strip()], text)
+
+
+def create(directory: Path, raw_name: str, *, today: date,
+           template: Path | None = None) -> Path:
+    """Write ``DIR/<next number>_<name>.sql`` from the template (``template``, else
+    ``DIR/.template.sql``, else the built-in one) and return its path.
 
     The number is the highest existing number + 1, zero-padded to the width the directory
     already uses (3 for an empty one).
 
     Raises:
-        UsageRefused: for a bad name. ConfigError: DIR exists and is not a directory.
+        UsageRefused: for a bad name. ConfigError: DIR exists and is not a directory; the
+            template cannot be read or holds an unknown field (nothing is written).
     """
     name = normalize_name(raw_name)
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"migrations directory {directory} is not a directory")
+    text, _source = read_template(directory, template)
     directory.mkdir(parents=True, exist_ok=True)
     numbered = [
         (int(m.group("number")), len(m.group("number")))
@@ -199,12 +240,9 @@ def create(directory: Path, raw_name: str, *, today: date) -> Path:
         raise UsageRefused(f"migration name {raw_name[:40]!r}… is too long for a file name "
                            f"({len(filename.encode())} bytes; at most 255)")
     path = directory / filename
-    description = name.replace("_", " ")
-    path.write_text(
-        f"-- Migration: {filename}\n-- Created: {today.isoformat()}\n"
-        f"-- Description: {description}\n\n-- UP\n\n\n-- DOWN\n",
-        encoding="utf-8",
-    )
+    fields = {"filename": filename, "name": name, "description": name.replace("_", " "),
+              "date": today.isoformat(), "number": filename.split("_", 1)[0]}
+    path.write_text(fill_template(text, fields), encoding="utf-8")
     return path
 
 
