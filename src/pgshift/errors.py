@@ -173,6 +173,13 @@ class RollbackFailed(StatementFailed):
     action = "rollback of"
 
 
+class HookFailed(MigrationFailed):
+    """A hook of ``DIR/hooks/`` failed; ``migration`` is the hook's file. ``applied`` lists
+    what this run applied and kept; the notes say what stays applied."""
+
+    action = "hook"
+
+
 class StateError(RunError):
     """The recorded state forbids the command (no DOWN section, drift under --strict, ...)."""
 

@@ -21,6 +21,7 @@ from pgshift.engine import failures, policy
 from pgshift.engine.events import Emitter
 from pgshift.engine.session import RunOptions, Session
 from pgshift.errors import (
+    HookFailed,
     Interrupted,
     LockTimeout,
     MigrationFailed,
@@ -28,6 +29,7 @@ from pgshift.errors import (
     StateError,
 )
 from pgshift.files import placeholders, sqlfile
+from pgshift.files.hooks import Hook, Hooks
 from pgshift.results import AppliedMigration
 
 _T = TypeVar("_T")
@@ -61,6 +63,7 @@ class Applier:
         self._one_query = True
         self._interrupted_after: BaseException | None = None
         self._schema: str | None = None
+        self._hooks = Hooks()
 
     # --- placeholders -------------------------------------------------------------------
 
@@ -79,11 +82,11 @@ class Applier:
 
     # --- apply --------------------------------------------------------------------------
 
-    def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
-        list[AppliedMigration]
-    ):
+    def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int, *,
+                  hooks: Hooks | None = None) -> list[AppliedMigration]:
         """Apply ``parsed`` as ``batch`` (``--atomic``: as one transaction; the policy
-        refused a run that cannot be one)."""
+        refused a run that cannot be one), with the ``hooks`` of the directory."""
+        self._hooks = hooks or Hooks()
         if self.options.atomic:
             return self._atomically(lambda: self._apply_each(parsed, batch))
         return self._apply_each(parsed, batch)
@@ -130,6 +133,8 @@ class Applier:
         names = [p.name for p in parsed]
         self.emit("batch-start", f"applying batch {batch}", total=len(parsed))
         try:
+            if self._hooks.before_migrate is not None and parsed:
+                self._migrate_hook(self._hooks.before_migrate)
             for position, migration in enumerate(parsed):
                 self.s.held.check()
                 self._interruptible(self._late_interrupt, names[position:], "applied")
@@ -140,37 +145,92 @@ class Applier:
                 )
                 self.done.append(one)
                 self.emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+            if self._hooks.after_migrate is not None and parsed:
+                self._migrate_hook(self._hooks.after_migrate)
         finally:
             self.emit("batch-end", f"batch {batch} ended")
         return self.done
+
+    # --- hooks --------------------------------------------------------------------------
+
+    def _migrate_hook(self, hook: Hook) -> None:
+        """before-migrate / after-migrate in a transaction of its own."""
+        self.emit("hook", f"running {hook.file}", hook.file)
+        try:
+            self._run_hook(hook, hook.file)
+        except _HookError as failed:
+            raise self._hook_failure(failed, None) from None
+
+    def _run_hook(self, hook: Hook, filename: str) -> None:
+        """Run ``hook`` (placeholders filled, ``${pgshift:filename}`` being ``filename``)
+        in a transaction, or a savepoint of the transaction already open.
+
+        Raises:
+            _HookError: a statement of the hook failed.
+        """
+        section = self._substituted(filename, hook.section)
+        try:
+            runner.run_in_transaction(self.s.conn, section, prefix=self._prefix(),
+                                      strict=self.options.strict)
+        except runner.StatementError as error:
+            raise _HookError(hook, section, error) from None
+
+    def _hook_failure(self, failed: _HookError, during: str | None) -> Exception:
+        """The error for a failed hook, saying what stays applied."""
+        hook = failed.hook
+        done = [d.name for d in self.done]
+        error = failures.failure(HookFailed, hook.file, failed.section, failed.error,
+                                 done=done, creating_table=None, blocking=[],
+                                 masking=self._masking())
+        kept = ", ".join(done) or "nothing"
+        if during is not None:
+            note = (f"{hook.file} ran in the transaction of {during}: that transaction was "
+                    f"rolled back, {during} is not applied; applied earlier in this run "
+                    f"and kept: {kept}")
+        elif hook.name == "before-migrate":
+            note = f"{hook.file} runs before the migrations of this run: nothing was applied"
+        else:
+            note = (f"{hook.file} runs after the migrations of this run: they stay applied "
+                    f"and recorded: {kept}")
+        if isinstance(error, HookFailed):
+            error.notes.append(note)
+        return error
 
     def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
         started = time.monotonic()
         conn, table = self.s.conn, self.s.table
         up = self._substituted(migration.name, migration.up)
 
-        def setup(c: Any) -> None:
+        def create_table(c: Any) -> None:
             if self._setup_needed:
                 store.create_or_upgrade(c, table, self.s.state)
 
-        def finish(c: Any) -> None:
+        def insert_row(c: Any) -> None:
             store.insert(c, table, name=migration.name, batch=batch,
                          checksum=migration.checksum, duration_ms=_ms(started),
                          down_sql=migration.down_sql)
 
+        setup: runner.Hook = create_table
+        finish: runner.Hook = insert_row
         record = ""
-        if self._one_query and not self._setup_needed:
+        before, after = self._hooks.before_each, self._hooks.after_each
+        each = (before or after) and not migration.no_transaction
+        if self._one_query and not self._setup_needed and not each:
             record = store.insert_sql(conn, table, name=migration.name, batch=batch,
                                       checksum=migration.checksum,
                                       down_sql=migration.down_sql)
+        if each:
+            setup, finish = self._with_each_hooks(migration.name, setup, finish)
         try:
             if migration.no_transaction:
                 outcome = self._outside_up(migration, up, setup, finish)
             else:
                 outcome = self._in_transaction(
                     migration.name, up, record=record, finish=finish,
-                    setup=setup if self._setup_needed else None,
+                    setup=setup if self._setup_needed or each else None,
                     strict=self.options.strict, applying=True)
+        except _HookError as failed:
+            raise self._hook_failure(failed, migration.name) from None
         except runner.StatementError as error:
             raise self._failure(MigrationFailed, migration.name, up, error) from None
         except runner.InvalidIndex as error:
@@ -185,6 +245,24 @@ class Applier:
                       migration.name)
         return AppliedMigration(migration.name, batch, _ms(started), migration.no_transaction,
                                 tuple(outcome.warnings))
+
+    def _with_each_hooks(self, name: str, setup: runner.Hook, finish: runner.Hook) -> (
+            tuple[runner.Hook, runner.Hook]):
+        """``setup`` then before-each, after-each then ``finish``: in the transaction of
+        migration ``name``, around its UP section."""
+        before, after = self._hooks.before_each, self._hooks.after_each
+
+        def setup_then_hook(c: Any) -> None:
+            setup(c)
+            if before is not None:
+                self._run_hook(before, name)
+
+        def hook_then_finish(c: Any) -> None:
+            if after is not None:
+                self._run_hook(after, name)
+            finish(c)
+
+        return setup_then_hook, hook_then_finish
 
     def _outside(self, name: str, section: sqlfile.Section, finish: runner.Hook) -> (
         runner.Outcome
@@ -487,6 +565,17 @@ class _NeedsSavepoints(Exception):
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+class _HookError(Exception):
+    """A statement of ``hook`` failed (``section``: the hook as it ran)."""
+
+    def __init__(self, hook: Hook, section: sqlfile.Section,
+                 error: runner.StatementError) -> None:
+        super().__init__(f"{hook.file}: {error.server.message}")
+        self.hook = hook
+        self.section = section
+        self.error = error
 
 
 def current_schema(conn: Any) -> str:

@@ -19,13 +19,13 @@ prints or touches the database (the engine turns a refusal into a
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from pgshift.engine import selection, states
 from pgshift.engine.session import RunOptions
 from pgshift.errors import PgshiftError, StateError
-from pgshift.files import directory, placeholders, sqlfile
+from pgshift.files import directory, hooks, placeholders, sqlfile
 from pgshift.results import Finding, MigrationStatus
 
 if TYPE_CHECKING:
@@ -295,6 +295,7 @@ class MigrateDecision:
     warnings: tuple[str, ...]
     entries: tuple[MigrationStatus, ...]
     refusal: Refusal | None
+    hooks: hooks.Hooks = field(default_factory=hooks.Hooks)
 
 
 def decide_migrate(discovery: directory.Discovery, state: TableState, options: RunOptions, *,
@@ -316,7 +317,9 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
                                         applied=sorted(recorded(state)))
     parsed = tuple(sqlfile.parse(directory.read_text(f), f.name) for f in chosen)
-    check_placeholders([(p.name, p.up) for p in parsed], options)
+    found_hooks = hooks.read(discovery.directory) if parsed else hooks.Hooks()
+    check_placeholders([(p.name, p.up) for p in parsed]
+                       + [(h.file, h.section) for h in found_hooks.listed()], options)
     entries, drift = states.merge(discovery, state, facts)
     downs = migrate_downs(parsed, strict=options.strict)
     warnings = (*discovery.warnings, *drift, *late_warnings(discovery, state, chosen),
@@ -326,7 +329,7 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
                or atomic_refusal([(p.name, p.no_transaction) for p in parsed], options,
                                  "apply"))
     return MigrateDecision(parsed, next_batch(state) if parsed else None, warnings, entries,
-                           refusal)
+                           refusal, found_hooks)
 
 
 def check_placeholders(sections: Sequence[tuple[str, sqlfile.Section | None]],

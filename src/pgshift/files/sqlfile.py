@@ -391,6 +391,20 @@ def parse_down(text: str, filename: str) -> Section:
     return _as_written(section, written, 0, len(text), marks) if marks else section
 
 
+def parse_plain(text: str, filename: str) -> Section:
+    """A file of plain SQL without markers (a hook) as one Section.
+
+    Raises:
+        MigrationFileError: a psql meta-command or SQL that does not parse (file, line).
+    """
+    written = normalize(text)
+    text, marks = _stand_in(written, filename)
+    found = _find_markers(text, filename, markers=False)
+    found.refuse_before(len(text) + 1)
+    section = _section(text, 0, len(text), filename, "hook")
+    return _as_written(section, written, 0, len(text), marks) if marks else section
+
+
 def up_checksum(text: str, filename: str) -> str:
     """The checksum of a file's UP section, without splitting its statements.
 

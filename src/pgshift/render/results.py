@@ -194,7 +194,7 @@ def error_text(error: PgshiftError, secrets: Sequence[str] = ()) -> str:
 
 def _statement_block(error: StatementFailed) -> list[str]:
     server, statement = error.server, error.statement
-    title = "migration" if error.action == "migration" else "rollback of"
+    title = error.action
     where = f"{error.migration}: "
     if statement is not None:
         where = f"{statement.file}:{statement.place.line if statement.place else statement.line}: "
@@ -219,11 +219,12 @@ def _statement_block(error: StatementFailed) -> list[str]:
         ran = ", ".join(str(n) for n in error.ran_outside_transaction)
         lines.append(f"note: this migration runs outside a transaction: statement(s) {ran} "
                      "ran and were NOT undone")
-    verb = "applied" if error.action == "migration" else "rolled back"
+    verb = "rolled back" if error.action == "rollback of" else "applied"
     done = ", ".join(error.applied) or "nothing"
     lines.append(f"{verb.capitalize()} earlier in this run (kept): {done}")
-    state = "not recorded" if error.action == "migration" else "still recorded"
-    lines.append(f"{error.migration} is {state}.")
+    if error.action != "hook":
+        state = "not recorded" if error.action == "migration" else "still recorded"
+        lines.append(f"{error.migration} is {state}.")
     return lines
 
 

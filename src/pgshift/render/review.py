@@ -45,6 +45,10 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> str:
     """The plan for people: a headline, then each migration with its mode, statements,
     locks and lint findings; the refusal, if any, last."""
     lines = [headline(plan)]
+    if plan.hooks and plan.migrations:
+        lines += ["", "Hooks:"]
+        lines += [f"  {h.file}: {h.runs} ({_plural(h.statements, 'statement')})"
+                  for h in plan.hooks]
     for migration in plan.migrations:
         lines += ["", *_migration_lines(migration, verbose=verbose)]
     if plan.refusal:
@@ -133,6 +137,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "batch": plan.batch, "atomic": plan.atomic, "target": plan.target,
         "table": plan.table, "refusal": plan.refusal, "warnings": list(plan.warnings),
         "migrations": [_migration_json(m) for m in plan.migrations],
+        "hooks": [{"file": h.file, "runs": h.runs, "statements": h.statements}
+                  for h in plan.hooks],
     }
 
 

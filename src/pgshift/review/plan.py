@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pgshift.analysis.locks.statement import Lock, statement_locks
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from pgshift.engine.migrator import Migrator
 
 __all__ = [
-    "CheckProblem", "CheckReport", "Plan", "PlannedMigration", "PlannedStatement", "check",
+    "CheckProblem", "CheckReport", "Plan", "PlannedHook", "PlannedMigration", "PlannedStatement",
+    "check",
     "lint_file", "lint_parsed", "lint_pending", "plan_migrate", "plan_rollback", "read_state",
 ]
 
@@ -73,6 +74,24 @@ class PlannedMigration:
 
 
 @dataclass(frozen=True)
+class PlannedHook:
+    """A hook that the run would execute: its ``file``, when it ``runs`` and how many
+    ``statements`` it has."""
+
+    file: str
+    runs: str
+    statements: int
+
+
+HOOK_TIMES = {
+    "before-migrate": "once, in its own transaction, before the first migration",
+    "before-each": "in the transaction of each transactional migration, before its UP",
+    "after-each": "in the transaction of each transactional migration, after its UP",
+    "after-migrate": "once, in its own transaction, after the last migration",
+}
+
+
+@dataclass(frozen=True)
 class Plan:
     """What ``action`` (``migrate``, ``rollback`` or ``reset``) would do, in order.
 
@@ -90,6 +109,7 @@ class Plan:
     target: str = ""
     table: str = "_migrations"
     atomic: bool = False
+    hooks: tuple[PlannedHook, ...] = ()
 
 
 @contextmanager
@@ -140,7 +160,10 @@ def plan_migrate(migrator: Migrator, *, step: int | None = None,
         decision.refusal.planned() if decision.refusal else None) or (
         policy.strict_lint_refusal(policy.blocking([f for p in planned for f in p.findings]),
                                    strict=migrator.strict, verb="would be applied"))
-    return _plan(migrator, "migrate", decision.batch, planned, decision.warnings, refusal)
+    hooks = tuple(PlannedHook(h.file, HOOK_TIMES[h.name], len(h.section))
+                  for h in decision.hooks.listed())
+    return replace(_plan(migrator, "migrate", decision.batch, planned, decision.warnings,
+                         refusal), hooks=hooks)
 
 
 def _standby_refusal(in_recovery: bool, planned: Sequence[PlannedMigration],
