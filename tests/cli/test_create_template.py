@@ -3,13 +3,10 @@ fields filled; an unknown field refuses (exit 2) and writes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from pgtest import CliResult
-
-Cli = Callable[..., CliResult]
+from pgtest import Cli
 
 TEMPLATE = (
     "-- Migration: {{filename}}\n-- Created: {{date}}\n-- Description: {{ description }}\n"

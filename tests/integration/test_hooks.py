@@ -6,17 +6,12 @@ says which hook and what stays applied."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from pgshift import Migrator
 from pgshift.errors import HookFailed, MigrationFileError
-from pgtest import CliResult, fetch, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
+from pgtest import Cli, Files, fetch, table_exists, tracking_rows
 
 LOG = "CREATE TABLE IF NOT EXISTS hook_log (id serial, what text, txid bigint);\n"
 

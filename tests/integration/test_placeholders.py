@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +16,7 @@ import pytest
 from pgshift import Migrator
 from pgshift.config import resolve_variables
 from pgshift.errors import ConfigError, MigrationFailed, MigrationFileError
-from pgtest import CliResult, execute, fetch, table_exists, tracking_rows
-
-Cli = Callable[..., CliResult]
-Files = Callable[..., Path]
-
-
-def run(cli: Cli, url: str, directory: Path, *args: str,
-        env: dict[str, str | None] | None = None) -> CliResult:
-    return cli("--database-url", url, "--dir", str(directory), *args, env=env)
+from pgtest import Cli, Files, execute, fetch, run, table_exists, tracking_rows
 
 
 def test_dollar_body_is_substituted_and_comments_are_left_alone(
