@@ -68,10 +68,6 @@ class Settings:
     variables: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def use_embedded(self) -> bool:
-        return self.conninfo is None
-
-    @property
     def embedded_dir(self) -> Path:
         return self.cwd / EMBEDDED_DIR
 
@@ -83,7 +79,7 @@ def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
         ConfigError: names the bad setting and where it came from.
     """
     dotenv = _read_dotenv(cli.env_file, cwd)
-    project = _read_pyproject(cwd)
+    project = read_pyproject(cwd)
     merged = {**dotenv, **environ}
 
     def origin(name: str) -> str:
@@ -268,10 +264,6 @@ def read_pyproject(cwd: Path) -> dict[str, Any]:
     Raises:
         ConfigError: unreadable file, or an unknown key.
     """
-    return _read_pyproject(cwd)
-
-
-def _read_pyproject(cwd: Path) -> dict[str, Any]:
     path = cwd / "pyproject.toml"
     if not path.exists():
         return {}

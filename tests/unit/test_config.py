@@ -161,7 +161,6 @@ def test_url_connect_timeout_wins_over_the_default(tmp_path: Path) -> None:
 
 def test_embedded_is_chosen_when_nothing_names_a_server(tmp_path: Path) -> None:
     settings = resolve(tmp_path)
-    assert settings.use_embedded
     assert settings.conninfo is None
     assert settings.embedded_dir == tmp_path / ".pgshift"
 
@@ -169,27 +168,27 @@ def test_embedded_is_chosen_when_nothing_names_a_server(tmp_path: Path) -> None:
 @pytest.mark.parametrize("variable", ["PGHOST", "PGDATABASE", "PGSERVICE"])
 def test_libpq_target_variable_disables_embedded(tmp_path: Path, variable: str) -> None:
     settings = resolve(tmp_path, {variable: "x"})
-    assert not settings.use_embedded
+    assert settings.conninfo is not None
 
 
 def test_libpq_target_variable_in_dotenv_disables_embedded(tmp_path: Path) -> None:
     dotenv(tmp_path, "PGHOST=db.internal\n")
     settings = resolve(tmp_path)
-    assert not settings.use_embedded
+    assert settings.conninfo is not None
     assert params(settings)["host"] == "db.internal"
 
 
 @pytest.mark.parametrize("variable", ["PGUSER", "PGPORT", "PGPASSWORD", "PGSSLMODE"])
 def test_other_libpq_variables_keep_embedded(tmp_path: Path, variable: str) -> None:
-    assert resolve(tmp_path, {variable: "x" if variable != "PGPORT" else "5433"}).use_embedded
+    assert resolve(tmp_path, {variable: "x" if variable != "PGPORT" else "5433"}).conninfo is None
 
 
 def test_empty_database_url_counts_as_unset(tmp_path: Path) -> None:
-    assert resolve(tmp_path, {"DATABASE_URL": ""}).use_embedded
+    assert resolve(tmp_path, {"DATABASE_URL": ""}).conninfo is None
 
 
 def test_url_disables_embedded(tmp_path: Path) -> None:
-    assert not resolve(tmp_path, {"DATABASE_URL": ENV_URL}).use_embedded
+    assert resolve(tmp_path, {"DATABASE_URL": ENV_URL}).conninfo is not None
 
 
 # --- DATABASE_SSL -------------------------------------------------------------------------

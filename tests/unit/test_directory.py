@@ -261,7 +261,9 @@ def test_create_normalises_the_name(tmp_path: Path, raw: str, normalized: str) -
 
 def test_created_name_is_a_valid_migration_name(tmp_path: Path) -> None:
     path = directory.create(tmp_path, "Add User-Avatar", today=TODAY)
-    directory.check_file_name(path.name)
+    discovery = directory.discover(tmp_path)
+    assert [f.name for f in discovery.files] == [path.name]
+    assert discovery.warnings == ()
     assert names(tmp_path) == [path.name]
 
 
@@ -284,9 +286,8 @@ def test_template_markers_are_found_and_its_metadata_read(tmp_path: Path) -> Non
     path = directory.create(tmp_path, "add user avatar", today=TODAY)
     text = path.read_text(encoding="utf-8").replace("-- UP\n", "-- UP\nSELECT 1;\n")
     parsed = sqlfile.parse(text, path.name)
-    assert parsed.meta("migration") == "001_add_user_avatar.sql"
-    assert parsed.meta("created") == "2026-01-20"
-    assert parsed.meta("description") == "add user avatar"
+    assert dict(parsed.metadata) == {"migration": "001_add_user_avatar.sql",
+                                     "created": "2026-01-20", "description": "add user avatar"}
     assert parsed.down_sql is None
 
 
@@ -349,7 +350,9 @@ def test_create_refuses_a_name_too_long_for_the_file_system(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
-def test_check_file_name_accepts_the_pattern_and_refuses_others() -> None:
-    directory.check_file_name("20260120103000_add_x.sql")
-    with pytest.raises(MigrationFileError):
-        directory.check_file_name("notes.sql")
+def test_discover_takes_the_name_pattern_and_warns_about_others(tmp_path: Path) -> None:
+    write(tmp_path, "20260120103000_add_x.sql")
+    write(tmp_path, "notes.sql")
+    discovery = directory.discover(tmp_path)
+    assert [f.name for f in discovery.files] == ["20260120103000_add_x.sql"]
+    assert len(discovery.warnings) == 1 and "notes.sql is not named" in discovery.warnings[0]

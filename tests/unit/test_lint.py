@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pgshift.analysis.lint.linter import (
-    RULES,
-    RULES_BY_ID,
-    Finding,
-    History,
-    lint_migration,
-    rules_table_markdown,
-)
+from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, rules_table_markdown
+from pgshift.analysis.lint.linter import History, lint_migration
+from pgshift.results import Finding
 
 DOWN = "SELECT 1;\n"
 

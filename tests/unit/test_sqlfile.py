@@ -276,14 +276,13 @@ def test_header_metadata_is_read() -> None:
         "-- Migration: 002_add_user_avatar.sql\n-- Created: 2026-01-20\n"
         "-- Description: add user avatar\n\n-- UP\nSELECT 1;\n"
     )
-    assert m.meta("migration") == "002_add_user_avatar.sql"
-    assert m.meta("created") == "2026-01-20"
-    assert m.meta("description") == "add user avatar"
+    assert dict(m.metadata) == {"migration": "002_add_user_avatar.sql",
+                                "created": "2026-01-20", "description": "add user avatar"}
 
 
 def test_header_free_text_comments_are_fine() -> None:
     m = parse("-- This migration adds things.\n-- Author: someone\n-- UP\nSELECT 1;\n")
-    assert m.meta("description") is None
+    assert "description" not in dict(m.metadata)
 
 
 def test_no_transaction_directive_forces_no_transaction() -> None:
@@ -536,9 +535,8 @@ def test_editing_the_up_section_changes_the_checksum() -> None:
     assert parse(edited).checksum != parse(LF).checksum
 
 
-def test_up_checksum_matches_the_parsed_checksum() -> None:
-    assert sqlfile.up_checksum(LF, NAME) == parse(LF).checksum
-    assert sqlfile.up_checksum("\ufeff" + LF.replace("\n", "\r\n"), NAME) == parse(LF).checksum
+def test_checksum_ignores_bom_and_line_endings() -> None:
+    assert parse("\ufeff" + LF.replace("\n", "\r\n")).checksum == parse(LF).checksum
 
 
 # --- statements that cannot run in a transaction ------------------------------------------

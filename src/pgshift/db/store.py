@@ -17,9 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-# Catalog queries that are not about the tracking table live in pgshift.db.catalog;
-# server_facts is re-exported for callers that read it together with the table.
-from pgshift.db.catalog import server_facts as server_facts
+# Catalog queries that are not about the tracking table live in pgshift.db.catalog.
 from pgshift.errors import TrackingTableError
 
 # Columns of the full table, in order; the first four are the legacy (Node.js tool) shape.

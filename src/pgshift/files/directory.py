@@ -244,9 +244,3 @@ def create(directory: Path, raw_name: str, *, today: date,
               "date": today.isoformat(), "number": filename.split("_", 1)[0]}
     path.write_text(fill_template(text, fields), encoding="utf-8")
     return path
-
-
-def check_file_name(name: str) -> None:
-    """Raise MigrationFileError when ``name`` is not a valid migration file name."""
-    if NAME_PATTERN.match(name) is None:
-        raise MigrationFileError(name, "is not named <number>_<name>.sql")

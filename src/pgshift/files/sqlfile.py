@@ -214,12 +214,6 @@ class ParsedMigration:
             reasons.insert(0, "-- pgshift: no-transaction")
         return list(dict.fromkeys(reasons))
 
-    def meta(self, key: str) -> str | None:
-        for name, value in self.metadata:
-            if name == key:
-                return value
-        return None
-
 
 def normalize(text: str) -> str:
     """Drop a leading BOM and turn CRLF (and lone CR) line endings into LF."""
@@ -403,18 +397,6 @@ def parse_plain(text: str, filename: str) -> Section:
     found.refuse_before(len(text) + 1)
     section = _section(text, 0, len(text), filename, "hook")
     return _as_written(section, written, 0, len(text), marks) if marks else section
-
-
-def up_checksum(text: str, filename: str) -> str:
-    """The checksum of a file's UP section, without splitting its statements.
-
-    Raises:
-        MigrationFileError: the markers are missing or misplaced.
-    """
-    text = normalize(text)
-    found = _find_markers(text, filename)
-    up_at, down_at = _check_markers(found.markers, text, filename)
-    return checksum(text[_line_end(text, up_at[0]) : down_at[0] if down_at else len(text)])
 
 
 def _line_hits(pattern: re.Pattern[str], text: str, start: int = 0) -> Iterator[re.Match[str]]:

@@ -95,13 +95,13 @@ def drift(migrator: Migrator, *, scratch_url: str | None = None,
 def _read_target(migrator: Migrator) -> tuple[TableState, Snapshot, str]:
     """The tracking table's state and the catalog of the target, read in read-only
     transactions; the tracking and progress tables are left out of the catalog."""
-    from pgshift.db import store
+    from pgshift.db import catalog, store
     from pgshift.db.connect import connect
     from pgshift.review import snapshot
 
     with connect(migrator.database_url, autocommit=True) as conn:
         conn.read_only = True
-        schema, _in_recovery, _version = store.server_facts(conn)
+        schema, _in_recovery, _version = catalog.server_facts(conn)
         state = store.read(conn, migrator.table)
         table = migrator.table.qualified(schema or "")
         left_out = [(str(t.schema), t.name) for t in (table, table.progress)]

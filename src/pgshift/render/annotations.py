@@ -16,7 +16,7 @@ from pgshift._version import __version__
 from pgshift.analysis.lint.catalog import RULES_BY_ID
 
 if TYPE_CHECKING:
-    from pgshift.analysis.lint.linter import Finding
+    from pgshift.results import Finding
     from pgshift.review.dump import VerifyRun
     from pgshift.review.plan import CheckReport, Plan
 

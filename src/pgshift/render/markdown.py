@@ -17,7 +17,7 @@ from pgshift.render.review import (
 )
 
 if TYPE_CHECKING:
-    from pgshift.analysis.lint.linter import Finding
+    from pgshift.results import Finding
     from pgshift.review.dump import VerifyRun
     from pgshift.review.plan import CheckReport, Plan
 

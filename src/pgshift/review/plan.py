@@ -116,11 +116,11 @@ class Plan:
 def read_state(migrator: Migrator) -> Iterator[tuple[Any, TableState, bool]]:
     """An autocommit connection, the tracking table's state and whether the server is a
     standby. Nothing is created: a missing tracking table reads as empty."""
-    from pgshift.db import store
+    from pgshift.db import catalog, store
     from pgshift.db.connect import connect
 
     with connect(migrator.database_url, autocommit=True) as conn:
-        _schema, in_recovery, _version = store.server_facts(conn)
+        _schema, in_recovery, _version = catalog.server_facts(conn)
         yield conn, store.read(conn, migrator.table), in_recovery
 
 

@@ -2,9 +2,9 @@
 
 Which functions are volatile, which types are serial and which ALTER COLUMN … TYPE
 changes PostgreSQL makes without rewriting the table. The rule catalogue lives in
-:mod:`pgshift.analysis.lint.catalog` and the parse-tree readers in :mod:`pgshift.analysis.tree`;
-both are re-exported here. The checks themselves live in :mod:`pgshift.analysis.lint.checks` and
-the public entry point in :mod:`pgshift.analysis.lint.linter`. Everything here is pure.
+:mod:`pgshift.analysis.lint.catalog` and the parse-tree readers in
+:mod:`pgshift.analysis.tree`; the checks in :mod:`pgshift.analysis.lint.checks` and the
+public entry point in :mod:`pgshift.analysis.lint.linter`. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -14,45 +14,18 @@ from collections.abc import Callable, Iterator
 
 from pglast import ast
 
-from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
-from pgshift.analysis.tree import (
-    constraints_of,
-    has_option,
-    non_transactional,
-    object_kind,
-    object_name,
-    table_commands,
-    table_name,
-    tables_touched,
-    unrelated_tables,
-    walk,
-)
+from pgshift.analysis.tree import walk
 
 __all__ = [
     "MAX_IDENTIFIER_BYTES",
-    "RULES",
-    "RULES_BY_ID",
     "SERIAL_TYPES",
     "VOLATILE_FUNCTIONS",
-    "Rule",
-    "Severity",
     "column_type_change",
-    "constraints_of",
     "default_volatility",
-    "has_option",
     "long_identifiers",
-    "non_transactional",
-    "object_kind",
-    "object_name",
-    "rules_table_markdown",
-    "table_commands",
-    "table_name",
-    "tables_touched",
     "type_label",
     "type_name",
-    "unrelated_tables",
     "volatile_call",
-    "walk",
 ]
 
 # Volatile functions commonly used as column defaults. Stable ones such as now() are

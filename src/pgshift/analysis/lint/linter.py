@@ -16,17 +16,14 @@ from pglast import ast
 from pglast.enums import AlterTableType
 from pglast.parser import ParseError, scan
 
-from pgshift.analysis.lint.catalog import RULES, RULES_BY_ID, Rule, Severity, rules_table_markdown
+from pgshift.analysis.lint.catalog import RULES_BY_ID, Severity
 from pgshift.analysis.lint.checks import History, Scope, Section, check_statement
 from pgshift.analysis.lint.facts import long_identifiers
 from pgshift.analysis.parsing import RawStatement, parse_statements
 from pgshift.analysis.tree import non_transactional, table_commands, table_name, unrelated_tables
 from pgshift.results import Finding
 
-__all__ = [
-    "RULES", "RULES_BY_ID", "Finding", "History", "Rule", "Severity", "lint_migration",
-    "rules_table_markdown",
-]
+__all__ = ["History", "lint_migration"]
 
 _COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 
