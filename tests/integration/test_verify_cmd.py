@@ -13,7 +13,7 @@ import pytest
 
 from pgshift import Migrator
 from pgshift.embedded import server as embedded
-from pgshift.review.dump import verify_migrations
+from pgshift.review.verify import verify_migrations
 from pgtest import Cli, CliResult, Files, catalog_snapshot, fetch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"

@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pgshift.analysis.lint.linter import Finding
 from pgshift.render import annotations, markdown
 from pgshift.render.annotations import Annotation
+from pgshift.results import Finding
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text(encoding="utf-8"))

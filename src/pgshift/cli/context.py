@@ -57,13 +57,9 @@ def database_url(ctx: click.Context, settings: Settings) -> str:
     if settings.conninfo is not None:
         return settings.conninfo
     from pgshift.embedded import server as embedded
-    from pgshift.errors import ConnectionFailed
 
-    try:
-        server, started = embedded.ensure_running(settings.embedded_dir)
-    except embedded.EmbeddedError as error:
-        raise ConnectionFailed(f"the embedded PostgreSQL could not be started: {error}",
-                               hint="set DATABASE_URL to use another server") from None
+    server, started = embedded.start_for(settings.embedded_dir,
+                                         hint="set DATABASE_URL to use another server")
     if not global_opts(ctx).get("quiet"):
         verb = "started" if started else "using"
         click.echo(f"pgshift: no DATABASE_URL: {verb} the embedded PostgreSQL {server.version} "

@@ -20,12 +20,8 @@ def embedded() -> None:
 def embedded_url(ctx: click.Context) -> None:
     """Start the embedded server if needed and print a URL psql can use."""
     from pgshift.embedded import server as emb
-    from pgshift.errors import ConnectionFailed
 
-    try:
-        server, _ = emb.ensure_running(settings_for(ctx).embedded_dir)
-    except emb.EmbeddedError as error:
-        raise ConnectionFailed(f"the embedded PostgreSQL could not be started: {error}") from None
+    server, _ = emb.start_for(settings_for(ctx).embedded_dir)
     click.echo(server.url)
 
 

@@ -121,7 +121,7 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
     """Check on a scratch database that each DOWN undoes its UP and each UP can run again
     after its DOWN: every migration, or the NAMEs (earlier ones are applied first)."""
     from pgshift.render import review as render_review
-    from pgshift.review import dump
+    from pgshift.review.verify import verify_migrations
 
     fmt = chosen_format(ctx, output_format)
     settings = settings_for(ctx)
@@ -130,7 +130,7 @@ def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
     if opts.get("verbose") and not opts.get("quiet"):
         def progress(step: str) -> None:
             click.echo(f"  {step}", err=True)
-    run = dump.verify_migrations(
+    run = verify_migrations(
         offline_migrator(settings, strict=strict), names,
         scratch_url=checked_scratch_url(ctx, scratch_url), embedded_dir=settings.embedded_dir,
         on_progress=progress)

@@ -7,6 +7,17 @@ from typing import Any, Literal
 
 from pgshift.errors import ConnectionFailed
 
+# Server-side bounds set for each transaction pgshift opens (SET LOCAL, so they end with
+# it and never leak to other clients of a pooler): the server ends a vanished client's
+# transaction, and the locks it holds, after 60 s idle or when keepalives find the peer
+# dead (about a minute).
+TRANSACTION_BOUNDS = (
+    ("idle_in_transaction_session_timeout", "60s"),
+    ("tcp_keepalives_idle", "15"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "6"),
+)
+
 # pgshift's defaults, so that no network fault makes it hang: a 10 s connect timeout, TCP
 # keepalives that give up after ~25 s of silence, and a 30 s bound on unacknowledged sends.
 # Each applies only where neither the connection string nor libpq's own defaults (the PG*

@@ -34,6 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgshift.db.connect import TRANSACTION_BOUNDS
 from pgshift.errors import ConnectionFailed, LockTimeout
 
 # Namespace string hashed with the table name: distinct from keys other tools derive.
@@ -42,9 +43,6 @@ POLL_SECONDS = 0.5
 REPORT_EVERY_SECONDS = 10.0
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_DEADLINE_SECONDS = 15.0
-# A vanished client's lock transaction is ended by the server after this much idleness;
-# the heartbeat keeps a live one well inside it.
-LOCK_IDLE_TIMEOUT = "60s"
 
 
 def lock_key(schema: str, table: str) -> int:
@@ -78,15 +76,9 @@ WaitReporter = Callable[[Holder | None, float], None]
 
 
 def _settings_sql(server_version: int) -> str:
-    # Each set_config(..., true) is SET LOCAL: it ends with the transaction and cannot leak
-    # to other clients of a pooler. The server-side keepalives make a vanished client's
-    # backend (and with it the lock) die within about a minute.
-    settings = [
-        f"set_config('idle_in_transaction_session_timeout', '{LOCK_IDLE_TIMEOUT}', true)",
-        "set_config('tcp_keepalives_idle', '15', true)",
-        "set_config('tcp_keepalives_interval', '5', true)",
-        "set_config('tcp_keepalives_count', '6', true)",
-    ]
+    # Each set_config(..., true) is SET LOCAL (see TRANSACTION_BOUNDS); the heartbeat
+    # keeps the live lock transaction well inside the idle bound.
+    settings = [f"set_config('{name}', '{value}', true)" for name, value in TRANSACTION_BOUNDS]
     if server_version >= 170000:
         settings.append("set_config('transaction_timeout', '0', true)")
     return "SELECT " + ", ".join(settings) + ", pg_try_advisory_xact_lock({})"

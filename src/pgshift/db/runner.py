@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from pgshift.db import catalog
+from pgshift.db.connect import TRANSACTION_BOUNDS
 from pgshift.errors import ServerError
 from pgshift.files.sqlfile import Section, Statement
 
@@ -454,7 +455,7 @@ def _run_each(
     warnings: list[str],
 ) -> None:
     done: list[int] = []
-    in_block: list[int] = []
+    in_block: list[int] = []  # run inside the file's own open BEGIN, not committed yet
     outside = {index for index, _ in section.outside_transaction}
     own_transactions = any(r == OWN_TRANSACTION for _, r in section.outside_transaction)
     for statement in section.statements():
@@ -462,32 +463,13 @@ def _run_each(
             continue
         if before_statement:
             before_statement(statement.index)
-        wrap = bool(prefix) and not own_transactions and statement.index not in outside
+        own_prefix = prefix if not own_transactions and statement.index not in outside else ""
         try:
-            if wrap:
-                with conn.transaction():
-                    conn.execute(prefix + statement.sql)
-            else:
-                conn.execute(statement.sql)
+            _execute_alone(conn, statement, own_prefix)
         except psycopg.Error as error:
-            _end_open_block(conn)
-            if is_connection_error(error, conn):
-                raise StatementError(
-                    server_error(error), statement, connection_lost=True, ran_before=done
-                ) from error
-            warning = None if in_block else _skippable(conn, section, statement, error, strict)
-            if warning is None:
-                notes = _invalid_left_behind(conn, section, statement)
-                if in_block:
-                    notes.append(f"statement(s) {', '.join(str(i + 1) for i in in_block)} "
-                                 "ran inside the file's own transaction block and were "
-                                 "rolled back with it")
-                sent_from = section.starts[statement.index] - (len(prefix) if wrap else 0)
-                raise StatementError(
-                    server_error(error), statement, offset=error_offset(error, sent_from),
-                    ran_before=done, notes=notes,
-                ) from error
-            warnings.append(warning)
+            warnings.append(_skip_or_raise(conn, section, statement, error, strict=strict,
+                                           sent_prefix=own_prefix, done=done,
+                                           in_block=in_block))
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
             in_block.append(statement.index)
             continue
@@ -496,9 +478,7 @@ def _run_each(
             if on_statement_done:
                 on_statement_done(index)
         in_block.clear()
-    bad = catalog.invalid_indexes(conn, [(s, n) for _, s, n in section.index_names])
-    if bad:
-        raise InvalidIndex(bad, None)
+    _refuse_invalid_indexes(conn, section, None)
 
 
 CLIENT_CHECK_INTERVAL = "2s"
@@ -558,6 +538,45 @@ def _reset_client_check(conn: psycopg.Connection[Any], *, failed: bool) -> int |
     return int(row[0]) if row else None
 
 
+def _execute_alone(conn: psycopg.Connection[Any], statement: Statement, prefix: str) -> None:
+    """One statement on an autocommit connection: in a transaction of its own with
+    ``prefix`` when one is given, else as it is."""
+    if prefix:
+        with conn.transaction():
+            conn.execute(prefix + statement.sql)
+    else:
+        conn.execute(statement.sql)
+
+
+def _skip_or_raise(conn: psycopg.Connection[Any], section: Section, statement: Statement,
+                   error: psycopg.Error, *, strict: bool, sent_prefix: str, done: list[int],
+                   in_block: list[int]) -> str:
+    """After ``statement`` failed outside a transaction: the warning when it may be
+    skipped ("already exists" without ``strict``, not inside the file's own transaction
+    block); otherwise the :class:`StatementError` to raise, with what ran before it.
+
+    Raises:
+        StatementError: always, unless the failure may be skipped.
+    """
+    _end_open_block(conn)
+    if is_connection_error(error, conn):
+        raise StatementError(
+            server_error(error), statement, connection_lost=True, ran_before=done
+        ) from error
+    warning = None if in_block else _skippable(conn, section, statement, error, strict)
+    if warning is not None:
+        return warning
+    notes = _invalid_left_behind(conn, section, statement)
+    if in_block:
+        notes.append(f"statement(s) {', '.join(str(i + 1) for i in in_block)} ran inside "
+                     "the file's own transaction block and were rolled back with it")
+    sent_from = section.starts[statement.index] - len(sent_prefix)
+    raise StatementError(
+        server_error(error), statement, offset=error_offset(error, sent_from),
+        ran_before=done, notes=notes,
+    ) from error
+
+
 def _end_open_block(conn: psycopg.Connection[Any]) -> None:
     """Roll back a transaction block the file opened itself and left failed or open."""
     if conn.closed or conn.broken:
@@ -591,12 +610,7 @@ def transaction_prefix(server_version: int, lock_timeout: float) -> str:
     pgshift's lock_timeout, bounds that end a vanished client's transaction on the server
     (idle for 60 s, or a dead peer seen by keepalives), and on PostgreSQL 14+ a check that
     ends a running statement soon after its client vanished."""
-    parts = [
-        "SET LOCAL idle_in_transaction_session_timeout = '60s';",
-        "SET LOCAL tcp_keepalives_idle = 15;",
-        "SET LOCAL tcp_keepalives_interval = 5;",
-        "SET LOCAL tcp_keepalives_count = 6;",
-    ]
+    parts = [f"SET LOCAL {name} = '{value}';" for name, value in TRANSACTION_BOUNDS]
     if lock_timeout:
         parts.append(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms';")
     if server_version >= 140000:

@@ -202,6 +202,23 @@ def ensure_running(
         return _start(cluster, dict(settings or {})), True
 
 
+def start_for(base_dir: Path, *, purpose: str = "",
+              hint: str | None = None) -> tuple[EmbeddedServer, bool]:
+    """:func:`ensure_running` for a command that falls back to the embedded server: its
+    failure becomes :class:`~pgshift.errors.ConnectionFailed` ("the embedded PostgreSQL
+    ``purpose`` could not be started: …", with ``hint``).
+
+    Raises: ConnectionFailed.
+    """
+    from pgshift.errors import ConnectionFailed
+
+    try:
+        return ensure_running(base_dir)
+    except EmbeddedError as error:
+        what = f"the embedded PostgreSQL {purpose}".rstrip()
+        raise ConnectionFailed(f"{what} could not be started: {error}", hint=hint) from None
+
+
 def stop(base_dir: Path) -> bool:
     """Stop the server of ``base_dir`` (``pg_ctl stop -m fast``); True if it was running.
 

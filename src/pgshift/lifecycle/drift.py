@@ -144,10 +144,10 @@ def _replay(migrations: list[ParsedMigration], scratch_url: str | None,
     Raises: StateError — a migration failed on the scratch database.
     """
     from pgshift.db.connect import connect, describe_target
-    from pgshift.review import dump, snapshot
+    from pgshift.review import scratch, snapshot
 
-    server = dump.scratch_server(scratch_url, embedded_dir)
-    with dump.scratch_database(server, "pgshift_drift") as url:
+    server = scratch.scratch_server(scratch_url, embedded_dir)
+    with scratch.scratch_database(server, "pgshift_drift") as url:
         with connect(url, autocommit=True) as conn:
             for migration in migrations:
                 _replay_one(conn, migration, variables)
@@ -157,10 +157,10 @@ def _replay(migrations: list[ParsedMigration], scratch_url: str | None,
 
 def _replay_one(conn: Any, migration: ParsedMigration,
                 variables: Mapping[str, str]) -> None:
-    from pgshift.review import dump
+    from pgshift.review.verify import apply_up
 
     try:
-        dump.apply_up(conn, migration, variables=variables)
+        apply_up(conn, migration, variables=variables)
     except MigrationFailed as error:
         raise StateError(
             f"cannot replay {migration.name} on the scratch database: {error.server.message}",

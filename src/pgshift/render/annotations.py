@@ -17,8 +17,8 @@ from pgshift.analysis.lint.catalog import RULES_BY_ID
 
 if TYPE_CHECKING:
     from pgshift.results import Finding
-    from pgshift.review.dump import VerifyRun
     from pgshift.review.plan import CheckReport, Plan
+    from pgshift.review.verify import VerifyRun
 
 Level = Literal["error", "warning", "note"]
 PathOf = Callable[[str], str]

@@ -18,8 +18,8 @@ from pgshift.render.review import (
 
 if TYPE_CHECKING:
     from pgshift.results import Finding
-    from pgshift.review.dump import VerifyRun
     from pgshift.review.plan import CheckReport, Plan
+    from pgshift.review.verify import VerifyRun
 
 PASSED = "✅ passed"
 FAILED = "❌ failed"

@@ -146,7 +146,8 @@ def run_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _plural(count: int, word: str = "migration") -> str:
+def plural(count: int, word: str = "migration") -> str:
+    """``1 migration``, ``2 migrations``: ``word`` with ``count``, plural unless one."""
     return f"{count} {word}{'s' if count != 1 else ''}"
 
 
@@ -155,7 +156,7 @@ def _bookkeeping_text(result: RunResult) -> str:
         names = ", ".join(a.name for a in result.rolled_back)
         return f"Forgot the record of {names} (its DOWN section was not run)."
     verb = "Would record" if "dry run" in result.action else "Recorded"
-    lines = [f"{verb} {_plural(len(result.applied))} as executed without running "
+    lines = [f"{verb} {plural(len(result.applied))} as executed without running "
              f"{'it' if len(result.applied) == 1 else 'them'} (batch {result.batch}):"]
     lines += [f"  {a.name}" for a in result.applied]
     return "\n".join(lines)

@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pgshift.render.results import plural
+
 if TYPE_CHECKING:
     from pgshift.analysis.locks.statement import Lock
     from pgshift.results import Finding
-    from pgshift.review.dump import DumpResult, VerifyRun
+    from pgshift.review.dump import DumpResult
     from pgshift.review.plan import CheckReport, Plan, PlannedMigration, PlannedStatement
     from pgshift.review.renumber import Rename
+    from pgshift.review.verify import VerifyRun
 
 # Statement lines shown per statement in text plans (all with verbose).
 SHOWN_SQL_LINES = 6
@@ -34,10 +37,6 @@ BLOCKS = {
 }
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 # --- plans ------------------------------------------------------------------------------
 
 
@@ -47,7 +46,7 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> str:
     lines = [headline(plan)]
     if plan.hooks and plan.migrations:
         lines += ["", "Hooks:"]
-        lines += [f"  {h.file}: {h.runs} ({_plural(h.statements, 'statement')})"
+        lines += [f"  {h.file}: {h.runs} ({plural(h.statements, 'statement')})"
                   for h in plan.hooks]
     for migration in plan.migrations:
         lines += ["", *_migration_lines(migration, verbose=verbose)]
@@ -58,7 +57,7 @@ def plan_text(plan: Plan, *, verbose: bool = False) -> str:
 
 def headline(plan: Plan) -> str:
     where = f"{plan.target}, table {plan.table}" if plan.target else f"table {plan.table}"
-    count = _plural(len(plan.migrations), "migration")
+    count = plural(len(plan.migrations), "migration")
     if not plan.migrations:
         nothing = "Nothing to migrate" if plan.action == "migrate" else "Nothing to roll back"
         return f"{nothing} ({where}). Dry run: nothing was changed."
@@ -104,7 +103,7 @@ def _migration_lines(migration: PlannedMigration, *, verbose: bool) -> list[str]
                   if verbose or f.severity != "note"]
         notes = sum(1 for f in migration.findings if f.severity == "note")
         if notes and not verbose:
-            lines.append(f"    ({_plural(notes, 'note')} not shown; --verbose shows them)")
+            lines.append(f"    ({plural(notes, 'note')} not shown; --verbose shows them)")
     return lines
 
 
@@ -113,7 +112,7 @@ def _statement_lines(statement: PlannedStatement, *, verbose: bool) -> list[str]
     shown = sql_lines if verbose else sql_lines[:SHOWN_SQL_LINES]
     lines = [f"  line {statement.line}: {shown[0]}", *(f"      {s}" for s in shown[1:])]
     if len(shown) < len(sql_lines):
-        lines.append(f"      … ({_plural(len(sql_lines) - len(shown), 'more line')})")
+        lines.append(f"      … ({plural(len(sql_lines) - len(shown), 'more line')})")
     if statement.outside_transaction:
         lines.append(f"    cannot run in a transaction: {statement.outside_transaction}")
     if not statement.locks:
@@ -180,7 +179,7 @@ def lint_lines(findings: Sequence[Finding], *, verbose: bool = False) -> list[st
         if rules:
             listed = ", ".join(f"{rule} x{count}" if count > 1 else rule
                                for rule, count in rules.most_common())
-            lines.append(f"{file}: {_plural(rules.total(), 'note')} ({listed}); "
+            lines.append(f"{file}: {plural(rules.total(), 'note')} ({listed}); "
                          "--verbose lists them")
     return lines
 
@@ -192,8 +191,8 @@ def severity_counts(findings: Sequence[Finding]) -> dict[str, int]:
 
 def lint_summary(files: int, findings: Sequence[Finding]) -> str:
     counts = severity_counts(findings)
-    parts = ", ".join(_plural(counts[s], s) for s in SEVERITIES)
-    return f"{_plural(files, 'file')} linted: {parts}"
+    parts = ", ".join(plural(counts[s], s) for s in SEVERITIES)
+    return f"{plural(files, 'file')} linted: {parts}"
 
 
 def lint_json(files: Sequence[str], findings: Sequence[Finding]) -> dict[str, Any]:
@@ -208,16 +207,16 @@ def lint_json(files: Sequence[str], findings: Sequence[Finding]) -> dict[str, An
 def check_text(report: CheckReport, *, verbose: bool = False) -> str:
     """Problems first (each fails the gate), then lint warnings, then the verdict."""
     if report.offline:
-        scope = f"{_plural(report.files, 'migration file')} (offline: tracking table not read)"
+        scope = f"{plural(report.files, 'migration file')} (offline: tracking table not read)"
     else:
-        scope = (f"{_plural(report.files, 'migration file')}, {report.applied} applied, "
+        scope = (f"{plural(report.files, 'migration file')}, {report.applied} applied, "
                  f"{len(report.pending or ())} pending")
     lines = [f"check: {scope}"]
     lines += [f"problem {p.kind}: {p.message}" for p in report.problems]
     lines += _renumber_lines(report)
     lines += [finding_line(f) for f in report.findings
               if f.severity == "warning" or (verbose and f.severity == "note")]
-    verdict = (f"check failed: {_plural(len(report.problems), 'problem')}" if report.problems
+    verdict = (f"check failed: {plural(len(report.problems), 'problem')}" if report.problems
                else "check passed")
     return "\n".join([*lines, verdict])
 
@@ -257,7 +256,7 @@ def verify_text(run: VerifyRun) -> str:
         lines += [f"      {problem}" for problem in verdict.problems]
     bad = sum(1 for v in run.report.verdicts if not v.ok)
     total = len(run.report.verdicts)
-    lines.append(f"verified {_plural(total, 'migration')} in {run.report.seconds:.2f} s: "
+    lines.append(f"verified {plural(total, 'migration')} in {run.report.seconds:.2f} s: "
                  f"{total - bad} ok, {bad} with problems")
     return "\n".join(lines)
 

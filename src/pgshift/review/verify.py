@@ -4,21 +4,39 @@
 catalog snapshot, runs UP, runs DOWN, and compares the schema with the one before UP;
 then it runs UP again and compares with the schema after the first UP. The migration is
 left applied, so each one is verified on top of all earlier ones. The caller supplies the
-function that runs a section, so the sections run exactly as ``migrate`` runs them.
+function that runs a section, so the sections run exactly as ``migrate`` runs them:
+:func:`verify_migrations` does so with pgshift's runner on a scratch database.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pglast
 import psycopg
 
-from pgshift.errors import PgshiftError, StatementFailed
+from pgshift.db import runner
+from pgshift.engine import failures, policy
+from pgshift.engine.apply import placeholder_values
+from pgshift.errors import (
+    MigrationFailed,
+    PgshiftError,
+    RollbackFailed,
+    ServerError,
+    StatementFailed,
+    UsageRefused,
+)
+from pgshift.files import directory, placeholders, sqlfile
 from pgshift.review import snapshot
+from pgshift.review.scratch import scratch_database, scratch_server
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pgshift.engine.migrator import Migrator
 
 RunSection = Callable[[psycopg.Connection[Any], str, bool], None]
 """``run_section(conn, sql, no_transaction)`` runs one section; it raises on failure."""
@@ -172,9 +190,12 @@ class _Checker:
 
 
 def _message(error: psycopg.Error | PgshiftError) -> str:
-    """PostgreSQL's message with its SQLSTATE, or the pgshift error's text."""
+    """PostgreSQL's message (with the failing statement's line and first line) and its
+    SQLSTATE, or the pgshift error's text."""
     if isinstance(error, StatementFailed):
         message, sqlstate = error.server.message, error.server.sqlstate
+        if error.statement is not None:
+            message += f" (line {error.statement.line}: {error.statement.head})"
     elif isinstance(error, psycopg.Error):
         message = error.diag.message_primary or str(error).strip()
         sqlstate = error.sqlstate
@@ -190,3 +211,159 @@ def _has_statements(sql: str) -> bool:
     except pglast.parser.ParseError:
         # Not empty; running it reports the syntax error with PostgreSQL's message.
         return True
+
+
+# --- verify with pgshift's runner on a scratch database ------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyRun:
+    """The engine's ``report`` (one verdict per migration verified; its ``seconds`` cover
+    the whole run), the migrations ``applied_first`` (UP only, not verified) so the named
+    ones run on top of them, and the scratch database used (``host:port/dbname``, dropped)."""
+
+    report: VerifyReport
+    applied_first: tuple[str, ...]
+    scratch: str
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+
+def verify_migrations(migrator: Migrator, names: Sequence[str] = (), *,
+                      scratch_url: str | None = None, embedded_dir: Path | None = None,
+                      on_progress: Callable[[str], None] | None = None) -> VerifyRun:
+    """Verify every migration of ``migrator.directory`` in order (or only ``names``, file
+    names, with the earlier ones applied first) on a new scratch database: DOWN must undo
+    UP and UP must be repeatable. Sections run through :mod:`pgshift.db.runner` as in
+    ``migrate`` ("already exists" skipped unless ``migrator.strict``). The target
+    database is never touched.
+
+    Raises:
+        UsageRefused: a name is not a migration file. MigrationFileError: a file is
+        malformed (nothing ran). ConnectionFailed: the scratch database could not be made.
+    """
+    from pgshift.db.connect import connect, describe_target
+
+    started = time.perf_counter()
+    files = list(directory.discover(migrator.directory).files)
+    wanted = _resolve_names(files, names)
+    last = max(i for i, f in enumerate(files) if f.name in wanted) if wanted else -1
+    parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files[: last + 1]]
+    server = scratch_server(scratch_url, embedded_dir)
+    with scratch_database(server, "pgshift_verify") as url, connect(url, autocommit=True) as conn:
+        verdicts, first = _verify_on(conn, parsed, wanted, migrator.strict, on_progress,
+                                     migrator.variables)
+        scratch = describe_target(url)
+    report = VerifyReport(tuple(verdicts), time.perf_counter() - started)
+    return VerifyRun(report, tuple(first), scratch)
+
+
+def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set[str],
+               strict: bool, on_progress: Callable[[str], None] | None,
+               variables: Mapping[str, str]) -> tuple[list[MigrationVerdict], list[str]]:
+    """The verdicts of the ``wanted`` migrations, and the others applied first; after a
+    section fails, the state is unknown and the rest are "not verified"."""
+    verdicts: list[MigrationVerdict] = []
+    first: list[str] = []
+    stopped: str | None = None
+    for migration in parsed:
+        if stopped is not None:
+            if migration.name in wanted:
+                verdicts.append(MigrationVerdict(migration.name, False, (
+                    f"not verified: verification stopped at {stopped}",), 0.0))
+            continue
+        run, failed = _executor(migration, strict=strict, variables=variables)
+        if migration.name in wanted:
+            source = VerifyInput(migration.name, migration.up.text,
+                                 migration.down.text if migration.down else None,
+                                 migration.no_transaction,
+                                 policy.down_problem(migration.name, migration.down))
+            verdicts += verify(conn, [source], run_section=run,
+                               on_progress=on_progress).verdicts
+        else:
+            verdicts += _apply_first(conn, migration, run, on_progress)
+            first.append(migration.name)
+        stopped = migration.name if failed else None
+    return verdicts, first
+
+
+def apply_up(conn: Any, migration: sqlfile.ParsedMigration, *, strict: bool = False,
+             variables: Mapping[str, str] | None = None) -> None:
+    """Run the UP section of ``migration`` on ``conn`` as ``migrate`` runs it (in or
+    outside a transaction, "already exists" skipped unless ``strict``), recording nothing:
+    for replaying migrations on a scratch database.
+
+    Raises:
+        MigrationFailed: names the file, the line and the server's message.
+    """
+    run, _failed = _executor(migration, strict=strict, variables=variables or {})
+    run(conn, migration.up.text, migration.no_transaction)
+
+
+def _resolve_names(files: Sequence[directory.MigrationFile], names: Sequence[str]) -> set[str]:
+    """The file names meant by ``names`` (a file name, with or without ``.sql``); all
+    files when ``names`` is empty."""
+    if not names:
+        return {f.name for f in files}
+    known = {f.name for f in files}
+    chosen = {n if n in known else n + ".sql" for n in names}
+    unknown = [n for n in names if n not in known and n + ".sql" not in known]
+    if unknown:
+        raise UsageRefused(f"not a migration file: {', '.join(unknown)}",
+                           hint="give file names as pgshift status lists them")
+    return chosen
+
+
+def _apply_first(conn: Any, migration: sqlfile.ParsedMigration, run: Any,
+                 on_progress: Callable[[str], None] | None) -> list[MigrationVerdict]:
+    """Apply UP of a migration that is not verified; a verdict only when it fails."""
+    if on_progress is not None:
+        on_progress(f"{migration.name}: UP (applied first, not verified)")
+    try:
+        run(conn, migration.up.text, migration.no_transaction)
+    except MigrationFailed as error:
+        state = f" (SQLSTATE {error.server.sqlstate})" if error.server.sqlstate else ""
+        problem = (f"UP of {migration.name} (applied first, not verified) failed: "
+                   f"{error.server.message}{state}")
+        return [MigrationVerdict(migration.name, False, (problem,), 0.0)]
+    return []
+
+
+def _executor(migration: sqlfile.ParsedMigration, *, strict: bool,
+              variables: Mapping[str, str]) -> tuple[
+        Callable[[Any, str, bool], None], list[str]]:
+    """``run_section`` for the verify engine: pgshift's runner on the migration's parsed
+    sections (each in its own mode, placeholders replaced by ``variables`` and the
+    built-ins), and a list that records a failure."""
+    failed: list[str] = []
+    sections = {migration.up.text: migration.up}
+    if migration.down is not None:
+        sections.setdefault(migration.down.text, migration.down)
+
+    def run(conn: Any, text: str, _no_transaction: bool) -> None:
+        written = sections[text]
+        up = written is migration.up
+        outside = migration.no_transaction_directive or written.needs_no_transaction
+        section = written
+        if written.placeholders:
+            section = written.with_values(
+                placeholder_values(conn, variables, migration.name), migration.name)
+        kind = MigrationFailed if up else RollbackFailed
+        try:
+            if outside:
+                runner.run_outside_transaction(conn, section, strict=strict or not up)
+            else:
+                runner.run_in_transaction(conn, section, strict=strict or not up)
+        except runner.StatementError as error:
+            failed.append(migration.name)
+            raise failures.failure(kind, migration.name, section, error, done=[],
+                                   creating_table=None, blocking=[],
+                                   masking=placeholders.masker(variables)) from None
+        except runner.InvalidIndex as error:
+            failed.append(migration.name)
+            raise kind(migration.name, server=ServerError(
+                f"index {', '.join(error.names)} is INVALID"), statement=None) from None
+
+    return run, failed
