@@ -103,7 +103,7 @@ def test_facts_come_from_the_reader_given(tmp_path: Path) -> None:
     found = folder(tmp_path, {"001_a.sql": table("a")})
     seen: list[str] = []
 
-    def facts(file: directory.MigrationFile) -> FileFacts:
+    def facts(file: directory.MigrationFile, *, header_only: bool = False) -> FileFacts:
         seen.append(file.name)
         return FileFacts("sha256v1:x", no_transaction=True, metadata=(("description", "d"),))
 
@@ -113,16 +113,17 @@ def test_facts_come_from_the_reader_given(tmp_path: Path) -> None:
         "executed", True, (("description", "d"),))
 
 
-def test_pending_files_are_not_read(tmp_path: Path) -> None:
-    found = folder(tmp_path, {"001_a.sql": table("a")})
-    read: list[str] = []
+def test_pending_files_are_read_for_their_header_only(tmp_path: Path) -> None:
+    found = folder(tmp_path, {"001_a.sql": "-- Description: a\n" + table("a")})
+    read: list[tuple[str, bool]] = []
 
-    def facts(file: directory.MigrationFile) -> FileFacts:
-        read.append(file.name)
-        return FileFacts(None)
+    def facts(file: directory.MigrationFile, *, header_only: bool = False) -> FileFacts:
+        read.append((file.name, header_only))
+        return read_facts(file, header_only=header_only)
 
-    merge(found, state(), facts)
-    assert read == []
+    entries, _ = merge(found, state(), facts)
+    assert read == [("001_a.sql", True)]
+    assert (entries[0].state, entries[0].metadata) == ("pending", (("description", "a"),))
 
 
 def test_read_facts_of_a_good_and_a_broken_file(tmp_path: Path) -> None:
