@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-State = Literal["executed", "pending", "missing file", "modified", "partial"]
+State = Literal["executed", "pending", "missing file", "modified", "partial", "outdated"]
 Severity = Literal["error", "warning", "note"]
-STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified", "partial")
+STATES: tuple[State, ...] = ("executed", "pending", "missing file", "modified", "partial",
+                             "outdated")
 
 
 @dataclass(frozen=True)

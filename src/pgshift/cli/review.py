@@ -171,7 +171,8 @@ def lint(ctx: click.Context, files: tuple[Path, ...], output_format: str | None)
     else:
         discovery = directory.discover(settings_for(ctx).directory)
         warn(ctx, discovery.warnings)
-        targets = [(f.path, relative_path(f.path)) for f in discovery.files]
+        targets = [(f.path, relative_path(f.path))
+                   for f in (*discovery.files, *discovery.repeatables)]
     findings = lint.lint_files(targets)
     if fmt != "text":
         from pgshift.render import annotations as notes

@@ -60,6 +60,17 @@ class TrackingTable:
         return self if self.schema else TrackingTable(current_schema, self.name)
 
     @property
+    def versions(self) -> TrackingTable:
+        """The companion table keeping the UP section of each applied version of a
+        repeatable migration, so that rolling back a batch restores the version before it
+        (the tracking table keeps the shape SPEC 3 defines)."""
+        name = self.name + "_versions"
+        if len(name.encode()) > 63:
+            digest = hashlib.sha256(self.name.encode()).hexdigest()[:8]
+            name = self.name.encode()[:40].decode(errors="ignore") + f"_{digest}_versions"
+        return TrackingTable(self.schema, name)
+
+    @property
     def progress(self) -> TrackingTable:
         """The companion table recording statement progress of non-transactional runs.
         Its name stays within PostgreSQL's 63-byte limit, so it never truncates to the
@@ -385,3 +396,73 @@ def stored_down_sql(
     ).fetchall()
     return {name: down for name, down in rows}
 
+
+
+# --- repeatable migrations -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepeatableVersion:
+    """An applied version of a repeatable migration: its batch, checksum, UP and DOWN as
+    written, and when it was applied."""
+
+    batch: int
+    checksum: str | None
+    up_sql: str
+    down_sql: str | None
+    executed_at: Any
+
+
+def record_repeatable(conn: psycopg.Connection[Any], table: TrackingTable, *, name: str,
+                      batch: int, checksum: str, duration_ms: int, up_sql: str,
+                      down_sql: str | None) -> None:
+    """Record the version of repeatable ``name`` just applied: its tracking row (replacing
+    the row of an earlier version) and its UP in the versions table."""
+    versions = table.versions.identifier
+    conn.execute(sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (name text NOT NULL, batch integer NOT NULL, "
+        "checksum text, up_sql text NOT NULL, down_sql text, "
+        "executed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (name, batch))"
+    ).format(versions))
+    delete(conn, table, name)  # a new row: ids stay in the order things ran
+    insert(conn, table, name=name, batch=batch, checksum=checksum, duration_ms=duration_ms,
+           down_sql=down_sql)
+    conn.execute(sql.SQL(
+        "INSERT INTO {} (name, batch, checksum, up_sql, down_sql) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (name, batch) DO UPDATE SET checksum = EXCLUDED.checksum, "
+        "up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql, executed_at = now()"
+    ).format(versions), (name, batch, checksum, up_sql, down_sql))
+
+
+def previous_version(conn: psycopg.Connection[Any], table: TrackingTable, name: str,
+                     batch: int) -> RepeatableVersion | None:
+    """The version of repeatable ``name`` applied before ``batch`` (None: none is kept)."""
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                          (table.versions.identifier.as_string(conn),)).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = conn.execute(sql.SQL(
+        "SELECT batch, checksum, up_sql, down_sql, executed_at FROM {} "
+        "WHERE name = %s AND batch < %s ORDER BY batch DESC LIMIT 1"
+    ).format(table.versions.identifier), (name, batch)).fetchone()
+    return None if row is None else RepeatableVersion(*row)
+
+
+def restore_repeatable(conn: psycopg.Connection[Any], table: TrackingTable, name: str,
+                       undone: int, previous: RepeatableVersion | None) -> None:
+    """After the version of batch ``undone`` was rolled back: the tracking row becomes
+    ``previous``'s (None: the row and every kept version are deleted)."""
+    if previous is None:
+        delete(conn, table, name)
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                              (table.versions.identifier.as_string(conn),)).fetchone()
+        if exists and exists[0]:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(
+                table.versions.identifier), (name,))
+        return
+    conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s AND batch >= %s").format(
+        table.versions.identifier), (name, undone))
+    conn.execute(sql.SQL(
+        "UPDATE {} SET batch = %s, checksum = %s, down_sql = %s, executed_at = %s "
+        "WHERE name = %s").format(table.identifier),
+        (previous.batch, previous.checksum, previous.down_sql, previous.executed_at, name))

@@ -30,6 +30,7 @@ from pgshift.errors import (
 )
 from pgshift.files import placeholders, sqlfile
 from pgshift.files.hooks import Hook, Hooks
+from pgshift.files.repeatable import is_repeatable
 from pgshift.results import AppliedMigration
 
 _T = TypeVar("_T")
@@ -37,11 +38,15 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class RevertPlan:
-    """One migration to roll back: its row and the DOWN section to run."""
+    """One migration to roll back: its row and the DOWN section to run; for a repeatable
+    migration, the version it restores (its UP is ``down``; None: none, ``down`` is its
+    DOWN section)."""
 
     row: store.AppliedRow
     down: sqlfile.Section
     no_transaction: bool
+    repeatable: bool = False
+    restore: store.RepeatableVersion | None = None
 
 
 class Applier:
@@ -83,10 +88,14 @@ class Applier:
     # --- apply --------------------------------------------------------------------------
 
     def apply_all(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int, *,
-                  hooks: Hooks | None = None) -> list[AppliedMigration]:
-        """Apply ``parsed`` as ``batch`` (``--atomic``: as one transaction; the policy
-        refused a run that cannot be one), with the ``hooks`` of the directory."""
+                  hooks: Hooks | None = None,
+                  repeatables: Sequence[sqlfile.ParsedMigration] = ()) -> (
+            list[AppliedMigration]):
+        """Apply ``parsed``, then the ``repeatables``, as ``batch`` (``--atomic``: as one
+        transaction; the policy refused a run that cannot be one), with the ``hooks`` of
+        the directory."""
         self._hooks = hooks or Hooks()
+        parsed = [*parsed, *repeatables]
         if self.options.atomic:
             return self._atomically(lambda: self._apply_each(parsed, batch))
         return self._apply_each(parsed, batch)
@@ -200,12 +209,20 @@ class Applier:
         started = time.monotonic()
         conn, table = self.s.conn, self.s.table
         up = self._substituted(migration.name, migration.up)
+        again = is_repeatable(migration.name)
 
         def create_table(c: Any) -> None:
             if self._setup_needed:
                 store.create_or_upgrade(c, table, self.s.state)
 
         def insert_row(c: Any) -> None:
+            if again:
+                store.record_repeatable(c, table, name=migration.name, batch=batch,
+                                        checksum=migration.checksum,
+                                        duration_ms=_ms(started),
+                                        up_sql=migration.up.text.strip("\n") + "\n",
+                                        down_sql=migration.down_sql)
+                return
             store.insert(c, table, name=migration.name, batch=batch,
                          checksum=migration.checksum, duration_ms=_ms(started),
                          down_sql=migration.down_sql)
@@ -215,7 +232,7 @@ class Applier:
         record = ""
         before, after = self._hooks.before_each, self._hooks.after_each
         each = (before or after) and not migration.no_transaction
-        if self._one_query and not self._setup_needed and not each:
+        if self._one_query and not self._setup_needed and not each and not again:
             record = store.insert_sql(conn, table, name=migration.name, batch=batch,
                                       checksum=migration.checksum,
                                       down_sql=migration.down_sql)
@@ -460,13 +477,23 @@ class Applier:
         """The DOWN of every row (:func:`policy.resolve_down`: the file's, else the stored
         one); refuse before doing anything when one is missing or cannot run, or under
         ``--atomic`` must run outside a transaction."""
-        files = self.s.discovery.by_name()
+        discovery = self.s.discovery
+        files = {**discovery.by_name(), **{f.name: f for f in discovery.repeatables}}
         stored: dict[str, str | None] = {}
+        previous: dict[str, store.RepeatableVersion] = {}
         if not self.s.state.legacy:
             with self.s.conn.transaction():
                 stored = store.stored_down_sql(self.s.conn, self.s.table,
                                                [r.name for r in rows])
-        downs = [policy.resolve_down(r, files.get(r.name), stored.get(r.name)) for r in rows]
+                for row in rows:
+                    if is_repeatable(row.name):
+                        found = store.previous_version(self.s.conn, self.s.table, row.name,
+                                                       row.batch)
+                        if found is not None:
+                            previous[row.name] = found
+        downs = [policy.repeatable_restore(r, previous[r.name].up_sql) if r.name in previous
+                 else policy.resolve_down(r, files.get(r.name), stored.get(r.name))
+                 for r in rows]
         for down in downs:
             if down.stored_because is not None:
                 self.emit("notice", f"{down.row.name}: {down.stored_because}; using the DOWN "
@@ -475,8 +502,9 @@ class Applier:
         if refusal is not None:
             raise refusal.error()
         policy.check_placeholders([(d.row.name, d.section) for d in downs], self.options)
-        return [RevertPlan(d.row, d.section, d.no_transaction) for d in downs
-                if d.section is not None]  # none is missing: that refused above
+        return [RevertPlan(d.row, d.section, d.no_transaction, is_repeatable(d.row.name),
+                           previous.get(d.row.name))
+                for d in downs if d.section is not None]  # none is missing: refused above
 
     def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
         """Roll back ``plans`` in order (``--atomic``: as one transaction; the policy
@@ -506,9 +534,14 @@ class Applier:
         name, conn, table = plan.row.name, self.s.conn, self.s.table
 
         def finish(c: Any) -> None:
+            if plan.repeatable:
+                store.restore_repeatable(c, table, name, plan.row.batch, plan.restore)
+                return
             store.delete(c, table, name)
 
-        record = store.delete_sql(conn, table, name) if self._one_query else ""
+        record = ""
+        if self._one_query and not plan.repeatable:
+            record = store.delete_sql(conn, table, name)
         down = self._substituted(name, plan.down)
         try:
             if plan.no_transaction:

@@ -282,8 +282,8 @@ class Migrator:
         if decision.batch is None:
             return RunResult("migrate", None, warnings=decision.warnings,
                              seconds=time.monotonic() - started)
-        done = Applier(session, options, self._emit).apply_all(parsed, decision.batch,
-                                                               hooks=decision.hooks)
+        done = Applier(session, options, self._emit).apply_all(
+            parsed, decision.batch, hooks=decision.hooks, repeatables=decision.repeatables)
         return RunResult("migrate", decision.batch, tuple(done), warnings=decision.warnings,
                          seconds=time.monotonic() - started, findings=findings)
 

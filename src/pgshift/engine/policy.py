@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from pgshift.engine import selection, states
 from pgshift.engine.session import RunOptions
 from pgshift.errors import PgshiftError, StateError
-from pgshift.files import directory, hooks, placeholders, sqlfile
+from pgshift.files import directory, hooks, placeholders, repeatable, sqlfile
 from pgshift.results import Finding, MigrationStatus
 
 if TYPE_CHECKING:
@@ -254,7 +254,7 @@ def pending(discovery: directory.Discovery, state: TableState) -> list[directory
 
 def up_to_date(discovery: directory.Discovery, state: TableState) -> bool:
     """Every file is recorded and nothing is partial: migrate has nothing to do."""
-    return not state.partial and not pending(discovery, state)
+    return not state.partial and not pending(discovery, state) and not discovery.repeatables
 
 
 def next_batch(state: TableState) -> int:
@@ -296,6 +296,7 @@ class MigrateDecision:
     entries: tuple[MigrationStatus, ...]
     refusal: Refusal | None
     hooks: hooks.Hooks = field(default_factory=hooks.Hooks)
+    repeatables: tuple[sqlfile.ParsedMigration, ...] = ()
 
 
 def decide_migrate(discovery: directory.Discovery, state: TableState, options: RunOptions, *,
@@ -317,8 +318,10 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
                                         applied=sorted(recorded(state)))
     parsed = tuple(sqlfile.parse(directory.read_text(f), f.name) for f in chosen)
-    found_hooks = hooks.read(discovery.directory) if parsed else hooks.Hooks()
-    check_placeholders([(p.name, p.up) for p in parsed]
+    again = (repeatables_to_apply(discovery, state)
+             if step is None and to is None and only is None else ())
+    found_hooks = hooks.read(discovery.directory) if parsed or again else hooks.Hooks()
+    check_placeholders([(p.name, p.up) for p in (*parsed, *again)]
                        + [(h.file, h.section) for h in found_hooks.listed()], options)
     entries, drift = states.merge(discovery, state, facts)
     downs = migrate_downs(parsed, strict=options.strict)
@@ -328,8 +331,26 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
                or Refusal.of(downs.refusal, "apply", DOWN_HINT)
                or atomic_refusal([(p.name, p.no_transaction) for p in parsed], options,
                                  "apply"))
-    return MigrateDecision(parsed, next_batch(state) if parsed else None, warnings, entries,
-                           refusal, found_hooks)
+    return MigrateDecision(parsed, next_batch(state) if parsed or again else None, warnings,
+                           entries, refusal, found_hooks, again)
+
+
+def repeatables_to_apply(discovery: directory.Discovery, state: TableState) -> (
+        tuple[sqlfile.ParsedMigration, ...]):
+    """The repeatable migrations migrate applies after the versioned ones: those never
+    applied or whose UP changed since their last apply, in the order of what they
+    reference (:func:`pgshift.files.repeatable.order`).
+
+    Raises:
+        MigrationFileError: a repeatable is malformed, or they reference each other in a
+            cycle.
+    """
+    if not discovery.repeatables:
+        return ()
+    parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in discovery.repeatables]
+    checksums = {r.name: r.checksum for r in state.rows if repeatable.is_repeatable(r.name)}
+    return tuple(p for p in repeatable.order(parsed)
+                 if p.name not in checksums or checksums[p.name] != p.checksum)
 
 
 def check_placeholders(sections: Sequence[tuple[str, sqlfile.Section | None]],
@@ -434,6 +455,15 @@ def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
     reasons = _reasons(section, directive=directive)
     return Down(row, section, "file", bool(reasons), reasons,
                 problem=down_problem(row.name, section))
+
+
+def repeatable_restore(row: AppliedRow, previous_up: str) -> Down:
+    """Rolling back the batch that re-applied repeatable ``row`` runs the UP section of
+    the version before it (``previous_up``, as recorded then)."""
+    section = sqlfile.parse_down(previous_up, row.name)
+    return Down(row, section, "stored", section.needs_no_transaction,
+                _reasons(section, directive=False),
+                problem=down_problem(row.name, section, stored=True))
 
 
 def _reasons(section: sqlfile.Section, *, directive: bool) -> tuple[str, ...]:

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from pgshift.errors import MigrationFileError
 from pgshift.files import directory, sqlfile
+from pgshift.files.repeatable import is_repeatable
 from pgshift.results import MigrationStatus
 
 if TYPE_CHECKING:
-    from pgshift.db.store import TableState
+    from pgshift.db.store import AppliedRow, TableState
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def merge(
     partial = {p.name: p for p in state.partial}
     entries: list[MigrationStatus] = []
     warnings: list[str] = []
-    for name in sorted(set(files) | set(rows) | set(partial), key=order_key):
+    names = (set(files) | set(rows) | set(partial)) - {n for n in rows if is_repeatable(n)}
+    for name in sorted(names, key=order_key):
         row, file = rows.get(name), files.get(name)
         if row is None and name in partial:
             progress = partial[name]
@@ -109,4 +111,31 @@ def merge(
             file_checksum=fact.checksum, no_transaction=fact.no_transaction,
             metadata=fact.metadata,
         ))
+    _repeatable_entries(discovery, rows, facts, entries, warnings)
     return tuple(entries), warnings
+
+
+def _repeatable_entries(discovery: directory.Discovery, rows: dict[str, AppliedRow],
+                        facts: FactsReader, entries: list[MigrationStatus],
+                        warnings: list[str]) -> None:
+    """The repeatable migrations, in name order: ``executed`` (current), ``outdated``
+    (changed since its last apply: migrate applies it again; not drift), ``pending``
+    (never applied) or ``missing file``."""
+    files = {f.name: f for f in discovery.repeatables}
+    for name in sorted(set(files) | {n for n in rows if is_repeatable(n)}):
+        row, file = rows.get(name), files.get(name)
+        if row is None:
+            entries.append(MigrationStatus(name, "pending"))
+            continue
+        if file is None:
+            warnings.append(f"{name} is applied (batch {row.batch}) but its file is missing")
+            entries.append(MigrationStatus(
+                name, "missing file", batch=row.batch, executed_at=row.executed_at,
+                checksum=row.checksum, duration_ms=row.duration_ms))
+            continue
+        fact = facts(file)
+        current = fact.problem is None and row.checksum == fact.checksum
+        entries.append(MigrationStatus(
+            name, "executed" if current else "outdated", batch=row.batch,
+            executed_at=row.executed_at, checksum=row.checksum, duration_ms=row.duration_ms,
+            file_checksum=fact.checksum, metadata=fact.metadata))

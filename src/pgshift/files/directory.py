@@ -17,6 +17,8 @@ from pgshift.errors import ConfigError, MigrationFileError, UsageRefused
 
 NAME_PATTERN = re.compile(r"^(?P<number>[0-9]+)_(?P<name>[a-z0-9_]+)\.sql$")
 DEFAULT_WIDTH = 3
+REPEATABLE_FOLDER = "repeatable"
+REPEATABLE_PATTERN = re.compile(r"^[a-z0-9_]+\.sql$")
 TEMPLATE_FILE = ".template.sql"
 TEMPLATE_FIELDS = ("filename", "name", "description", "date", "number")
 _TEMPLATE_FIELD = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -57,6 +59,7 @@ class Discovery:
     directory: Path
     files: tuple[MigrationFile, ...]
     warnings: tuple[str, ...]
+    repeatables: tuple[MigrationFile, ...] = ()
 
     def by_name(self) -> dict[str, MigrationFile]:
         return {f.name: f for f in self.files}
@@ -106,7 +109,27 @@ def discover(directory: Path) -> Discovery:
                 f"migration number {number} is used by {len(names)} files: {', '.join(names)} "
                 "(they run in name order)"
             )
-    return Discovery(directory, tuple(files), tuple(sorted(warnings)))
+    repeatables = _repeatables(directory, warnings)
+    return Discovery(directory, tuple(files), tuple(sorted(warnings)), repeatables)
+
+
+def _repeatables(directory: Path, warnings: list[str]) -> tuple[MigrationFile, ...]:
+    """The files ``repeatable/<name>.sql`` (named ``repeatable/<name>.sql``), in name
+    order; other ``.sql`` files there are warned about."""
+    folder = directory / REPEATABLE_FOLDER
+    if not folder.is_dir():
+        return ()
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.lower().endswith(".sql") or not entry.is_file():
+                continue
+            if REPEATABLE_PATTERN.match(entry.name) is None:
+                warnings.append(f"{REPEATABLE_FOLDER}/{entry.name} is not named "
+                                "<name>.sql (lowercase letters, digits and '_'): it is never run")
+                continue
+            found.append(MigrationFile(f"{REPEATABLE_FOLDER}/{entry.name}", 0, str(directory)))
+    return tuple(sorted(found, key=lambda f: f.name))
 
 
 def by_number(files: Iterable[MigrationFile]) -> dict[int, list[MigrationFile]]:

@@ -150,12 +150,13 @@ def plan_migrate(migrator: Migrator, *, step: int | None = None,
                                          step=step, to=to)
         resume = {p.name: p.applied + 1 for p in state.partial if p.applied}
         parsed = list(decision.parsed)
-        findings = lint_pending(parsed, policy.earlier_files(discovery, parsed))
+        findings = lint_pending([*parsed, *decision.repeatables],
+                                policy.earlier_files(discovery, parsed))
         planned = _resolve_index_tables(conn, [
             _planned(p.name, "up", p.up, p.no_transaction, tuple(p.no_transaction_reasons()),
                      findings=tuple(f for f in findings if f.file == p.name),
                      resume_at=resume.get(p.name))
-            for p in decision.parsed])
+            for p in (*decision.parsed, *decision.repeatables)])
     refusal = _standby_refusal(in_recovery, planned, "apply") or (
         decision.refusal.planned() if decision.refusal else None) or (
         policy.strict_lint_refusal(policy.blocking([f for p in planned for f in p.findings]),

@@ -29,7 +29,7 @@ from pgshift.errors import (
     StatementFailed,
     UsageRefused,
 )
-from pgshift.files import directory, placeholders, sqlfile
+from pgshift.files import directory, placeholders, repeatable, sqlfile
 from pgshift.review import snapshot
 from pgshift.review.scratch import scratch_database, scratch_server
 
@@ -247,10 +247,17 @@ def verify_migrations(migrator: Migrator, names: Sequence[str] = (), *,
     from pgshift.db.connect import connect, describe_target
 
     started = time.perf_counter()
-    files = list(directory.discover(migrator.directory).files)
-    wanted = _resolve_names(files, names)
-    last = max(i for i, f in enumerate(files) if f.name in wanted) if wanted else -1
+    discovery = directory.discover(migrator.directory)
+    files = list(discovery.files)
+    wanted = _resolve_names([*files, *discovery.repeatables], names)
+    last = max((i for i, f in enumerate(files) if f.name in wanted), default=-1)
+    with_repeatables = any(f.name in wanted for f in discovery.repeatables)
+    if with_repeatables:
+        last = len(files) - 1  # repeatables run after every versioned migration
     parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files[: last + 1]]
+    if with_repeatables:
+        parsed += repeatable.order([sqlfile.parse(directory.read_text(f), f.name)
+                                    for f in discovery.repeatables])
     server = scratch_server(scratch_url, embedded_dir)
     with scratch_database(server, "pgshift_verify") as url, connect(url, autocommit=True) as conn:
         verdicts, first = _verify_on(conn, parsed, wanted, migrator.strict, on_progress,
