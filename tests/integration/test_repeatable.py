@@ -146,3 +146,19 @@ def test_lint_and_verify_cover_the_repeatables(
     assert "repeatable/forgetful.sql" in verified.stdout
     assert "kept" in verified.stdout
     assert ": 2 ok, 1 with problems" in verified.stdout.splitlines()[-1]
+
+
+def test_reset_runs_down_and_redo_applies_the_repeatable_again(
+        db_url: str, migrations: Files) -> None:
+    folder = migrations({"001_items.sql": ITEMS, "repeatable/answer.sql": view_file(1)})
+    Migrator(db_url, folder).migrate()
+    (folder / "repeatable" / "answer.sql").write_text(view_file(2))
+    Migrator(db_url, folder).migrate()
+    redone = Migrator(db_url, folder).redo()
+    assert [a.name for a in redone.rolled_back] == ["repeatable/answer.sql"]
+    assert [a.name for a in redone.applied] == ["repeatable/answer.sql"]
+    assert fetch(db_url, "SELECT v FROM answer") == [(2,)]
+    Migrator(db_url, folder).reset()
+    assert tracking_rows(db_url) == []
+    assert not table_exists(db_url, "answer") and not table_exists(db_url, "items")
+    assert fetch(db_url, "SELECT count(*) FROM _migrations_versions") == [(0,)]

@@ -40,13 +40,15 @@ _T = TypeVar("_T")
 class RevertPlan:
     """One migration to roll back: its row and the DOWN section to run; for a repeatable
     migration, the version it restores (its UP is ``down``; None: none, ``down`` is its
-    DOWN section)."""
+    DOWN section), that version being the last applied before batch ``floor``, the
+    oldest batch the rollback undoes."""
 
     row: store.AppliedRow
     down: sqlfile.Section
     no_transaction: bool
     repeatable: bool = False
     restore: store.RepeatableVersion | None = None
+    floor: int = 0
 
 
 class Applier:
@@ -485,10 +487,13 @@ class Applier:
             with self.s.conn.transaction():
                 stored = store.stored_down_sql(self.s.conn, self.s.table,
                                                [r.name for r in rows])
+                # the version in effect once every batch from the oldest one rolled back
+                # on is undone: the one applied before it (none: run the DOWN)
+                floor = min((r.batch for r in rows), default=0)
                 for row in rows:
                     if is_repeatable(row.name):
                         found = store.previous_version(self.s.conn, self.s.table, row.name,
-                                                       row.batch)
+                                                       floor)
                         if found is not None:
                             previous[row.name] = found
         downs = [policy.repeatable_restore(r, previous[r.name].up_sql) if r.name in previous
@@ -503,7 +508,7 @@ class Applier:
             raise refusal.error()
         policy.check_placeholders([(d.row.name, d.section) for d in downs], self.options)
         return [RevertPlan(d.row, d.section, d.no_transaction, is_repeatable(d.row.name),
-                           previous.get(d.row.name))
+                           previous.get(d.row.name), floor=min(r.batch for r in rows))
                 for d in downs if d.section is not None]  # none is missing: refused above
 
     def revert_all(self, plans: Sequence[RevertPlan]) -> list[AppliedMigration]:
@@ -535,7 +540,7 @@ class Applier:
 
         def finish(c: Any) -> None:
             if plan.repeatable:
-                store.restore_repeatable(c, table, name, plan.row.batch, plan.restore)
+                store.restore_repeatable(c, table, name, plan.floor, plan.restore)
                 return
             store.delete(c, table, name)
 

@@ -318,8 +318,9 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
                                         applied=sorted(recorded(state)))
     parsed = tuple(sqlfile.parse(directory.read_text(f), f.name) for f in chosen)
-    again = (repeatables_to_apply(discovery, state)
-             if step is None and to is None and only is None else ())
+    again = repeatables_to_apply(discovery, state) if step is None and to is None else ()
+    if only is not None:
+        again = tuple(p for p in again if p.name in only)
     found_hooks = hooks.read(discovery.directory) if parsed or again else hooks.Hooks()
     check_placeholders([(p.name, p.up) for p in (*parsed, *again)]
                        + [(h.file, h.section) for h in found_hooks.listed()], options)
@@ -495,7 +496,7 @@ def revert_refusal(downs: Sequence[Down], options: RunOptions) -> Refusal | None
 
 def redo_refusal(rows: Sequence[AppliedRow], discovery: directory.Discovery) -> Refusal | None:
     """redo applies again what it rolls back: a migration without a file refuses it."""
-    files = discovery.by_name()
+    files = {**discovery.by_name(), **{f.name: f for f in discovery.repeatables}}
     gone = [r.name for r in rows if r.name not in files]
     if not gone:
         return None
