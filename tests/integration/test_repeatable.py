@@ -162,3 +162,20 @@ def test_reset_runs_down_and_redo_applies_the_repeatable_again(
     assert tracking_rows(db_url) == []
     assert not table_exists(db_url, "answer") and not table_exists(db_url, "items")
     assert fetch(db_url, "SELECT count(*) FROM _migrations_versions") == [(0,)]
+
+
+def test_rolling_back_a_view_that_gained_a_column(db_url: str, migrations: Files) -> None:
+    folder = migrations({"001_items.sql": ITEMS, "repeatable/per_item.sql": (
+        "-- UP\nCREATE OR REPLACE VIEW per_item AS SELECT id FROM items;\n"
+        "-- DOWN\nDROP VIEW per_item;\n")})
+    Migrator(db_url, folder).migrate()
+    (folder / "repeatable" / "per_item.sql").write_text(
+        "-- UP\nCREATE OR REPLACE VIEW per_item AS SELECT id, qty FROM items;\n"
+        "-- DOWN\nDROP VIEW per_item;\n")
+    Migrator(db_url, folder).migrate()
+    assert fetch(db_url, "SELECT count(*) FROM information_schema.columns "
+                         "WHERE table_name = 'per_item'") == [(2,)]
+    Migrator(db_url, folder).rollback()
+    assert fetch(db_url, "SELECT count(*) FROM information_schema.columns "
+                         "WHERE table_name = 'per_item'") == [(1,)]
+    assert tracking_rows(db_url)[-1]["batch"] == 1

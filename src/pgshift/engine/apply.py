@@ -496,7 +496,8 @@ class Applier:
                                                        floor)
                         if found is not None:
                             previous[row.name] = found
-        downs = [policy.repeatable_restore(r, previous[r.name].up_sql) if r.name in previous
+        downs = [policy.repeatable_restore(r, previous[r.name].up_sql, stored.get(r.name))
+                 if r.name in previous
                  else policy.resolve_down(r, files.get(r.name), stored.get(r.name))
                  for r in rows]
         for down in downs:

@@ -458,10 +458,13 @@ def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
                 problem=down_problem(row.name, section))
 
 
-def repeatable_restore(row: AppliedRow, previous_up: str) -> Down:
-    """Rolling back the batch that re-applied repeatable ``row`` runs the UP section of
-    the version before it (``previous_up``, as recorded then)."""
-    section = sqlfile.parse_down(previous_up, row.name)
+def repeatable_restore(row: AppliedRow, previous_up: str, current_down: str | None) -> Down:
+    """Rolling back the batch that re-applied repeatable ``row`` runs, in one transaction,
+    the DOWN section of the version being undone (``current_down``, as recorded; so that
+    e.g. a view that gained columns can be re-created with fewer) and then the UP section
+    of the version before it (``previous_up``, as recorded then)."""
+    text = previous_up if not current_down else current_down.rstrip("\n") + "\n" + previous_up
+    section = sqlfile.parse_down(text, row.name)
     return Down(row, section, "stored", section.needs_no_transaction,
                 _reasons(section, directive=False),
                 problem=down_problem(row.name, section, stored=True))
