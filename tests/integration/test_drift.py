@@ -133,3 +133,4 @@ def test_library_drift(migrated: Path, db_url: str,
     report = drift(Migrator(db_url, migrated), scratch_url=pg_url)
     assert not report.ok
     assert [d.describe() for d in report.differences] == ["extra column users.hotfix (boolean)"]
+

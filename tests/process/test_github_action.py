@@ -172,7 +172,21 @@ def test_findings_annotate_and_fail_the_step_after_every_command_ran(runner: Run
     assert ("::error file=migrations/002_rename.sql,line=2,title=pgshift lint%3A "
             "rename-column::") in done.stdout
     summary = runner.summary.read_text(encoding="utf-8")
-    assert "### pgshift check: ❌ failed" in summary
-    assert "### pgshift lint: ❌ failed" in summary
-    assert "### pgshift verify: ❌ failed" in summary
-    assert "| `002_rename.sql` | FAIL |" in summary
+    shown = f"{summary}\n--- log:\n{done.stdout}\n--- stderr:\n{done.stderr}"
+    assert "### pgshift check: ❌ failed" in summary, shown
+    assert "### pgshift lint: ❌ failed" in summary, shown
+    assert "### pgshift verify: ❌ failed" in summary, shown
+    assert "| `002_rename.sql` | FAIL |" in summary, shown
+
+
+def test_a_command_that_stops_on_an_error_is_named_in_the_summary(runner: Runner) -> None:
+    (runner.workspace / "migrations").mkdir()
+    (runner.workspace / "migrations" / "001_bad.sql").write_bytes(b"-- UP\nSELECT '\xff';\n")
+    assert run_action(runner, only="Install pgshift").returncode == 0
+
+    done = run_action(runner, only="pgshift check, lint and verify")
+
+    assert done.returncode == 1
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert "### pgshift verify: ❌ error" in summary, summary
+    assert "not valid UTF-8" in done.stderr or "byte offset" in done.stderr, done.stderr

@@ -25,6 +25,10 @@ PASSED = "✅ passed"
 FAILED = "❌ failed"
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def cell(text: str) -> str:
     """Text safe inside a Markdown table cell: no HTML, no column breaks, no line breaks."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -61,9 +65,10 @@ def lint(files: int, findings: Sequence[Finding]) -> str:
 
 def check(report: CheckReport) -> str:
     if report.offline:
-        scope = f"{report.files} migration files (offline: the tracking table was not read)"
+        scope = (f"{_plural(report.files, 'migration file')} (offline: the tracking table "
+                 "was not read)")
     else:
-        scope = (f"{report.files} migration files, {report.applied} applied, "
+        scope = (f"{_plural(report.files, 'migration file')}, {report.applied} applied, "
                  f"{len(report.pending or ())} pending")
     lines = [f"### pgshift check: {PASSED if report.ok else FAILED}", "", scope]
     problems = [p for p in report.problems if p.kind != "lint-error"]
@@ -113,8 +118,8 @@ def verify(run: VerifyRun) -> str:
     verdicts = run.report.verdicts
     bad = sum(1 for v in verdicts if not v.ok)
     lines = [f"### pgshift verify: {PASSED if run.ok else FAILED}", "",
-             f"{len(verdicts)} migrations verified in {run.report.seconds:.2f} s on a scratch "
-             f"database: {len(verdicts) - bad} ok, {bad} with problems"]
+             f"{_plural(len(verdicts), 'migration')} verified in {run.report.seconds:.2f} s "
+             f"on a scratch database: {len(verdicts) - bad} ok, {bad} with problems"]
     if run.applied_first:
         lines += ["", "Applied first, not verified: "
                   + ", ".join(code(n) for n in run.applied_first)]
