@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,15 +113,24 @@ def runner_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, runner_venv: Path) -> Runner:
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
+def runner(tmp_path: Path, runner_venv: Path) -> Iterator[Runner]:
+    """The checkout lives outside pytest's temporary root: pytest makes that private again
+    whenever a test starts, which would lock out the embedded server's OS user (as root)."""
+    workspace = Path(tempfile.mkdtemp(prefix="pgshift-action-"))
     temp = tmp_path / "runner-temp"
     temp.mkdir()
     summary = temp / "step_summary.md"
     summary.write_text("", encoding="utf-8")
-    return Runner(workspace, temp, summary,
-                  f"{runner_venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    try:
+        yield Runner(workspace, temp, summary,
+                     f"{runner_venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    finally:
+        installed = runner_venv / "bin" / "pgshift"
+        for pgshift_dir in workspace.rglob(".pgshift") if installed.exists() else ():
+            subprocess.run([str(installed), "embedded", "stop"],
+                           cwd=pgshift_dir.parent, env=clean_environ(), capture_output=True,
+                           check=False)
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def test_action_metadata_is_a_composite_action_with_defaults() -> None:
