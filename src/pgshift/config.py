@@ -35,7 +35,7 @@ _PG_ENV = {
 }
 
 PYPROJECT_KEYS = frozenset({"dir", "table", "lock_wait", "lock_timeout", "strict", "atomic",
-                            "vars"})
+                            "vars", "fleet"})
 VAR_PREFIX = "PGSHIFT_VAR_"
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'

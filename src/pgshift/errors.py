@@ -197,6 +197,11 @@ class ConnectionFailed(RunError):
     """The server could not be reached or refused the connection, or the connection was lost."""
 
 
+class Unreachable(ConnectionFailed):
+    """No connection could be opened at all (refused, timed out, authentication failed):
+    nothing was sent to the server."""
+
+
 class ReadOnlyServer(RunError):
     """The server is a read-only standby (in recovery)."""
 

@@ -177,3 +177,33 @@ def qualified(index: tuple[str | None, str]) -> str:
     """``"schema"."name"`` (or ``"name"``) of an index, quoted for to_regclass."""
     schema, name = index
     return sql.Identifier(*([schema] if schema else []), name).as_string(None)
+
+
+# pg_* (pg_catalog, pg_toast, temporary schemas) and information_schema are never targets.
+_USER_SCHEMAS = (
+    "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s "
+    "AND nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema' ORDER BY nspname"
+)
+
+
+def schemas_like(conn: psycopg.Connection[Any], pattern: str) -> list[str]:
+    """The user schemas whose name matches the SQL ``LIKE`` ``pattern``, sorted."""
+    return [r[0] for r in conn.execute(_USER_SCHEMAS, (pattern,)).fetchall()]
+
+
+def schemas_from_query(conn: psycopg.Connection[Any], query: str) -> list[str]:
+    """The first column of every row of ``query``, run in a read-only transaction (so a
+    query that writes fails instead of changing anything). NULLs are dropped.
+
+    Raises:
+        psycopg.Error: the query failed; TypeError: its first column is not text.
+    """
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        cursor = conn.execute(sql.SQL(query))  # type: ignore[arg-type]  # the user's own query
+        description = cursor.description or []
+        if not description:
+            raise TypeError("it returns no rows")
+        if description[0].type_code not in (25, 1043, 19):  # text, varchar, name
+            raise TypeError(f"its first column {description[0].name!r} is not text")
+        return [str(r[0]) for r in cursor.fetchall() if r[0] is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pgshift.errors import ConnectionFailed
+from pgshift.errors import ConnectionFailed, Unreachable
 
 # Server-side bounds set for each transaction pgshift opens (SET LOCAL, so they end with
 # it and never leak to other clients of a pooler): the server ends a vanished client's
@@ -81,7 +81,8 @@ def connect(conninfo: str, *, autocommit: bool) -> Any:
     poolers (PgBouncer < 1.21) cannot route.
 
     Raises:
-        ConnectionFailed: names host:port/dbname and the server's reason.
+        Unreachable: (a ConnectionFailed) names host:port/dbname and the server's reason.
+        ConnectionFailed: the connection string is not valid.
     """
     import psycopg
 
@@ -93,7 +94,7 @@ def connect(conninfo: str, *, autocommit: bool) -> Any:
         return psycopg.connect(complete, autocommit=autocommit, prepare_threshold=None)
     except psycopg.OperationalError as error:
         reason = str(error).strip()
-        raise ConnectionFailed(
+        raise Unreachable(
             f"could not connect to {describe_target(conninfo)}: {reason}",
             hint="check DATABASE_URL / --database-url, and that the server is running",
         ) from None

@@ -466,3 +466,114 @@ def restore_repeatable(conn: psycopg.Connection[Any], table: TrackingTable, name
         "UPDATE {} SET batch = %s, checksum = %s, down_sql = %s, executed_at = %s "
         "WHERE name = %s").format(table.identifier),
         (previous.batch, previous.checksum, previous.down_sql, previous.executed_at, name))
+
+
+# --- many schemas of one database at once ------------------------------------------------
+
+# Every schema's tracking table (and progress table) in one query: query_to_xml runs the
+# per-schema SELECT inside the one statement, and only where the catalog shows pgshift's
+# full table shape and the right to read it; anything else reads as None (the caller reads
+# that schema the usual way, which reports a bad shape or a missing privilege properly).
+_MANY = """
+SELECT s.nspname,
+  t.oid IS NOT NULL,
+  CASE WHEN t.readable THEN query_to_xml(format(
+    'SELECT id, name, batch, extract(epoch FROM executed_at)::float8 AS at, checksum, '
+    'duration_ms FROM %%I.%%I', s.nspname, %(table)s), false, true, '') END,
+  t.columns,
+  p.oid IS NOT NULL,
+  CASE WHEN p.readable THEN query_to_xml(format(
+    'SELECT name, total, applied, array_to_json(checksums)::text AS sums, pending_index, '
+    'extract(epoch FROM updated_at)::float8 AS at FROM %%I.%%I', s.nspname, %(progress)s),
+    false, true, '') END
+FROM unnest(%(schemas)s::text[]) AS s(nspname)
+LEFT JOIN LATERAL (
+  SELECT c.oid, has_table_privilege(c.oid, 'SELECT') AND (
+      SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND NOT a.attisdropped
+        AND a.attname IN ('id', 'name', 'batch', 'executed_at', 'checksum', 'duration_ms',
+                          'down_sql')) = 7 AS readable,
+    ARRAY(SELECT a.attname || ' ' || format_type(a.atttypid, NULL) FROM pg_attribute a
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = s.nspname AND c.relname = %(table)s AND c.relkind IN ('r', 'p')
+) t ON true
+LEFT JOIN LATERAL (
+  SELECT c.oid, has_table_privilege(c.oid, 'SELECT') AND (
+      SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND NOT a.attisdropped
+        AND a.attname IN ('name', 'total', 'applied', 'checksums', 'pending_index',
+                          'updated_at')) = 6 AS readable
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = s.nspname AND c.relname = %(progress)s AND c.relkind IN ('r', 'p')
+) p ON true
+"""
+
+
+def read_many(conn: psycopg.Connection[Any], schemas: Sequence[str], name: str) -> (
+    dict[str, TableState | None]
+):
+    """The state of tracking table ``<schema>.<name>`` for every schema, in one query.
+
+    A schema whose table exists with another shape than pgshift's full one (legacy,
+    unknown, unreadable) maps to None: read it with :func:`read`, which says what is
+    wrong. The connection must be in autocommit mode or inside the caller's transaction.
+
+    Raises:
+        psycopg.Error: the query failed (e.g. a server without XML support).
+    """
+    progress = TrackingTable(None, name).progress.name
+    rows = conn.execute(_MANY, {"schemas": list(schemas), "table": name,
+                                "progress": progress}).fetchall()
+    found: dict[str, TableState | None] = {}
+    for schema, exists, data, columns, has_progress, progress_data in rows:
+        if not exists:
+            found[schema] = TableState(False, False, ())
+        elif data is None or _shape_problem(columns or []) or (has_progress and
+                                                               progress_data is None):
+            found[schema] = None
+        else:
+            found[schema] = TableState(
+                True, False, tuple(_applied_rows(data)), tuple(_progress_rows(progress_data)),
+                has_progress_table=bool(has_progress))
+    return found
+
+
+def _shape_problem(columns: Sequence[str]) -> bool:
+    shape = dict(column.split(" ", 1) for column in columns)
+    return any(column in shape and shape[column] not in expected
+               for column, expected in _EXPECTED.items())
+
+
+def _xml_rows(data: str | None) -> list[dict[str, str]]:
+    import xml.etree.ElementTree as ElementTree
+
+    if not data:
+        return []
+    root = ElementTree.fromstring(f"<rows>{data}</rows>")
+    return [{field.tag: field.text or "" for field in row} for row in root]
+
+
+def _moment(epoch: str | None) -> datetime | None:
+    from datetime import timezone
+
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc) if epoch else None
+
+
+def _applied_rows(data: str) -> list[AppliedRow]:
+    rows = [
+        AppliedRow(int(r["id"]), r["name"], int(r["batch"]), _moment(r.get("at")),  # type: ignore[arg-type]
+                   r.get("checksum"), int(r["duration_ms"]) if "duration_ms" in r else None)
+        for r in _xml_rows(data)
+    ]
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _progress_rows(data: str | None) -> list[Progress]:
+    import json
+
+    rows = [
+        Progress(name=r["name"], total=int(r["total"]), applied=int(r["applied"]),
+                 checksums=tuple(json.loads(r.get("sums") or "[]")),
+                 pending_index=r.get("pending_index"), updated_at=_moment(r.get("at")))
+        for r in _xml_rows(data)
+    ]
+    return sorted(rows, key=lambda p: p.name)
