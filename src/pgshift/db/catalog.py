@@ -200,10 +200,16 @@ def schemas_from_query(conn: psycopg.Connection[Any], query: str) -> list[str]:
     """
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
-        cursor = conn.execute(sql.SQL(query))  # type: ignore[arg-type]  # the user's own query
+        cursor = conn.execute(sql.SQL(query))  # the user's own query, run as it is
         description = cursor.description or []
         if not description:
             raise TypeError("it returns no rows")
         if description[0].type_code not in (25, 1043, 19):  # text, varchar, name
             raise TypeError(f"its first column {description[0].name!r} is not text")
         return [str(r[0]) for r in cursor.fetchall() if r[0] is not None]
+
+
+def schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = %s)",
+                       (schema,)).fetchone()
+    return bool(row and row[0])

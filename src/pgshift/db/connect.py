@@ -162,3 +162,48 @@ def _connect_failure(conninfo: str) -> str | None:
     except psycopg.OperationalError as error:
         return " ".join(str(error).split()).removeprefix("connection failed: ")
     return None
+
+
+def _option_escape(text: str) -> str:
+    # libpq splits ``options`` on white space; a backslash keeps the next character.
+    return "".join("\\" + c if c.isspace() or c == "\\" else c for c in text)
+
+
+def with_search_path(conninfo: str, schema: str) -> str:
+    """``conninfo`` whose sessions start with ``search_path`` = ``schema``, ``public``.
+
+    A startup option (``options=-c search_path=…``), not a ``SET``: the server applies it
+    before the first statement, only to that connection, and nothing can reset it; it is
+    what the statements a schema target runs outside a transaction (``CREATE INDEX
+    CONCURRENTLY``, ``VACUUM``, a file's own ``BEGIN``/``COMMIT``) see. Options already
+    in the string are kept.
+
+    Raises:
+        ConnectionFailed: the connection string is not valid.
+    """
+    import psycopg
+    from psycopg import conninfo as ci
+
+    try:
+        given = ci.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        raise ConnectionFailed("the connection string is not valid") from None
+    quoted = '"' + schema.replace('"', '""') + '"'
+    option = "-c " + _option_escape(f"search_path={quoted}, public")
+    existing = str(given.get("options") or "")
+    return ci.make_conninfo(conninfo, options=f"{existing} {option}".strip())
+
+
+def with_application_name(conninfo: str, name: str) -> str:
+    """``conninfo`` with ``application_name`` = ``name`` (63 bytes at most), unless the
+    string or libpq's environment (``PGAPPNAME``) names the application already."""
+    from psycopg import conninfo as ci
+    from psycopg import pq
+
+    if "application_name" in ci.conninfo_to_dict(conninfo):
+        return conninfo
+    for option in pq.Conninfo.get_defaults():
+        if option.keyword == b"application_name" and option.val:
+            return conninfo
+    short = name.encode()[:63].decode(errors="ignore")
+    return ci.make_conninfo(conninfo, application_name=short)

@@ -605,14 +605,32 @@ def _invalid_left_behind(
     ]
 
 
-def transaction_prefix(server_version: int, lock_timeout: float) -> str:
+def transaction_prefix(server_version: int, lock_timeout: float,
+                       schema: str | None = None) -> str:
     """SET LOCALs sent with each transactional section, in the same round trip:
     pgshift's lock_timeout, bounds that end a vanished client's transaction on the server
     (idle for 60 s, or a dead peer seen by keepalives), and on PostgreSQL 14+ a check that
-    ends a running statement soon after its client vanished."""
-    parts = [f"SET LOCAL {name} = '{value}';" for name, value in TRANSACTION_BOUNDS]
+    ends a running statement soon after its client vanished. With ``schema`` (a fleet's
+    schema target), ``search_path`` is that schema, then ``public``, for the transaction."""
+    parts = [] if schema is None else [f"SET LOCAL search_path = {unicode_identifier(schema)}, "
+                                       "public;"]
+    parts += [f"SET LOCAL {name} = '{value}';" for name, value in TRANSACTION_BOUNDS]
     if lock_timeout:
         parts.append(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms';")
     if server_version >= 140000:
         parts.append("SET LOCAL client_connection_check_interval = '2s';")
     return "\n".join(parts) + "\n"
+
+
+def unicode_identifier(name: str) -> str:
+    """``name`` as a quoted identifier in which every character but ASCII letters, digits
+    and ``_`` is a Unicode escape (``U&"a\\003Bb"``), so the text holds no ``;``, quote or
+    line break: callers count a prefix's statements by its semicolons."""
+    if name.isascii() and name.replace("_", "a").isalnum():
+        return '"' + name + '"'
+    escaped = "".join(
+        c if c.isascii() and (c.isalnum() or c == "_")
+        else (f"\\{ord(c):04X}" if ord(c) <= 0xFFFF else f"\\+{ord(c):06X}")
+        for c in name
+    )
+    return 'U&"' + escaped + '"'

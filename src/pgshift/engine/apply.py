@@ -412,7 +412,8 @@ class Applier:
         catalog.drop_index_concurrently(conn, progress.pending_index)
 
     def _prefix(self) -> str:
-        return runner.transaction_prefix(self.s.conn.info.server_version, self.options.lock_timeout)
+        return runner.transaction_prefix(self.s.conn.info.server_version,
+                                         self.options.lock_timeout, self.options.schema)
 
     def _in_transaction(self, name: str, section: sqlfile.Section, *, record: str,
                         finish: runner.Hook, setup: runner.Hook | None = None,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pgshift.engine import policy, selection, states
 from pgshift.engine.events import Emitter, EventHandler
 from pgshift.engine.session import RunOptions, Session, open_session
-from pgshift.errors import StateError
+from pgshift.errors import StateError, UsageRefused
 from pgshift.files import directory, sqlfile
 from pgshift.results import Finding, RunResult, StatusReport
 
@@ -37,6 +37,12 @@ class Migrator:
     :class:`Event` values (they are also logged on the ``pgshift`` logger). ``facts`` reads
     a file's checksum for ``status`` (a caching reader can be passed). ``variables``
     gives the values of the placeholders ``${name}`` in the SQL.
+
+    ``schema`` makes the run a *schema target* (as in ``pgshift fleet``): every statement
+    runs with ``search_path`` set to that schema, then ``public`` — ``SET LOCAL`` in each
+    transaction, and as the connections' startup option for what runs outside one — the
+    tracking table is ``<schema>.<table>`` (``table`` must then not name a schema) and the
+    migration lock is that table's own, so runs on two schemas never wait for each other.
     """
 
     def __init__(
@@ -53,14 +59,23 @@ class Migrator:
         on_event: EventHandler | None = None,
         facts: states.FactsReader = states.read_facts,
         variables: Mapping[str, str] | None = None,
+        schema: str | None = None,
     ) -> None:
         from pgshift.config import parse_table_name
+        from pgshift.db.connect import with_search_path
         from pgshift.db.store import TrackingTable
 
-        self.database_url = database_url
         self.directory = Path(directory)
-        schema, name = parse_table_name(table, "table")
-        self.table = TrackingTable(schema, name)
+        table_schema, name = parse_table_name(table, "table")
+        if schema is not None and table_schema is not None:
+            raise UsageRefused(
+                f"table {table!r} names a schema, but this run targets schema {schema!r}",
+                hint="give the table's name only: each schema keeps its own tracking table",
+            )
+        self.schema = schema
+        self.database_url = (database_url if schema is None
+                             else with_search_path(database_url, schema))
+        self.table = TrackingTable(schema or table_schema, name)
         self.strict = strict
         self.lock_wait = lock_wait
         self.lock_timeout = lock_timeout
@@ -75,7 +90,8 @@ class Migrator:
         return RunOptions(strict=self.strict, lock_wait=self.lock_wait,
                           lock_timeout=self.lock_timeout, lock_retries=self.lock_retries,
                           atomic=self.atomic if atomic is None else atomic,
-                          variables=tuple(sorted(self.variables.items())))
+                          variables=tuple(sorted(self.variables.items())),
+                          schema=self.schema)
 
     # --- public API -------------------------------------------------------------------
 
@@ -264,7 +280,7 @@ class Migrator:
         """Connect, refuse a standby, take the lock, read the tracking table under it."""
         return open_session(self.database_url, self.table, directory.discover(self.directory),
                             lock_wait=self.lock_wait if lock_wait is None else lock_wait,
-                            emit=self._emit)
+                            emit=self._emit, schema=self.schema)
 
     # --- migrate ------------------------------------------------------------------------
 

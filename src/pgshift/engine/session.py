@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgshift.engine.events import Emitter
-from pgshift.errors import ReadOnlyServer, TrackingTableError
+from pgshift.errors import ReadOnlyServer, StateError, TrackingTableError
 from pgshift.files.directory import Discovery
 
 if TYPE_CHECKING:
@@ -31,7 +31,8 @@ class RunOptions:
     the most seconds to wait for the migration lock (None: no bound); ``lock_timeout``:
     PostgreSQL's lock_timeout for transactional migrations in seconds (0: off), retried
     ``lock_retries`` times; ``atomic``: the whole run is one transaction; ``variables``:
-    the values of placeholders (name, value)."""
+    the values of placeholders (name, value); ``schema``: a schema target's schema, set as
+    ``search_path`` in each transaction."""
 
     strict: bool = False
     lock_wait: float | None = None
@@ -39,6 +40,7 @@ class RunOptions:
     lock_retries: int = 3
     atomic: bool = False
     variables: tuple[tuple[str, str], ...] = ()
+    schema: str | None = None
 
     @property
     def values(self) -> dict[str, str]:
@@ -69,12 +71,14 @@ class Session:
 
 @contextmanager
 def open_session(database_url: str, table: TrackingTable, discovery: Discovery, *,
-                 lock_wait: float | None, emit: Emitter) -> Iterator[Session]:
+                 lock_wait: float | None, emit: Emitter,
+                 schema: str | None = None) -> Iterator[Session]:
     """Connect, refuse a standby, take the lock (waiting at most ``lock_wait`` seconds),
-    read the tracking table under it.
+    read the tracking table under it. With ``schema`` (a schema target), refuse unless
+    the connection's current schema is that schema.
 
     Raises:
-        ReadOnlyServer, TrackingTableError, LockTimeout, ConnectionFailed.
+        ReadOnlyServer, TrackingTableError, LockTimeout, ConnectionFailed, StateError.
     """
     from pgshift.db import catalog, lock, store
     from pgshift.db.connect import connect, describe_target
@@ -84,7 +88,7 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
     lock_conn = None
     try:
         with failures.setting_up(failures.READING_FACTS, database_url):
-            schema, in_recovery, _ = catalog.server_facts(conn)
+            current, in_recovery, _ = catalog.server_facts(conn)
             conn.rollback()
         if in_recovery:
             raise ReadOnlyServer(
@@ -92,12 +96,14 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
                 "standby): nothing was changed",
                 hint="point pgshift at the primary server",
             )
-        if schema is None and table.schema is None:
+        if schema is not None and current != schema:
+            raise _schema_problem(conn, schema)
+        if current is None and table.schema is None:
             raise TrackingTableError(
                 "no current schema (search_path is empty): cannot place the tracking table",
                 hint="pass --table schema.name",
             )
-        qualified = table.qualified(schema or "")
+        qualified = table.qualified(current or "")
         lock_conn = connect(database_url, autocommit=False)
 
         def waiting(holder: Holder | None, waited: float) -> None:
@@ -120,3 +126,18 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
         conn.close()
         if lock_conn is not None:
             lock_conn.close()
+
+
+def _schema_problem(conn: psycopg.Connection[Any], schema: str) -> StateError:
+    """Why a schema target's connection does not have ``schema`` as its current schema."""
+    from pgshift.db import catalog
+
+    if not catalog.schema_exists(conn, schema):
+        return StateError(f"schema {schema!r} does not exist: nothing was applied",
+                          hint=f"create it first (CREATE SCHEMA ...), or leave {schema!r} out "
+                          "of the targets")
+    return StateError(
+        f"the connection for schema {schema!r} does not use it as its search_path (a "
+        "connection pooler that drops the startup option 'options'?): nothing was applied",
+        hint="connect to the server directly, or let the pooler pass 'options' through",
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pgshift.errors import PgshiftError, Unreachable
-from pgshift.fleet.results import FAILED, FleetEvent, TargetResult
+from pgshift.fleet.results import FAILED, FleetEvent, Outcome, TargetResult
 from pgshift.fleet.targets import Target
 
 OnError = Literal["continue", "stop"]
@@ -26,6 +26,12 @@ Work = Callable[[Target], TargetResult]
 # A probe of the targets of one database: name → a final result, or None (run it fully).
 Probe = Callable[[str, Sequence[Target]], Mapping[str, "TargetResult | None"]]
 FleetHandler = Callable[[FleetEvent], None]
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    url: str
+    answers: Mapping[str, TargetResult | None]
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ def failure_result(target: Target, error: BaseException, started: float) -> Targ
     ms = int((time.monotonic() - started) * 1000)
     if not isinstance(error, PgshiftError):
         error = PgshiftError(f"unexpected error: {type(error).__name__}: {error}")
-    outcome = "unreachable" if isinstance(error, Unreachable) else "failed"
+    outcome: Outcome = "unreachable" if isinstance(error, Unreachable) else "failed"
     applied = tuple(getattr(error, "applied", ()) or ())
     names = tuple(a if isinstance(a, str) else a.name for a in applied)
     return TargetResult(target.name, outcome, error=error, duration_ms=ms, applied=names)
@@ -59,7 +65,7 @@ def guarded(work: Work) -> Work:
         started = time.monotonic()
         try:
             return work(target)
-        except Exception as error:  # noqa: BLE001 — isolate every target (see docstring)
+        except Exception as error:  # isolate every target (see docstring)
             return failure_result(target, error, started)
 
     return run
@@ -76,7 +82,7 @@ class Scheduler:
         self.probe = probe
         self.on_event = on_event
         self.results: dict[str, TargetResult] = {}
-        self._done: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._done: queue.Queue[TargetResult | ProbeAnswer] = queue.Queue()
         self._answers: dict[str, TargetResult | None] = {}
         self._probes_pending: set[str] = set()
         self._in_flight = 0
@@ -136,18 +142,16 @@ class Scheduler:
         thread.start()
 
     def _run_one(self, target: Target) -> None:
-        self._done.put(("target", self.work(target)))
+        self._done.put(self.work(target))
 
     def _receive(self) -> None:
-        kind, payload = self._done.get()
-        if kind == "target":
-            assert isinstance(payload, TargetResult)
+        message = self._done.get()
+        if isinstance(message, TargetResult):
             self._in_flight -= 1
-            self._finish(payload)
+            self._finish(message)
         else:
-            url, answers = payload  # type: ignore[misc]
-            self._answers.update(answers)
-            self._probes_pending.discard(url)
+            self._answers.update(message.answers)
+            self._probes_pending.discard(message.url)
 
     def _finish(self, result: TargetResult) -> None:
         self.results[result.name] = result
@@ -179,9 +183,9 @@ class Scheduler:
                     answers = dict(probe(url, members))
                 except Unreachable as error:
                     answers = {t.name: failure_result(t, error, started) for t in members}
-                except Exception:  # noqa: BLE001 — a probe is an optimisation: run fully
+                except Exception:  # a probe is only a shortcut: run fully
                     answers = {}
-            self._done.put(("probe", (url, answers)))
+            self._done.put(ProbeAnswer(url, answers))
 
         for url, members in groups.items():
             threading.Thread(target=run_probe, args=(url, members), daemon=True,

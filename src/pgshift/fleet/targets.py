@@ -255,7 +255,7 @@ def select(targets: Sequence[Target], *, only: frozenset[str] = frozenset(),
 ):
     """The targets a run takes, in name order: those named by ``only`` (all when empty),
     minus ``exclude``; then, with ``shard=(I, N)``, those whose position counted from 0
-    is ≡ I−1 (mod N).
+    is congruent to I-1 modulo N.
 
     Raises:
         UsageRefused: ``only`` names a target that does not exist.
