@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from pgshift.cli import embedded, lifecycle, migrations, record, review
+from pgshift.cli import embedded, fleet, lifecycle, migrations, record, review
 from pgshift.cli.context import known_secrets
 from pgshift.cli.options import global_options, global_opts
 from pgshift.errors import PgshiftError, Terminated
@@ -108,5 +108,6 @@ for command in (
     embedded.embedded,
     review.plan, review.verify, review.lint, review.check, review.renumber, review.dump,
     lifecycle.wait, lifecycle.db, lifecycle.drift,
+    fleet.fleet,
 ):
     main.add_command(command)

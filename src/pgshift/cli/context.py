@@ -21,6 +21,7 @@ from pgshift.errors import ConfigError
 if TYPE_CHECKING:
     from pgshift.config import Settings
     from pgshift.engine.migrator import Migrator
+    from pgshift.engine.states import FactsReader
 
 _SECRETS = "pgshift.secrets"
 
@@ -73,19 +74,35 @@ def migrator_for(ctx: click.Context, **options: Any) -> Migrator:
     from pgshift.engine.migrator import Migrator
 
     settings = settings_for(ctx)
+    options = run_settings(settings, **options)
+    conninfo = database_url(ctx, settings)
+    return Migrator(conninfo, settings.directory, table=_table(settings),
+                    on_event=event_reporter(ctx), facts=facts_reader(ctx, settings),
+                    variables=settings.variables, **options)
+
+
+def run_settings(settings: Settings, **options: Any) -> dict[str, Any]:
+    """The run options given (``strict``, ``atomic``, ``lock_wait``, ``lock_timeout``,
+    …), each ``None`` one replaced by ``[tool.pgshift]``'s value, else left out (the
+    library's default applies).
+
+    Raises:
+        ConfigError: a ``[tool.pgshift]`` value of the wrong type.
+    """
     kinds = {"strict": bool, "atomic": bool, "lock_wait": float, "lock_timeout": float}
     for key, kind in kinds.items():
         if key in options:
             options[key] = _project_option(settings, key, options[key], kind)
-    options = {k: v for k, v in options.items() if v is not None}
-    conninfo = database_url(ctx, settings)
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def facts_reader(ctx: click.Context, settings: Settings) -> FactsReader:
+    """The cached reader of migration files' facts, saved when the command ends."""
     from pgshift.engine.cache import FactsCache, default_path
 
     cache = FactsCache(default_path(settings.directory, os.environ))
     ctx.call_on_close(cache.save)
-    return Migrator(conninfo, settings.directory, table=_table(settings),
-                    on_event=event_reporter(ctx), facts=cache.facts,
-                    variables=settings.variables, **options)
+    return cache.facts
 
 
 def offline_migrator(settings: Settings, **options: Any) -> Migrator:

@@ -471,20 +471,20 @@ def restore_repeatable(conn: psycopg.Connection[Any], table: TrackingTable, name
 # --- many schemas of one database at once ------------------------------------------------
 
 # Every schema's tracking table (and progress table) in one query: query_to_xml runs the
-# per-schema SELECT inside the one statement, and only where the catalog shows pgshift's
-# full table shape and the right to read it; anything else reads as None (the caller reads
-# that schema the usual way, which reports a bad shape or a missing privilege properly).
+# per-schema SELECT inside the one statement (one small JSON document per schema), and only
+# where the catalog shows pgshift's full table shape and the right to read it; anything
+# else reads as None (the caller reads that schema the usual way, which reports a bad
+# shape or a missing privilege properly).
 _MANY = """
-SELECT s.nspname,
-  t.oid IS NOT NULL,
-  CASE WHEN t.readable THEN query_to_xml(format(
-    'SELECT id, name, batch, extract(epoch FROM executed_at)::float8 AS at, checksum, '
-    'duration_ms FROM %%I.%%I', s.nspname, %(table)s), false, true, '') END,
-  t.columns,
-  p.oid IS NOT NULL,
-  CASE WHEN p.readable THEN query_to_xml(format(
-    'SELECT name, total, applied, array_to_json(checksums)::text AS sums, pending_index, '
-    'extract(epoch FROM updated_at)::float8 AS at FROM %%I.%%I', s.nspname, %(progress)s),
+SELECT s.nspname, t.oid IS NOT NULL, t.columns, p.oid IS NOT NULL,
+  CASE WHEN t.readable AND (p.oid IS NULL OR p.readable) THEN query_to_xml(
+    format('SELECT (SELECT json_agg(json_build_array(id, name, batch, '
+           'extract(epoch FROM executed_at), checksum, duration_ms)) FROM %%I.%%I)::text AS a',
+           s.nspname, %(table)s)
+    || CASE WHEN p.oid IS NULL THEN '' ELSE format(
+           ', (SELECT json_agg(json_build_array(name, total, applied, checksums, '
+           'pending_index, extract(epoch FROM updated_at))) FROM %%I.%%I)::text AS p',
+           s.nspname, %(progress)s) END,
     false, true, '') END
 FROM unnest(%(schemas)s::text[]) AS s(nspname)
 LEFT JOIN LATERAL (
@@ -520,20 +520,28 @@ def read_many(conn: psycopg.Connection[Any], schemas: Sequence[str], name: str) 
     Raises:
         psycopg.Error: the query failed (e.g. a server without XML support).
     """
+    import json
+    import xml.etree.ElementTree as ElementTree
+
     progress = TrackingTable(None, name).progress.name
     rows = conn.execute(_MANY, {"schemas": list(schemas), "table": name,
                                 "progress": progress}).fetchall()
     found: dict[str, TableState | None] = {}
-    for schema, exists, data, columns, has_progress, progress_data in rows:
+    for schema, exists, columns, has_progress, data in rows:
         if not exists:
             found[schema] = TableState(False, False, ())
-        elif data is None or _shape_problem(columns or []) or (has_progress and
-                                                               progress_data is None):
+            continue
+        if data is None or _shape_problem(columns or []):
             found[schema] = None
-        else:
-            found[schema] = TableState(
-                True, False, tuple(_applied_rows(data)), tuple(_progress_rows(progress_data)),
-                has_progress_table=bool(has_progress))
+            continue
+        fields = {field.tag: field.text for field in ElementTree.fromstring(data)}
+        applied = sorted((AppliedRow(int(r[0]), r[1], int(r[2]), _moment(r[3]), r[4], r[5])
+                          for r in json.loads(fields.get("a") or "[]")), key=lambda r: r.id)
+        partial = sorted((Progress(r[0], int(r[1]), int(r[2]), tuple(r[3] or ()), r[4],
+                                   _moment(r[5]))
+                          for r in json.loads(fields.get("p") or "[]")), key=lambda p: p.name)
+        found[schema] = TableState(True, False, tuple(applied), tuple(partial),
+                                   has_progress_table=bool(has_progress))
     return found
 
 
@@ -543,37 +551,7 @@ def _shape_problem(columns: Sequence[str]) -> bool:
                for column, expected in _EXPECTED.items())
 
 
-def _xml_rows(data: str | None) -> list[dict[str, str]]:
-    import xml.etree.ElementTree as ElementTree
-
-    if not data:
-        return []
-    root = ElementTree.fromstring(f"<rows>{data}</rows>")
-    return [{field.tag: field.text or "" for field in row} for row in root]
-
-
-def _moment(epoch: str | None) -> datetime | None:
+def _moment(epoch: float) -> datetime:
     from datetime import timezone
 
-    return datetime.fromtimestamp(float(epoch), tz=timezone.utc) if epoch else None
-
-
-def _applied_rows(data: str) -> list[AppliedRow]:
-    rows = [
-        AppliedRow(int(r["id"]), r["name"], int(r["batch"]), _moment(r.get("at")),  # type: ignore[arg-type]
-                   r.get("checksum"), int(r["duration_ms"]) if "duration_ms" in r else None)
-        for r in _xml_rows(data)
-    ]
-    return sorted(rows, key=lambda r: r.id)
-
-
-def _progress_rows(data: str | None) -> list[Progress]:
-    import json
-
-    rows = [
-        Progress(name=r["name"], total=int(r["total"]), applied=int(r["applied"]),
-                 checksums=tuple(json.loads(r.get("sums") or "[]")),
-                 pending_index=r.get("pending_index"), updated_at=_moment(r.get("at")))
-        for r in _xml_rows(data)
-    ]
-    return sorted(rows, key=lambda p: p.name)
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc)

@@ -76,7 +76,7 @@ class Fleet:
                                         "lock_timeout": lock_timeout,
                                         "lock_retries": lock_retries, "atomic": atomic}
         self.on_event = on_event
-        self._facts = facts or _memo(states.read_facts)
+        self._facts = _memo(facts or states.read_facts)
 
     # --- operations ---------------------------------------------------------------------
 
