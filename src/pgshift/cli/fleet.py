@@ -92,7 +92,7 @@ def fleet() -> None:
 @fleet_options
 @global_options
 @click.pass_context
-def fleet_migrate(ctx: click.Context, strict: bool | None, step: int | None,
+def fleet_migrate(ctx: click.Context, /, strict: bool | None, step: int | None,
                   to: str | None, atomic: bool | None, lock_wait: float | None,
                   lock_timeout: float | None, lock_retries: int | None,
                   **selection: Any) -> None:
@@ -108,7 +108,7 @@ def fleet_migrate(ctx: click.Context, strict: bool | None, step: int | None,
 @fleet_options
 @global_options
 @click.pass_context
-def fleet_status(ctx: click.Context, fail_if_pending: bool, **selection: Any) -> None:
+def fleet_status(ctx: click.Context, /, fail_if_pending: bool, **selection: Any) -> None:
     """Per target: executed, pending, modified, missing and partial migrations."""
     runner = _fleet(ctx, selection)
     result = _with_display(ctx, runner, runner.status)
@@ -127,7 +127,7 @@ def fleet_status(ctx: click.Context, fail_if_pending: bool, **selection: Any) ->
 @fleet_options
 @global_options
 @click.pass_context
-def fleet_rollback(ctx: click.Context, step: int | None, batch: int | None, to: str | None,
+def fleet_rollback(ctx: click.Context, /, step: int | None, batch: int | None, to: str | None,
                    atomic: bool | None, lock_wait: float | None, lock_timeout: float | None,
                    lock_retries: int | None, **selection: Any) -> None:
     """Roll back every target's last batch, newest migration first."""
@@ -146,7 +146,7 @@ def fleet_rollback(ctx: click.Context, step: int | None, batch: int | None, to: 
 @fleet_options
 @global_options
 @click.pass_context
-def fleet_plan(ctx: click.Context, strict: bool | None, step: int | None, to: str | None,
+def fleet_plan(ctx: click.Context, /, strict: bool | None, step: int | None, to: str | None,
                **selection: Any) -> None:
     """Show what fleet migrate would do on each target, changing nothing."""
     runner = _fleet(ctx, selection, strict=strict)

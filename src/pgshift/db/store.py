@@ -470,40 +470,27 @@ def restore_repeatable(conn: psycopg.Connection[Any], table: TrackingTable, name
 
 # --- many schemas of one database at once ------------------------------------------------
 
-# Every schema's tracking table (and progress table) in one query: query_to_xml runs the
-# per-schema SELECT inside the one statement (one small JSON document per schema), and only
-# where the catalog shows pgshift's full table shape and the right to read it; anything
-# else reads as None (the caller reads that schema the usual way, which reports a bad
-# shape or a missing privilege properly).
-_MANY = """
-SELECT s.nspname, t.oid IS NOT NULL, t.columns, p.oid IS NOT NULL,
-  CASE WHEN t.readable AND (p.oid IS NULL OR p.readable) THEN query_to_xml(
-    format('SELECT (SELECT json_agg(json_build_array(id, name, batch, '
-           'extract(epoch FROM executed_at), checksum, duration_ms)) FROM %%I.%%I)::text AS a',
-           s.nspname, %(table)s)
-    || CASE WHEN p.oid IS NULL THEN '' ELSE format(
-           ', (SELECT json_agg(json_build_array(name, total, applied, checksums, '
-           'pending_index, extract(epoch FROM updated_at))) FROM %%I.%%I)::text AS p',
-           s.nspname, %(progress)s) END,
-    false, true, '') END
-FROM unnest(%(schemas)s::text[]) AS s(nspname)
+# Schemas per transaction of the many-schema read: its SELECTs lock each table (and its
+# indexes) until the transaction ends, so a COMMIT every so many schemas keeps the number
+# of locks held at once far below the server's lock table.
+SCHEMAS_PER_TRANSACTION = 100
+# Which schemas have pgshift's full tracking table and its progress table, readable.
+_SHAPES = """
+SELECT s.nspname, t.oid IS NOT NULL, t.columns, p.columns, t.readable AND p.readable
+FROM unnest(%s::text[]) AS s(nspname)
 LEFT JOIN LATERAL (
-  SELECT c.oid, has_table_privilege(c.oid, 'SELECT') AND (
-      SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND NOT a.attisdropped
-        AND a.attname IN ('id', 'name', 'batch', 'executed_at', 'checksum', 'duration_ms',
-                          'down_sql')) = 7 AS readable,
+  SELECT c.oid, has_table_privilege(c.oid, 'SELECT') AS readable,
     ARRAY(SELECT a.attname || ' ' || format_type(a.atttypid, NULL) FROM pg_attribute a
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = s.nspname AND c.relname = %(table)s AND c.relkind IN ('r', 'p')
+  WHERE n.nspname = s.nspname AND c.relname = %s AND c.relkind IN ('r', 'p')
 ) t ON true
 LEFT JOIN LATERAL (
-  SELECT c.oid, has_table_privilege(c.oid, 'SELECT') AND (
-      SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND NOT a.attisdropped
-        AND a.attname IN ('name', 'total', 'applied', 'checksums', 'pending_index',
-                          'updated_at')) = 6 AS readable
+  SELECT has_table_privilege(c.oid, 'SELECT') AS readable,
+    ARRAY(SELECT a.attname FROM pg_attribute a
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = s.nspname AND c.relname = %(progress)s AND c.relkind IN ('r', 'p')
+  WHERE n.nspname = s.nspname AND c.relname = %s AND c.relkind IN ('r', 'p')
 ) p ON true
 """
 
@@ -511,47 +498,63 @@ LEFT JOIN LATERAL (
 def read_many(conn: psycopg.Connection[Any], schemas: Sequence[str], name: str) -> (
     dict[str, TableState | None]
 ):
-    """The state of tracking table ``<schema>.<name>`` for every schema, in one query.
+    """The state of tracking table ``<schema>.<name>`` of every schema in ``schemas``.
 
-    A schema whose table exists with another shape than pgshift's full one (legacy,
-    unknown, unreadable) maps to None: read it with :func:`read`, which says what is
-    wrong. The connection must be in autocommit mode or inside the caller's transaction.
+    One query message when every schema has pgshift's tables: one SELECT per schema (as
+    :func:`read`'s), all sent at once by the simple query protocol. When some schema
+    lacks them or has another shape, one catalog query says which, and the others are
+    read the same way. A schema whose table has another shape than pgshift's full one
+    (legacy, unknown, unreadable) maps to None: read it with :func:`read`, which says
+    what is wrong. ``conn`` must be in autocommit mode.
 
     Raises:
-        psycopg.Error: the query failed (e.g. a server without XML support).
+        psycopg.Error: the server failed the read.
     """
-    import json
-    import xml.etree.ElementTree as ElementTree
-
-    progress = TrackingTable(None, name).progress.name
-    rows = conn.execute(_MANY, {"schemas": list(schemas), "table": name,
-                                "progress": progress}).fetchall()
+    table = TrackingTable(None, name)
+    try:
+        return dict(zip(schemas, _read_each(conn, schemas, table), strict=True))
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+            psycopg.errors.DatatypeMismatch, psycopg.errors.InsufficientPrivilege,
+            TrackingTableError):
+        pass
     found: dict[str, TableState | None] = {}
-    for schema, exists, columns, has_progress, data in rows:
+    readable: list[str] = []
+    rows = conn.execute(_SHAPES, (list(schemas), name, table.progress.name)).fetchall()
+    for schema, exists, columns, progress_columns, can_read in rows:
         if not exists:
             found[schema] = TableState(False, False, ())
-            continue
-        if data is None or _shape_problem(columns or []):
+        elif (can_read and _full_shape(columns)
+              and set(progress_columns or ()) >= _PROGRESS_COLUMNS):
+            readable.append(schema)
+        else:
             found[schema] = None
-            continue
-        fields = {field.tag: field.text for field in ElementTree.fromstring(data)}
-        applied = sorted((AppliedRow(int(r[0]), r[1], int(r[2]), _moment(r[3]), r[4], r[5])
-                          for r in json.loads(fields.get("a") or "[]")), key=lambda r: r.id)
-        partial = sorted((Progress(r[0], int(r[1]), int(r[2]), tuple(r[3] or ()), r[4],
-                                   _moment(r[5]))
-                          for r in json.loads(fields.get("p") or "[]")), key=lambda p: p.name)
-        found[schema] = TableState(True, False, tuple(applied), tuple(partial),
-                                   has_progress_table=bool(has_progress))
+    if readable:
+        found.update(zip(readable, _read_each(conn, readable, table), strict=True))
     return found
 
 
-def _shape_problem(columns: Sequence[str]) -> bool:
-    shape = dict(column.split(" ", 1) for column in columns)
-    return any(column in shape and shape[column] not in expected
-               for column, expected in _EXPECTED.items())
+def _read_each(conn: psycopg.Connection[Any], schemas: Sequence[str],
+               table: TrackingTable) -> list[TableState]:
+    """One query message: :data:`_WITH_PROGRESS` for each schema, a COMMIT every
+    :data:`SCHEMAS_PER_TRANSACTION` schemas."""
+    parts: list[sql.Composable] = []
+    for position, schema in enumerate(schemas, start=1):
+        own = TrackingTable(schema, table.name)
+        parts.append(sql.SQL(_WITH_PROGRESS).format(own.identifier, own.progress.identifier))
+        if position % SCHEMAS_PER_TRANSACTION == 0 and position < len(schemas):
+            parts.append(sql.SQL("COMMIT"))
+    if not parts:
+        return []
+    cursor = conn.execute(sql.SQL(";\n").join(parts))
+    states: list[TableState] = []
+    while True:
+        if cursor.description is not None:
+            _check_result_types(cursor, table)
+            states.append(_split_rows(cursor.fetchall()))
+        if not cursor.nextset():
+            return states
 
 
-def _moment(epoch: float) -> datetime:
-    from datetime import timezone
-
-    return datetime.fromtimestamp(float(epoch), tz=timezone.utc)
+def _full_shape(columns: Sequence[str] | None) -> bool:
+    shape = dict(column.split(" ", 1) for column in columns or ())
+    return all(shape.get(column) in expected for column, expected in _EXPECTED.items())

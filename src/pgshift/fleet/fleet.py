@@ -250,12 +250,12 @@ def _ms(started: float) -> int:
 def _memo(reader: states.FactsReader) -> states.FactsReader:
     """``reader`` computing each file's facts once per fleet run (all targets share the
     same files). The cache is filled from several threads; a lost race only recomputes."""
-    known: dict[str, states.FileFacts] = {}
+    known: dict[directory.MigrationFile, states.FileFacts] = {}
 
     def read(file: directory.MigrationFile) -> states.FileFacts:
-        found = known.get(file.location)
+        found = known.get(file)
         if found is None:
-            found = known[file.location] = reader(file)
+            found = known[file] = reader(file)
         return found
 
     return read
