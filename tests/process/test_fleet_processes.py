@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -238,10 +239,12 @@ def test_three_shards_at_once_migrate_every_target_exactly_once(
 
 
 @pytest.fixture(scope="module")
-def three_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Cluster]]:
-    """Three throw-away servers, each with 50 tenant schemas and 2 more databases."""
-    base = tmp_path_factory.mktemp("fleet-servers")
-    clusters = [Cluster(base, settings={"fsync": "off", "max_connections": 60})
+def three_servers() -> Iterator[list[Cluster]]:
+    """Three throw-away servers, each with 50 tenant schemas and 2 more databases (not
+    under pytest's tmp_path: the servers' OS user must reach them, and a concurrent pytest
+    run prunes old basetemp directories)."""
+    base = tempfile.TemporaryDirectory(prefix="pgshift-fleet-")
+    clusters = [Cluster(Path(base.name), settings={"fsync": "off", "max_connections": 60})
                 for _ in range(3)]
     try:
         for cluster in clusters:
@@ -255,6 +258,7 @@ def three_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Clu
     finally:
         for cluster in clusters:
             cluster.stop()
+        base.cleanup()
 
 
 def targets_file(path: Path, clusters: list[Cluster]) -> dict[str, str]:
