@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from harness.cases import WORKLOADS, Plan, Workspace, build_cases
+from harness.cases import FLEET, WORKLOADS, Plan, Workspace, build_cases
+from harness.fleetload import FleetBench, FleetSize
 from harness.lintload import FILES as LINT_FILES
 from harness.measure import Sample
 from harness.report import case_figures, table
@@ -48,11 +49,13 @@ class Defaults:
     bulk_rows: int
     drift_files: int
     history_files: int
+    fleet_schemas: int
 
 
 FULL = Defaults(sizes=(200, 1000, 10000), runs=5, bulk_rows=100_000, drift_files=10_000,
-                history_files=248)
-QUICK = Defaults(sizes=(20,), runs=1, bulk_rows=2_000, drift_files=200, history_files=30)
+                history_files=248, fleet_schemas=1000)
+QUICK = Defaults(sizes=(20,), runs=1, bulk_rows=2_000, drift_files=200, history_files=30,
+                 fleet_schemas=20)
 
 
 def _csv(values: tuple[int, ...]) -> str:
@@ -126,6 +129,13 @@ def _size_options(parser: argparse.ArgumentParser) -> None:
         f" quick {QUICK.history_files})",
     )
     option(
+        "--fleet-schemas",
+        type=_positive,
+        metavar="S",
+        help=f"tenant schemas of F1-F3, 10 migrations each (default {FULL.fleet_schemas};"
+        f" quick {QUICK.fleet_schemas})",
+    )
+    option(
         "--dbmate-rollback-max",
         type=_positive,
         default=1000,
@@ -182,6 +192,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         dbmate_rollback_max=args.dbmate_rollback_max,
         only=args.only,
         lint_files=QUICK_LINT_FILES if args.quick else LINT_FILES,
+        fleet_schemas=args.fleet_schemas or defaults.fleet_schemas,
     )
 
 
@@ -221,7 +232,34 @@ def benchmark(plan: Plan, server: Server, work: Path) -> tuple[list[dict[str, An
             everything_ok = False
             print(f"{tool} failed:\n{failed.error}", file=sys.stderr)
         figures.append(case_figures(result))
+    if plan.only & FLEET and tools.pgshift.available:
+        fleet_figures, fleet_ok = _fleet(plan, server, tools, work)
+        figures += fleet_figures
+        everything_ok = everything_ok and fleet_ok
     return figures, everything_ok
+
+
+def _fleet(plan: Plan, server: Server, tools: Toolbox, work: Path) -> (
+    tuple[list[dict[str, Any]], bool]
+):
+    """F1-F3 on the databases of many tenant schemas (see harness/fleetload.py)."""
+    bench = FleetBench(server, tools, work / "fleet",
+                       FleetSize(plan.fleet_schemas, plan.fleet_migrations), _progress)
+    print(f"preparing {plan.fleet_schemas} tenant schemas", file=sys.stderr, flush=True)
+    bench.prepare()
+    figures: list[dict[str, Any]] = []
+    ok = True
+    for case, template in bench.cases():
+        if case.workload not in plan.only:
+            continue
+        print(f"{case.workload} {case.title} N={case.n}", file=sys.stderr, flush=True)
+        runs = min(plan.runs, 2) if case.workload == "F1" else plan.runs
+        result = bench.run(case, template, runs)
+        for tool, failed in result.failures.items():
+            ok = False
+            print(f"{tool} failed:\n{failed.error}", file=sys.stderr)
+        figures.append(case_figures(result))
+    return figures, ok
 
 
 def _metadata(plan: Plan, server: Server, started: float) -> dict[str, Any]:
@@ -239,6 +277,7 @@ def _metadata(plan: Plan, server: Server, started: float) -> dict[str, Any]:
         "bulk_rows": plan.bulk_rows,
         "drift_files": plan.drift_files,
         "history_files": plan.history_files,
+        "fleet_schemas": plan.fleet_schemas,
         "workloads": sorted(plan.only),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1),

@@ -18,7 +18,7 @@ from pgtest import clean_environ
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench" / "run.py"
-WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
+WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "F1", "F2", "F3"}
 TIMEOUT = 600
 
 
@@ -52,6 +52,11 @@ def test_quick_benchmark_runs_every_workload(pg_url: str, tmp_path: Path) -> Non
         if case["variant"] == "atomic" and "floor" in case["skipped"]:
             continue
         assert "pgshift" not in case["skipped"], (label, case["skipped"])
+        if case["workload"].startswith("F"):  # fleet: pgshift (F1: against a shell loop)
+            compared = ["pgshift", "loop"] if case["workload"] == "F1" else ["pgshift"]
+            for tool in compared:
+                assert case["tools"][tool]["runs"] == 1, (label, tool, case["tools"][tool])
+            continue
         if case["workload"] == "W9":  # lint: pgshift against squawk, no floor
             compared = ["pgshift"] + (["squawk"] if "squawk" not in case["skipped"] else [])
             for tool in compared:

@@ -1,4 +1,5 @@
-"""The workloads (W1-W7) as cases: for each size, what every tool runs and on which state."""
+"""The workloads (W1-W9) as cases: for each size, what every tool runs and on which
+state. The fleet workloads F1-F3 are run by :mod:`harness.fleetload`."""
 
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ WORKLOADS = {
     "W7": "status with one edited file",
     "W8": "apply a real-sized history",
     "W9": "lint a real-sized history",
+    "F1": "fleet migrate, every schema behind",
+    "F2": "no-op fleet migrate, every schema up to date",
+    "F3": "fleet status, every schema up to date",
 }
-TOOLS = ("pgshift", "floor", "dbmate", "squawk")
+FLEET = frozenset({"F1", "F2", "F3"})
+# "loop" is F1's shell loop of `pgshift migrate`, one process per schema
+TOOLS = ("pgshift", "floor", "dbmate", "squawk", "loop")
 # What a tool starts from in each run:
 #   none            no database at all;
 #   empty           a fresh database (from template0) per tool and run;
@@ -81,6 +87,8 @@ class Plan:
     only: frozenset[str]
     history_files: int = HISTORY_FILES
     lint_files: int = LINT_FILES
+    fleet_schemas: int = 1000
+    fleet_migrations: int = 10
 
 
 class Workspace:

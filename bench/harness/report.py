@@ -12,7 +12,8 @@ from harness.measure import Sample
 from harness.runner import CaseResult
 
 KIB_PER_MIB = 1024
-RATIOS = (("pgshift", "floor"), ("pgshift", "dbmate"), ("pgshift", "squawk"))
+RATIOS = (("pgshift", "floor"), ("pgshift", "dbmate"), ("pgshift", "squawk"),
+          ("pgshift", "loop"))
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Target:
 
     def describe(self) -> str:
         unit = {"pgshift/floor": "x floor", "pgshift/squawk": "x squawk", "seconds": " s",
-                "rss_mib": " MiB"}[self.metric]
+                "rss_mib": " MiB", "pgshift/loop": "x loop"}[self.metric]
         return f"<= {self.limit:g}{unit}"
 
 
@@ -48,6 +49,8 @@ def targets_for(case: Case) -> list[Target]:
         found.append(Target("pgshift/floor", ratio["W8"]))
     elif case.workload == "W9":
         found.append(Target("pgshift/squawk", 3.0))
+    elif case.workload in ("F2", "F3") and case.n == 1000:
+        found.append(Target("seconds", 2.0))
     elif case.workload in ("W4", "W5") or (case.workload == "W6" and case.n == 100_000):
         found.append(Target("pgshift/floor", ratio[case.workload]))
     return found

@@ -2,7 +2,8 @@
 
 ``Migrator(database_url, directory).migrate()`` applies the pending ``.sql`` migrations of
 a directory; ``status()``, ``rollback()``, ``reset()``, ``refresh()`` and ``create()`` do
-what the command-line program's commands do. Errors are :class:`PgshiftError`
+what the command-line program's commands do. ``Fleet(targets, directory)`` does the same
+over many schemas and databases and returns a ``FleetResult``. Errors are :class:`PgshiftError`
 subclasses carrying the same information as the CLI's messages.
 """
 
@@ -28,8 +29,12 @@ if TYPE_CHECKING:
         RunError,
         StateError,
         TrackingTableError,
+        Unreachable,
         UsageRefused,
     )
+    from pgshift.fleet.fleet import Fleet
+    from pgshift.fleet.results import FleetEvent, FleetResult, TargetResult
+    from pgshift.fleet.targets import Target
     from pgshift.results import (
         AppliedMigration,
         Event,
@@ -43,6 +48,9 @@ __all__ = [
     "ConfigError",
     "ConnectionFailed",
     "Event",
+    "Fleet",
+    "FleetEvent",
+    "FleetResult",
     "InputError",
     "Interrupted",
     "LockTimeout",
@@ -57,7 +65,10 @@ __all__ = [
     "RunResult",
     "StateError",
     "StatusReport",
+    "Target",
+    "TargetResult",
     "TrackingTableError",
+    "Unreachable",
     "UsageRefused",
     "__version__",
     "create_migration",
@@ -66,7 +77,9 @@ __all__ = [
 
 _HOMES = {"Migrator": "engine.migrator", "create_migration": "engine.migrator",
           "AppliedMigration": "results", "Event": "results", "MigrationStatus": "results",
-          "RunResult": "results", "StatusReport": "results"}
+          "RunResult": "results", "StatusReport": "results", "Fleet": "fleet.fleet",
+          "FleetEvent": "fleet.results", "FleetResult": "fleet.results",
+          "TargetResult": "fleet.results", "Target": "fleet.targets"}
 
 
 def __getattr__(name: str) -> Any:

@@ -229,20 +229,26 @@ def _finish(ctx: click.Context, result: FleetResult, *, fail: bool = False) -> N
 
 
 def _reporter(ctx: click.Context) -> Callable[[FleetEvent], None]:
-    """Each target's warnings and notices on stderr, prefixed with the target's name."""
+    """Each target's warnings and notices on stderr, prefixed with the target's name; a
+    lint finding (about a file, the same for every target) once."""
     opts = global_opts(ctx)
     quiet, verbose = bool(opts.get("quiet")), bool(opts.get("verbose"))
     lock = threading.Lock()
+    linted: set[str] = set()
 
     def on_event(event: FleetEvent) -> None:
         inner = event.event
         if quiet or inner is None:
             return
-        if inner.kind in ("warning", "notice", "lock-wait", "retry", "lint") or (
-                verbose and inner.kind in ("applied", "reverted")):
-            with lock:
-                click.echo(f"[{event.target}] {inner.kind.replace('-', ' ')}: {inner.message}",
-                           err=True)
+        with lock:
+            if inner.kind == "lint":
+                if inner.message not in linted:
+                    linted.add(inner.message)
+                    click.echo(f"lint: {inner.message}", err=True)
+            elif inner.kind in ("warning", "notice", "lock-wait", "retry") or (
+                    verbose and inner.kind in ("applied", "reverted")):
+                click.echo(f"[{event.target}] {inner.kind.replace('-', ' ')}: "
+                           f"{inner.message}", err=True)
 
     return on_event
 
