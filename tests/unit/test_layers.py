@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"__main__"},  # python -m pgshift: runs the command line
     {"__init__", "cli", "testing"},  # the faces: nothing inside pgshift imports them
     {"render"},
-    {"lifecycle"},  # around the migrations: wait, database create/drop, drift
+    {"lifecycle", "fleet"},  # around the migrations: wait, db, drift; many targets
     {"review"},
     {"engine"},
     {"db", "embedded"},
