@@ -250,12 +250,12 @@ def _ms(started: float) -> int:
 def _memo(reader: states.FactsReader) -> states.FactsReader:
     """``reader`` computing each file's facts once per fleet run (all targets share the
     same files). The cache is filled from several threads; a lost race only recomputes."""
-    known: dict[directory.MigrationFile, states.FileFacts] = {}
+    known: dict[tuple[directory.MigrationFile, bool], states.FileFacts] = {}
 
-    def read(file: directory.MigrationFile) -> states.FileFacts:
-        found = known.get(file)
+    def read(file: directory.MigrationFile, *, header_only: bool = False) -> states.FileFacts:
+        found = known.get((file, header_only))
         if found is None:
-            found = known[file] = reader(file)
+            found = known[(file, header_only)] = reader(file, header_only=header_only)
         return found
 
     return read
