@@ -166,7 +166,8 @@ def _fleet(ctx: click.Context, selection: dict[str, Any], **options: Any) -> Fle
     return Fleet(targets, settings.directory, table=settings.table_name,
                  parallel=selection["parallel"], on_error=selection["on_error"],
                  canary=selection["canary"], on_event=_reporter(ctx),
-                 facts=facts_reader(ctx, settings), **run_settings(settings, **options))
+                 facts=facts_reader(ctx, settings), variables=settings.variables,
+                 **run_settings(settings, **options))
 
 
 def _targets(ctx: click.Context, selection: dict[str, Any]) -> list[Target]:

@@ -38,7 +38,8 @@ class Fleet:
     targets)``); ``on_error="stop"`` starts no target after a failure; ``canary=K`` runs
     the first K targets (in name order) first and nothing else if one of them fails.
     ``table``, ``strict``, ``lock_wait``, ``lock_timeout``, ``lock_retries`` and ``atomic``
-    are the :class:`~pgshift.Migrator` options, the same for every target. ``on_event``
+    and ``variables`` (placeholder values) are the :class:`~pgshift.Migrator` options, the
+    same for every target. ``on_event``
     receives :class:`~pgshift.fleet.results.FleetEvent` values, from several threads.
     Every method returns a :class:`~pgshift.fleet.results.FleetResult`; a target's failure
     is in its result, never raised.
@@ -60,6 +61,7 @@ class Fleet:
         atomic: bool = False,
         on_event: FleetHandler | None = None,
         facts: states.FactsReader | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         if parallel is not None and parallel < 1:
             raise UsageRefused(f"--parallel must be at least 1 (got {parallel})")
@@ -76,6 +78,7 @@ class Fleet:
                                         "lock_timeout": lock_timeout,
                                         "lock_retries": lock_retries, "atomic": atomic}
         self.on_event = on_event
+        self.variables = dict(variables or {})
         self._facts = _memo(facts or states.read_facts)
 
     # --- operations ---------------------------------------------------------------------
@@ -159,7 +162,7 @@ class Fleet:
         url = with_application_name(target.url, f"pgshift fleet {target.name}")
         return Migrator(url, self.directory, table=self.table, schema=target.schema,
                         on_event=self._forward(target.name), facts=self._facts,
-                        **self.options)
+                        variables=self.variables, **self.options)
 
     # --- internals ----------------------------------------------------------------------
 
@@ -216,8 +219,9 @@ class Fleet:
 
         if state is None or not policy.up_to_date(discovery, state):
             return None
-        decision = policy.decide_migrate(discovery, state, RunOptions(**self.options),
-                                         facts=self._facts)
+        options = RunOptions(**self.options,
+                             variables=tuple(sorted(self.variables.items())))
+        decision = policy.decide_migrate(discovery, state, options, facts=self._facts)
         forward = self._forward(name)
         for warning in decision.warnings:
             if forward is not None:
