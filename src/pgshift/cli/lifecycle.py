@@ -1,7 +1,10 @@
-"""The lifecycle commands: ``wait``, ``db create``, ``db drop`` and ``drift``. Thin: they
-resolve the settings, call :mod:`pgshift.lifecycle` and print; errors reach the one catch site."""
+"""The lifecycle commands: ``wait``, ``db create``, ``db drop``, ``drift`` and ``import``.
+Thin: they resolve the settings, call :mod:`pgshift.lifecycle` and print; errors reach the
+one catch site."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -116,3 +119,26 @@ def drift(ctx: click.Context, scratch_url: str | None) -> None:
             click.echo(render.drift_text(report))
     if not report.ok:
         ctx.exit(1)
+
+
+@click.command("import")
+@click.option("--from", "tool", required=True,
+              type=click.Choice(["dbmate", "goose", "golang-migrate", "flyway"]),
+              help="The tool whose migrations to adopt.")
+@click.argument("source_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would be written and recorded.")
+@global_options
+@click.pass_context
+def import_(ctx: click.Context, tool: str, source_dir: Path, dry_run: bool) -> None:
+    """Convert another tool's SQL migrations in SOURCE_DIR into pgshift files in --dir, and
+    record in batch 0 those its history table lists as applied (never changing that table)."""
+    from pgshift.lifecycle.importing import TOOLS, import_migrations
+    from pgshift.render import lifecycle as render
+
+    chosen = next(t for t in TOOLS if t == tool)
+    result = import_migrations(migrator_for(ctx), chosen, source_dir, dry_run=dry_run)
+    opts = global_opts(ctx)
+    if not opts.get("quiet") and not opts.get("as_json"):
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    _echo_result(ctx, render.import_text(result), render.import_json(result))

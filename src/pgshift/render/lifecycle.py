@@ -1,4 +1,5 @@
-"""Text and JSON for the lifecycle commands: ``wait``, ``db create``, ``db drop``, ``drift``.
+"""Text and JSON for the lifecycle commands: ``wait``, ``db create``, ``db drop``, ``drift``,
+``import``.
 Nothing here queries, exits or reads settings."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pgshift.lifecycle.database import DatabaseResult
     from pgshift.lifecycle.drift import DriftReport
+    from pgshift.lifecycle.importing import ImportResult
     from pgshift.lifecycle.wait import WaitResult
 
 
@@ -69,3 +71,31 @@ def drift_json(report: DriftReport) -> dict[str, Any]:
             "differences": [{"kind": d.kind, "object_type": d.object_type, "name": d.name,
                              "detail": d.detail} for d in report.differences],
             "warnings": list(report.warnings), "seconds": round(report.seconds, 3)}
+
+
+def import_text(result: ImportResult) -> str:
+    """One line per file (written, and recorded as executed or left pending), a summary."""
+    verb = "would write" if result.dry_run else "wrote"
+    lines = []
+    for f in result.files:
+        state = "executed (batch 0)" if f.applied else "pending"
+        extra = ", no transaction" if f.no_transaction else ""
+        lines.append(f"  {f.name}  <- {', '.join(f.sources)}  [{state}{extra}]")
+    recorded = len(result.recorded)
+    record = "would record" if result.dry_run else "recorded"
+    lines.append(f"import from {result.tool}: {verb} {len(result.files)} file"
+                 f"{'' if len(result.files) == 1 else 's'} in {result.directory}, {record} "
+                 f"{recorded} as executed in batch 0 (from {result.history_table}; "
+                 "left unchanged)")
+    return "\n".join(lines)
+
+
+def import_json(result: ImportResult) -> dict[str, Any]:
+    return {"ok": True, "tool": result.tool, "source": result.source,
+            "directory": result.directory, "history_table": result.history_table,
+            "dry_run": result.dry_run, "batch": 0,
+            "files": [{"name": f.name, "sources": list(f.sources), "executed": f.applied,
+                       "no_transaction": f.no_transaction, "checksum": f.checksum}
+                      for f in result.files],
+            "recorded": list(result.recorded), "warnings": list(result.warnings),
+            "seconds": round(result.seconds, 3)}
