@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import psycopg
 
     from pgshift.engine.migrator import Migrator
+    from pgshift.engine.session import Session
+    from pgshift.files.sqlfile import ParsedMigration
 
 Tool = Literal["dbmate", "goose", "golang-migrate", "flyway"]
 TOOLS: tuple[Tool, ...] = ("dbmate", "goose", "golang-migrate", "flyway")
@@ -440,22 +442,13 @@ def import_migrations(migrator: Migrator, tool: Tool, source: Path, *,
         StateError: dirty or failed history rows, applied rows without a file, names
         recorded already (exit 1). Nothing is written or recorded then.
     """
-    from pgshift.db import store
     from pgshift.engine.events import Emitter
     from pgshift.engine.session import open_session
     from pgshift.files import directory as files
-    from pgshift.files import sqlfile
 
     started = time.monotonic()
     converted, warnings = convert(tool, source)
-    parsed = {}
-    for item in converted:
-        try:
-            parsed[item.name] = sqlfile.parse(item.text, item.name)
-        except MigrationFileError as error:
-            raise MigrationFileError(
-                item.sources[0], f"converted to {item.name}: {error.message}",
-                hint=error.hint) from error
+    parsed = _parse_all(converted)
     taken = _existing(migrator.directory, converted)
     if taken:
         raise UsageRefused(f"import: {', '.join(taken)} already in {migrator.directory}; "
@@ -482,18 +475,43 @@ def import_migrations(migrator: Migrator, tool: Tool, source: Path, *,
                                        c.no_transaction, parsed[c.name].checksum)
                           for c in converted)
         if not dry_run:
-            state = session.state
-            with conn.transaction():
-                if not state.exists or state.legacy or not state.has_progress_table:
-                    store.create_or_upgrade(conn, session.table, state)
-                for c in converted:
-                    if c.version in applied:
-                        store.insert(conn, session.table, name=c.name, batch=IMPORT_BATCH,
-                                     checksum=parsed[c.name].checksum, duration_ms=0,
-                                     down_sql=parsed[c.name].down_sql)
-                _write_all(migrator.directory, converted)
+            _record_and_write(session, migrator.directory, converted, applied, parsed)
     return ImportResult(tool, str(source), str(migrator.directory), HISTORY_TABLES[tool],
                         files_out, dry_run, tuple(warnings), time.monotonic() - started)
+
+
+def _parse_all(converted: Sequence[ConvertedFile]) -> dict[str, ParsedMigration]:
+    """Each converted text parsed as pgshift will read it (its checksum, its DOWN); a
+    problem names the source file."""
+    from pgshift.files import sqlfile
+
+    parsed = {}
+    for item in converted:
+        try:
+            parsed[item.name] = sqlfile.parse(item.text, item.name)
+        except MigrationFileError as error:
+            raise MigrationFileError(
+                item.sources[0], f"converted to {item.name}: {error.message}",
+                hint=error.hint) from error
+    return parsed
+
+
+def _record_and_write(session: Session, directory: Path, converted: Sequence[ConvertedFile],
+                      applied: set[str], parsed: dict[str, ParsedMigration]) -> None:
+    """In one transaction of the tracking table: the applied ones recorded in batch 0,
+    then every file written (a failure removes the files and rolls the rows back)."""
+    from pgshift.db import store
+
+    conn, state = session.conn, session.state
+    with conn.transaction():
+        if not state.exists or state.legacy or not state.has_progress_table:
+            store.create_or_upgrade(conn, session.table, state)
+        for item in converted:
+            if item.version in applied:
+                store.insert(conn, session.table, name=item.name, batch=IMPORT_BATCH,
+                             checksum=parsed[item.name].checksum, duration_ms=0,
+                             down_sql=parsed[item.name].down_sql)
+        _write_all(directory, converted)
 
 
 def _write_all(directory: Path, converted: Sequence[ConvertedFile]) -> None:
