@@ -107,7 +107,7 @@ for command in (
     record.baseline, record.mark, record.unmark,
     embedded.embedded,
     review.plan, review.verify, review.lint, review.check, review.renumber, review.dump,
-    lifecycle.wait, lifecycle.db, lifecycle.drift, lifecycle.import_,
+    lifecycle.wait, lifecycle.db, lifecycle.drift, lifecycle.import_, lifecycle.squash,
     fleet.fleet,
 ):
     main.add_command(command)

@@ -1,6 +1,6 @@
-"""The lifecycle commands: ``wait``, ``db create``, ``db drop``, ``drift`` and ``import``.
-Thin: they resolve the settings, call :mod:`pgshift.lifecycle` and print; errors reach the
-one catch site."""
+"""The lifecycle commands: ``wait``, ``db create``, ``db drop``, ``drift``, ``import`` and
+``squash``. Thin: they resolve the settings, call :mod:`pgshift.lifecycle` and print;
+errors reach the one catch site."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from pgshift.cli.context import checked_scratch_url, database_url, migrator_for, settings_for
+from pgshift.cli.context import (
+    checked_scratch_url,
+    database_url,
+    migrator_for,
+    offline_migrator,
+    settings_for,
+)
 from pgshift.cli.options import global_options, global_opts
 from pgshift.cli.output import confirm
 
@@ -142,3 +148,37 @@ def import_(ctx: click.Context, tool: str, source_dir: Path, dry_run: bool) -> N
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
     _echo_result(ctx, render.import_text(result), render.import_json(result))
+
+
+@click.command()
+@click.option("--to", "to", required=True, metavar="NAME",
+              help="The last migration to squash (it and every one before it).")
+@click.option("--keep", is_flag=True, help="Move the replaced files to DIR/squashed/ "
+              "instead of removing them.")
+@click.option("--dry-run", is_flag=True, help="Build and prove the squash file; write "
+              "nothing.")
+@click.option("--scratch-url", metavar="URL", default=None,
+              help="Server for the scratch databases (default: the embedded server in "
+              "./.pgshift).")
+@global_options
+@click.pass_context
+def squash(ctx: click.Context, to: str, keep: bool, dry_run: bool,
+           scratch_url: str | None) -> None:
+    """Replace the migrations up to NAME by one file, DIR/<NAME's number>_squashed.sql,
+    holding the schema and rows they build — proven equal on scratch databases before
+    anything is written (exit 1 with the differences otherwise). Databases that applied
+    every replaced migration adopt it; empty ones run it."""
+    from pgshift.lifecycle.squash import squash as squash_files
+    from pgshift.render import lifecycle as render
+
+    settings = settings_for(ctx)
+    report = squash_files(offline_migrator(settings), to, keep=keep, dry_run=dry_run,
+                          scratch_url=checked_scratch_url(ctx, scratch_url),
+                          embedded_dir=settings.embedded_dir)
+    opts = global_opts(ctx)
+    if opts.get("as_json"):
+        _echo_result(ctx, "", render.squash_json(report))
+    elif not opts.get("quiet") or not report.ok:
+        click.echo(render.squash_text(report))
+    if not report.ok:
+        ctx.exit(1)

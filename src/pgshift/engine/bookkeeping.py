@@ -7,6 +7,7 @@ under the migration lock, taken without waiting, so it never races a running mig
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from pgshift.db import store
 from pgshift.engine import policy
@@ -35,6 +36,13 @@ def _record(session: Session, emit: Emitter, files: list[directory.MigrationFile
         emit("notice", f"recorded {migration.name} as executed without running it",
              migration.name)
     return [AppliedMigration(p.name, batch, 0, p.no_transaction) for p in parsed]
+
+
+def adopt(session: Session, emit: Emitter,
+          files: Sequence[directory.MigrationFile]) -> list[AppliedMigration]:
+    """Record squash files whose replaced migrations are all recorded, in batch 0,
+    without running them (:func:`pgshift.engine.policy.squash_verdict` chose them)."""
+    return _record(session, emit, list(files), BASELINE_BATCH)
 
 
 def baseline(session: Session, emit: Emitter, to: str, *, dry_run: bool) -> RunResult:

@@ -295,6 +295,10 @@ class Migrator:
                                 only=only)
         parsed = list(decision.parsed)
         findings = self._lint(parsed, session.discovery) if linted is None else linted
+        if decision.adopt:
+            from pgshift.engine import bookkeeping
+
+            bookkeeping.adopt(session, self._emit, decision.adopt)
         if decision.batch is None:
             return RunResult("migrate", None, warnings=decision.warnings,
                              seconds=time.monotonic() - started)
@@ -346,6 +350,9 @@ class Migrator:
 
         if not rows:
             return RunResult(action, None, seconds=time.monotonic() - started)
+        refusal = policy.squash_rollback_refusal(rows, session.discovery)
+        if refusal is not None:
+            raise refusal.error()
         applier = Applier(session, self.run_options(atomic=atomic), self._emit)
         undone = applier.revert_all(applier.plan_reverts(rows))
         return RunResult(action, rows[0].batch, rolled_back=tuple(undone),

@@ -297,6 +297,60 @@ class MigrateDecision:
     refusal: Refusal | None
     hooks: hooks.Hooks = field(default_factory=hooks.Hooks)
     repeatables: tuple[sqlfile.ParsedMigration, ...] = ()
+    adopt: tuple[directory.MigrationFile, ...] = ()
+
+
+# --- squash files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SquashVerdict:
+    """What migrate does with the pending squash files: ``adopt`` (every file they replace
+    is recorded: record them in batch 0 without running them); the others run as usual
+    (none of what they replace is recorded); ``refusal`` when only some are recorded."""
+
+    adopt: tuple[directory.MigrationFile, ...]
+    refusal: Refusal | None
+
+
+SQUASH_HINT = ("apply the missing migrations with the pgshift release (or the commit) that "
+               "still has their files, then migrate with the squash file")
+
+
+def squash_verdict(discovery: directory.Discovery, state: TableState) -> SquashVerdict:
+    """The decision about the pending squash files (:class:`SquashVerdict`).
+
+    Raises: MigrationFileError — a squash file's header is malformed.
+    """
+    applied = recorded(state)
+    files = discovery.by_name()
+    adopt: list[directory.MigrationFile] = []
+    for name, replaced in states.squash_files(discovery).items():
+        done = [n for n in replaced if n in applied]
+        if name in applied or not done:
+            continue
+        missing = [n for n in replaced if n not in applied]
+        if missing:
+            return SquashVerdict((), Refusal(
+                f"{name} squashes {replaced[0]}..{replaced[-1]}, but this database has "
+                f"only {len(done)} of those {len(replaced)} recorded; missing: "
+                f"{', '.join(missing)}", "apply", SQUASH_HINT))
+        adopt.append(files[name])
+    return SquashVerdict(tuple(adopt), None)
+
+
+def squash_rollback_refusal(rows: Sequence[AppliedRow],
+                            discovery: directory.Discovery) -> Refusal | None:
+    """Rolling back a squash file, or a migration one replaces, is refused."""
+    squashes = states.squash_files(discovery)
+    replaced = {n: s for s, names in squashes.items() for n in names}
+    below = [r.name for r in rows if r.name in squashes or r.name in replaced]
+    if not below:
+        return None
+    squash = next(iter(squashes)) if below[0] in squashes else replaced[below[0]]
+    return Refusal(f"cannot roll back below the squash file {squash}: {', '.join(below)}",
+                   "roll back", hint="a squash file has no DOWN: to undo what it "
+                   "created, write a new migration")
 
 
 def decide_migrate(discovery: directory.Discovery, state: TableState, options: RunOptions, *,
@@ -312,7 +366,9 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
         UsageRefused: ``to``/``step`` select nothing valid. MigrationFileError: a file to
         apply is malformed.
     """
-    waiting = pending(discovery, state)
+    squash = squash_verdict(discovery, state)
+    adopted = {f.name for f in squash.adopt}
+    waiting = [f for f in pending(discovery, state) if f.name not in adopted]
     if only is not None:
         waiting = [f for f in waiting if f.name in only]
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
@@ -328,12 +384,13 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     downs = migrate_downs(parsed, strict=options.strict)
     warnings = (*discovery.warnings, *drift, *late_warnings(discovery, state, chosen),
                 *downs.warnings)
-    refusal = (partial_gone_refusal(discovery, state) or drift_refusal(entries, options)
+    refusal = (squash.refusal or partial_gone_refusal(discovery, state)
+               or drift_refusal(entries, options)
                or Refusal.of(downs.refusal, "apply", DOWN_HINT)
                or atomic_refusal([(p.name, p.no_transaction) for p in parsed], options,
                                  "apply"))
     return MigrateDecision(parsed, next_batch(state) if parsed or again else None, warnings,
-                           entries, refusal, found_hooks, again)
+                           entries, refusal, found_hooks, again, squash.adopt)
 
 
 def repeatables_to_apply(discovery: directory.Discovery, state: TableState) -> (

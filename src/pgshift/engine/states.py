@@ -63,11 +63,33 @@ def order_key(name: str) -> tuple[int, str]:
     return (int(digits) if digits.isdigit() else 1 << 62, name)
 
 
+SQUASHED_SUFFIX = "_squashed.sql"
+
+
+def squash_files(discovery: directory.Discovery) -> dict[str, tuple[str, ...]]:
+    """The squash files of the directory (``<number>_squashed.sql`` whose header says
+    ``-- pgshift: squashes``), each with the names it replaces.
+
+    Raises: MigrationFileError — a squash header is malformed.
+    """
+    from pgshift.files import header
+
+    found: dict[str, tuple[str, ...]] = {}
+    for file in discovery.files:
+        if file.name.endswith(SQUASHED_SUFFIX):
+            replaced = header.squashed(directory.read_text(file), file.name)
+            if replaced:
+                found[file.name] = replaced
+    return found
+
+
 def merge(
     discovery: directory.Discovery, state: TableState, facts: FactsReader = read_facts
 ) -> tuple[tuple[MigrationStatus, ...], list[str]]:
-    """Every migration, file or applied, in order, and the warnings about them."""
+    """Every migration, file or applied, in order, and the warnings about them. A
+    recorded migration whose file a squash file replaces counts as executed."""
     files = discovery.by_name()
+    replaced = {n for names in squash_files(discovery).values() for n in names}
     rows = {r.name: r for r in state.rows}
     partial = {p.name: p for p in state.partial}
     entries: list[MigrationStatus] = []
@@ -92,10 +114,13 @@ def merge(
             entries.append(MigrationStatus(name, "pending", metadata=metadata))
             continue
         if file is None:
-            warnings.append(f"{name} is applied (batch {row.batch}) but its file is missing")
+            squashed = name in replaced
+            if not squashed:
+                warnings.append(f"{name} is applied (batch {row.batch}) but its file is missing")
             entries.append(MigrationStatus(
-                name, "missing file", batch=row.batch, executed_at=row.executed_at,
-                checksum=row.checksum, duration_ms=row.duration_ms))
+                name, "executed" if squashed else "missing file", batch=row.batch,
+                executed_at=row.executed_at, checksum=row.checksum,
+                duration_ms=row.duration_ms))
             continue
         fact = facts(file)
         modified = fact.problem is not None or (

@@ -47,6 +47,8 @@ def read(text: str, filename: str) -> tuple[tuple[tuple[str, str], ...], bool, f
             no_transaction = True
         elif words == ["no-placeholders"]:
             continue  # read by :func:`no_placeholders`
+        elif words and words[0] in ("squashes", "replaces") and len(words) >= 2:
+            continue  # read by :func:`squashed`
         elif len(words) >= 2 and words[0] == "allow" and all(_RULE_ID.match(w) for w in words[1:]):
             allowed.update(words[1:])
         else:
@@ -55,7 +57,8 @@ def read(text: str, filename: str) -> tuple[tuple[tuple[str, str], ...], bool, f
                 f"unknown pgshift directive {directive.group(1)!r}",
                 line=number,
                 hint="known directives: '-- pgshift: no-transaction', "
-                "'-- pgshift: no-placeholders', '-- pgshift: allow <rule-id>'",
+                "'-- pgshift: no-placeholders', '-- pgshift: allow <rule-id>', "
+                "'-- pgshift: squashes FIRST..LAST' with '-- pgshift: replaces NAME …'",
             )
     return tuple(metadata), no_transaction, frozenset(allowed)
 
@@ -67,3 +70,37 @@ _NO_PLACEHOLDERS = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:[ \t]*no-placeholde
 def no_placeholders(text: str) -> bool:
     """Whether a header's text holds ``-- pgshift: no-placeholders``."""
     return "no-placeholders" in text.lower() and _NO_PLACEHOLDERS.search(text) is not None
+
+
+_SQUASH = re.compile(r"^[ \t]*--[ \t]*pgshift[ \t]*:[ \t]*(squashes|replaces)[ \t]+(.*?)[ \t]*$",
+                     re.IGNORECASE | re.MULTILINE)
+
+
+def squashed(text: str, filename: str) -> tuple[str, ...]:
+    """The names a squash file replaces (its ``-- pgshift: replaces NAME …`` lines, in
+    order); empty for any other file. A header with ``squashes`` must list them.
+
+    Raises:
+        MigrationFileError: ``squashes FIRST..LAST`` without ``replaces`` lines naming
+            FIRST and LAST.
+    """
+    if "squashes" not in text.lower():
+        return ()
+    ranges: list[tuple[str, str]] = []
+    names: list[str] = []
+    for hit in _SQUASH.finditer(text):
+        words = hit.group(2).replace(",", " ").split()
+        if hit.group(1).lower() == "replaces":
+            names.extend(words)
+            continue
+        first, dots, last = hit.group(2).partition("..")
+        ranges.append((first.strip(), last.strip()) if dots else ("", ""))
+    if not ranges:
+        return ()
+    first, last = ranges[0]
+    if len(ranges) > 1 or not names or names[0] != first or names[-1] != last:
+        raise MigrationFileError(
+            filename, "'-- pgshift: squashes FIRST..LAST' must come with "
+            "'-- pgshift: replaces NAME …' lines listing FIRST to LAST in order",
+            hint="pgshift squash writes both; restore the header it wrote")
+    return tuple(names)

@@ -186,6 +186,7 @@ class ParsedMigration:
     metadata: tuple[tuple[str, str], ...] = ()
     no_transaction_directive: bool = False
     allowed_rules: frozenset[str] = frozenset()
+    squashes: tuple[str, ...] = ()
 
     @property
     def no_transaction(self) -> bool:
@@ -265,6 +266,7 @@ def parse(text: str, filename: str) -> ParsedMigration:
     if quick is None or quick.within(0, header_end):
         _refuse_sql_in_header(text[:header_end], filename)
     metadata, no_tx, allowed = header.read(text[:header_end], filename)
+    squashes = header.squashed(text[:header_end], filename)
     stray = next(_line_hits(_DIRECTIVE, text, up_start), None)
     stray_error = None if stray is None else MigrationFileError(
         filename, "a '-- pgshift:' directive below '-- UP' has no effect",
@@ -291,6 +293,7 @@ def parse(text: str, filename: str) -> ParsedMigration:
         metadata=metadata,
         no_transaction_directive=no_tx,
         allowed_rules=allowed,
+        squashes=squashes,
     )
 
 

@@ -150,13 +150,17 @@ def _replay(migrations: list[ParsedMigration], scratch_url: str | None,
     with scratch.scratch_database(server, "pgshift_drift") as url:
         with connect(url, autocommit=True) as conn:
             for migration in migrations:
-                _replay_one(conn, migration, variables)
+                replay_one(conn, migration, variables)
             expected = snapshot.take(conn)
         return describe_target(url), expected
 
 
-def _replay_one(conn: Any, migration: ParsedMigration,
-                variables: Mapping[str, str]) -> None:
+def replay_one(conn: Any, migration: ParsedMigration,
+               variables: Mapping[str, str]) -> None:
+    """Run the UP section of ``migration`` on a scratch database, recording nothing.
+
+    Raises: StateError — it failed there.
+    """
     from pgshift.review.verify import apply_up
 
     try:

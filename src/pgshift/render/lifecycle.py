@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from pgshift.lifecycle.database import DatabaseResult
     from pgshift.lifecycle.drift import DriftReport
     from pgshift.lifecycle.importing import ImportResult
+    from pgshift.lifecycle.squash import SquashReport
     from pgshift.lifecycle.wait import WaitResult
 
 
@@ -99,3 +100,31 @@ def import_json(result: ImportResult) -> dict[str, Any]:
                       for f in result.files],
             "recorded": list(result.recorded), "warnings": list(result.warnings),
             "seconds": round(result.seconds, 3)}
+def squash_text(report: SquashReport) -> str:
+    """What was (or would be) written and removed, or the differences that stopped it."""
+    first, last = report.replaced[0], report.replaced[-1]
+    rows = sum(count for _table, count in report.tables)
+    built = (f"{report.path.name}: squashes {first}..{last} ({len(report.replaced)} "
+             f"migrations; {report.statements} statements, {rows} rows in "
+             f"{len(report.tables)} tables), checked on {report.scratch}")
+    if not report.ok:
+        return "\n".join([f"squash: NOT written: the squash file builds a different "
+                          f"database than {first}..{last}:",
+                          *(f"  {d}" for d in report.differences)])
+    if report.dry_run:
+        gone = "moved to squashed/" if report.moved_to else "removed"
+        return (f"squash (dry run, nothing written): would write {built}; the "
+                f"{len(report.replaced)} files would be {gone}")
+    where = f"moved to {report.moved_to}" if report.moved_to else "removed"
+    return (f"squash: wrote {report.path} — {built}; {len(report.replaced)} files {where} "
+            f"({report.seconds:.1f} s)")
+
+
+def squash_json(report: SquashReport) -> dict[str, Any]:
+    return {"ok": report.ok, "path": str(report.path), "written": report.written,
+            "dry_run": report.dry_run, "replaced": list(report.replaced),
+            "statements": report.statements,
+            "tables": [{"table": t, "rows": n} for t, n in report.tables],
+            "moved_to": str(report.moved_to) if report.moved_to else None,
+            "differences": list(report.differences), "scratch": report.scratch,
+            "seconds": round(report.seconds, 3)}

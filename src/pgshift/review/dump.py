@@ -91,6 +91,25 @@ def find_pg_dump(server_major: int) -> tuple[Path, int]:
         "first on PATH")
 
 
+def run_pg_dump(conninfo: str, args: list[str]) -> str:
+    """The output of a pg_dump recent enough for the server of ``conninfo`` run with
+    ``args`` (password in PGPASSWORD only).
+
+    Raises: RunError — no pg_dump recent enough, or it failed. ConnectionFailed.
+    """
+    from pgshift.db.connect import connect
+
+    with connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+    program, _major = find_pg_dump(int(row[0]) // 10000)
+    return str(_run(program, "pg_dump", args, conninfo).stdout)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed over it."""
+    _write_atomically(path, text)
+
+
 def _major_version(program: Path) -> int | None:
     try:
         out = subprocess.run([str(program), "--version"], capture_output=True, text=True,
