@@ -347,7 +347,7 @@ def squash_rollback_refusal(rows: Sequence[AppliedRow],
     below = [r.name for r in rows if r.name in squashes or r.name in replaced]
     if not below:
         return None
-    squash = next(iter(squashes)) if below[0] in squashes else replaced[below[0]]
+    squash = below[0] if below[0] in squashes else replaced[below[0]]
     return Refusal(f"cannot roll back below the squash file {squash}: {', '.join(below)}",
                    "roll back", hint="a squash file has no DOWN: to undo what it "
                    "created, write a new migration")
