@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgshift.db.connect import backend_words
+
 
 def server_facts(conn: psycopg.Connection[Any]) -> tuple[str | None, bool, int]:
     """(current_schema(), pg_is_in_recovery(), server_version_num)."""
@@ -126,11 +128,7 @@ class IndexBuild:
     phase: str | None
 
     def describe(self) -> str:
-        parts = [f"pid {self.pid}"]
-        if self.application_name:
-            parts.append(f"application {self.application_name!r}")
-        if self.client:
-            parts.append(f"client {self.client}")
+        parts = backend_words(self.pid, self.application_name, self.client)
         if self.since:
             parts.append(f"running since {self.since:%H:%M:%S}")
         if self.phase:

@@ -207,3 +207,14 @@ def with_application_name(conninfo: str, name: str) -> str:
             return conninfo
     short = name.encode()[:63].decode(errors="ignore")
     return ci.make_conninfo(conninfo, application_name=short)
+
+
+def backend_words(pid: int, application_name: str | None, client: str | None) -> list[str]:
+    """How pgshift names another server session in a message: its pid, then its
+    application and client address when the server knows them."""
+    parts = [f"pid {pid}"]
+    if application_name:
+        parts.append(f"application {application_name!r}")
+    if client:
+        parts.append(f"client {client}")
+    return parts

@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgshift.db.connect import TRANSACTION_BOUNDS
+from pgshift.db.connect import TRANSACTION_BOUNDS, backend_words
 from pgshift.errors import ConnectionFailed, LockTimeout
 
 # Namespace string hashed with the table name: distinct from keys other tools derive.
@@ -62,11 +62,7 @@ class Holder:
     state: str | None
 
     def describe(self) -> str:
-        parts = [f"pid {self.pid}"]
-        if self.application_name:
-            parts.append(f"application {self.application_name!r}")
-        if self.client:
-            parts.append(f"client {self.client}")
+        parts = backend_words(self.pid, self.application_name, self.client)
         if self.since:
             parts.append(f"since {self.since:%Y-%m-%d %H:%M:%S %Z}".strip())
         return ", ".join(parts)
