@@ -10,6 +10,7 @@ modules (psycopg, pglast, rich) are imported only inside the commands that need 
 
 from __future__ import annotations
 
+import importlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,6 @@ from typing import Any
 
 import click
 
-from pgshift.cli import embedded, fleet, lifecycle, migrations, record, review
 from pgshift.cli.context import known_secrets
 from pgshift.cli.options import global_options, global_opts
 from pgshift.errors import PgshiftError, Terminated
@@ -34,11 +34,40 @@ ALIASES = {
 }
 
 
+# Each command's module and attribute: a command's module (and what it imports) is loaded
+# only when that command runs, or when ``--help`` lists them all.
+COMMANDS = {
+    "status": ("migrations", "status"), "create": ("migrations", "create"),
+    "migrate": ("migrations", "migrate"), "rollback": ("migrations", "rollback"),
+    "reset": ("migrations", "reset"), "refresh": ("migrations", "refresh"),
+    "redo": ("migrations", "redo"),
+    "baseline": ("record", "baseline"), "mark": ("record", "mark"),
+    "unmark": ("record", "unmark"),
+    "embedded": ("embedded", "embedded"),
+    "plan": ("review", "plan"), "verify": ("review", "verify"), "lint": ("review", "lint"),
+    "check": ("review", "check"), "renumber": ("review", "renumber"),
+    "dump": ("review", "dump"),
+    "wait": ("lifecycle", "wait"), "db": ("lifecycle", "db"), "drift": ("lifecycle", "drift"),
+    "import": ("lifecycle", "import_"), "squash": ("lifecycle", "squash"),
+    "fleet": ("fleet", "fleet"),
+}
+
+
 class PgshiftGroup(click.Group):
-    """Knows the colon aliases and maps pgshift's errors to exit codes."""
+    """Knows the colon aliases, loads each command's module when it is needed, and maps
+    pgshift's errors to exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+        name = ALIASES.get(cmd_name, cmd_name)
+        if name not in self.commands and name in COMMANDS:
+            module, attribute = COMMANDS[name]
+            command = getattr(importlib.import_module(f"pgshift.cli.{module}"), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -99,15 +128,3 @@ def _report(ctx: click.Context, error: PgshiftError) -> None:
 def main() -> None:
     """Schema migrations for PostgreSQL: .sql files with -- UP and -- DOWN sections,
     applied in order, recorded in a tracking table, grouped into batches."""
-
-
-for command in (
-    migrations.status, migrations.create, migrations.migrate, migrations.rollback,
-    migrations.reset, migrations.refresh, migrations.redo,
-    record.baseline, record.mark, record.unmark,
-    embedded.embedded,
-    review.plan, review.verify, review.lint, review.check, review.renumber, review.dump,
-    lifecycle.wait, lifecycle.db, lifecycle.drift, lifecycle.import_, lifecycle.squash,
-    fleet.fleet,
-):
-    main.add_command(command)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from pgshift.cli import review
 from pgshift.cli.context import migrator_for, settings_for
 from pgshift.cli.options import (
     atomic_option,
@@ -96,10 +95,14 @@ def migrate(ctx: click.Context, strict: bool | None, step: int | None, to: str |
                             lock_timeout=lock_timeout, lock_retries=lock_retries,
                             atomic=atomic)
     if dry_run:
+        from pgshift.cli import review
+
         review.plan_migrate(ctx, migrator, step=step, to=to)
         return
     print_result(ctx, migrator.migrate(step=step, to=to))
     if dump_schema:
+        from pgshift.cli import review
+
         review.dump_after_migrate(ctx, migrator, path=dump_schema)
 
 
@@ -122,6 +125,8 @@ def rollback(ctx: click.Context, step: int | None, batch: int | None, to: str | 
     migrator = migrator_for(ctx, lock_wait=lock_wait, lock_timeout=lock_timeout,
                             lock_retries=lock_retries, atomic=atomic)
     if dry_run:
+        from pgshift.cli import review
+
         review.plan_rollback(ctx, migrator, step=step, batch=batch, to=to)
         return
     print_result(ctx, migrator.rollback(step=step, batch=batch, to=to))
@@ -139,6 +144,8 @@ def reset(ctx: click.Context, yes: bool, dry_run: bool, atomic: bool | None,
           lock_retries: int | None) -> None:
     """Roll back every batch, newest first (destructive)."""
     if dry_run:
+        from pgshift.cli import review
+
         review.plan_rollback(ctx, migrator_for(ctx, lock_wait=lock_wait), everything=True)
         return
     confirm("reset rolls back EVERY applied migration", yes)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pgshift.errors import ConnectionFailed, Unreachable
+from pgshift.errors import ConnectionFailed, RunError, ServerError, Unreachable
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Server-side bounds set for each transaction pgshift opens (SET LOCAL, so they end with
 # it and never leak to other clients of a pooler): the server ends a vanished client's
@@ -218,3 +223,62 @@ def backend_words(pid: int, application_name: str | None, client: str | None) ->
     if client:
         parts.append(f"client {client}")
     return parts
+
+
+# what pgshift was doing when a session that had changed nothing yet was ended
+READING_FACTS = "reading the server's facts"
+WAITING_FOR_LOCK = "taking the migration lock"
+READING_TABLE = "reading the tracking table"
+_SESSION_ENDED = {
+    "57P01": "the session was terminated (pg_terminate_backend, or a fast shutdown)",
+    "57P02": "the server crashed",
+    "57P03": "the server is starting up or shutting down",
+    "57014": "the query was cancelled (pg_cancel_backend, or a statement_timeout)",
+}
+
+
+@contextmanager
+def setting_up(step: str, conninfo: str) -> Iterator[None]:
+    """Turn a server error while a session is being set up (nothing changed yet) into
+    pgshift's own error: the step, the target, the cause and SQLSTATE (exit 1)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as error:
+        raise session_failed(error, step, conninfo) from None
+
+
+def session_failed(error: psycopg.Error, step: str, conninfo: str) -> RunError:
+    import psycopg
+
+    server = server_error(error)
+    state = server.sqlstate or ""
+    cause = _SESSION_ENDED.get(state)
+    detail = f"{server.message}{', SQLSTATE ' + state if state else ''}"
+    lost = isinstance(error, psycopg.OperationalError) or state.startswith(("08", "57P"))
+    if lost:
+        return ConnectionFailed(
+            f"the connection to {describe_target(conninfo)} was closed by the server while "
+            f"pgshift was {step} ({detail}){': ' + cause if cause else ''}; nothing was "
+            "changed",
+            hint="run the command again once the server accepts pgshift's session",
+        )
+    return RunError(
+        f"the server refused pgshift's query while it was {step} ({detail})"
+        f"{': ' + cause if cause else ''}; nothing was changed",
+        hint="run the command again",
+    )
+
+
+def server_error(error: psycopg.Error) -> ServerError:
+    diag = error.diag
+    position = diag.statement_position
+    return ServerError(
+        message=diag.message_primary or str(error).strip(),
+        sqlstate=diag.sqlstate or error.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint,
+        position=int(position) if position else None,
+        context=diag.context,
+    )

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from pgshift.db import catalog
-from pgshift.db.connect import TRANSACTION_BOUNDS
+from pgshift.db.connect import TRANSACTION_BOUNDS, server_error
 from pgshift.errors import ServerError
 from pgshift.files.sqlfile import Section, Statement
 
@@ -63,19 +63,6 @@ class Outcome:
     """What running a section produced besides success: warnings to show."""
 
     warnings: tuple[str, ...] = ()
-
-
-def server_error(error: psycopg.Error) -> ServerError:
-    diag = error.diag
-    position = diag.statement_position
-    return ServerError(
-        message=diag.message_primary or str(error).strip(),
-        sqlstate=diag.sqlstate or error.sqlstate,
-        detail=diag.message_detail,
-        hint=diag.message_hint,
-        position=int(position) if position else None,
-        context=diag.context,
-    )
 
 
 def error_offset(error: psycopg.Error, sent_from: int) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from pgshift.db import catalog, runner, store
+from pgshift.db.connect import server_error
 from pgshift.engine import failures, policy
 from pgshift.engine.events import Emitter
 from pgshift.engine.session import RunOptions, Session
@@ -29,8 +30,8 @@ from pgshift.errors import (
     StateError,
 )
 from pgshift.files import placeholders, sqlfile
+from pgshift.files.directory import is_repeatable
 from pgshift.files.hooks import Hook, Hooks
-from pgshift.files.repeatable import is_repeatable
 from pgshift.results import AppliedMigration
 
 _T = TypeVar("_T")
@@ -591,7 +592,7 @@ class Applier:
 
     def _bookkeeping(self, error: psycopg.Error) -> runner.StatementError:
         lost = runner.is_connection_error(error, self.s.conn)
-        return runner.StatementError(runner.server_error(error), None, connection_lost=lost)
+        return runner.StatementError(server_error(error), None, connection_lost=lost)
 
     def _invalid(self, kind: type[MigrationFailed] | type[RollbackFailed], name: str,
                  error: runner.InvalidIndex) -> Exception:

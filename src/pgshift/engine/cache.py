@@ -21,8 +21,7 @@ from typing import Any
 
 from pgshift._version import __version__
 from pgshift.engine import states
-from pgshift.files import directory
-from pgshift.files.sqlfile import CHECKSUM_TAG
+from pgshift.files import CHECKSUM_TAG, directory
 
 # Part of the cache's identity: a new pgshift or checksum algorithm starts afresh.
 CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v3"

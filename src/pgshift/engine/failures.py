@@ -3,8 +3,6 @@ the run had done, psql's fields, and the notes that tell the user what to do."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -17,7 +15,6 @@ from pgshift.errors import (
     Interrupted,
     MigrationFailed,
     RollbackFailed,
-    RunError,
     ServerError,
     TrackingTableError,
 )
@@ -26,50 +23,6 @@ from pgshift.files import placeholders, sqlfile
 LOCK_NOT_AVAILABLE = "55P03"
 UNSAFE_NEW_ENUM_VALUE = "55P04"
 _TABLE_SETUP_STATES = ("42501", "3F000")
-
-
-# what pgshift was doing when a session that had changed nothing yet was ended
-READING_FACTS = "reading the server's facts"
-WAITING_FOR_LOCK = "taking the migration lock"
-READING_TABLE = "reading the tracking table"
-_SESSION_ENDED = {
-    "57P01": "the session was terminated (pg_terminate_backend, or a fast shutdown)",
-    "57P02": "the server crashed",
-    "57P03": "the server is starting up or shutting down",
-    "57014": "the query was cancelled (pg_cancel_backend, or a statement_timeout)",
-}
-
-
-@contextmanager
-def setting_up(step: str, conninfo: str) -> Iterator[None]:
-    """Turn a server error while a session is being set up (nothing changed yet) into
-    pgshift's own error: the step, the target, the cause and SQLSTATE (exit 1)."""
-    try:
-        yield
-    except psycopg.Error as error:
-        raise session_failed(error, step, conninfo) from None
-
-
-def session_failed(error: psycopg.Error, step: str, conninfo: str) -> RunError:
-    from pgshift.db.connect import describe_target
-
-    server = runner.server_error(error)
-    state = server.sqlstate or ""
-    cause = _SESSION_ENDED.get(state)
-    detail = f"{server.message}{', SQLSTATE ' + state if state else ''}"
-    lost = isinstance(error, psycopg.OperationalError) or state.startswith(("08", "57P"))
-    if lost:
-        return ConnectionFailed(
-            f"the connection to {describe_target(conninfo)} was closed by the server while "
-            f"pgshift was {step} ({detail}){': ' + cause if cause else ''}; nothing was "
-            "changed",
-            hint="run the command again once the server accepts pgshift's session",
-        )
-    return RunError(
-        f"the server refused pgshift's query while it was {step} ({detail})"
-        f"{': ' + cause if cause else ''}; nothing was changed",
-        hint="run the command again",
-    )
 
 
 def interrupted(interrupt: KeyboardInterrupt, done: list[str], remaining: list[str], verb: str,

@@ -15,15 +15,19 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pgshift.engine import policy, selection, states
+from pgshift.engine import states
 from pgshift.engine.events import Emitter, EventHandler
-from pgshift.engine.session import RunOptions, Session, open_session
 from pgshift.errors import StateError, UsageRefused
-from pgshift.files import directory, sqlfile
+from pgshift.files import directory
 from pgshift.results import Finding, RunResult, StatusReport
 
+# What runs need (the policy, sessions, parsing) is imported where it is used, so that
+# ``status`` loads none of it.
 if TYPE_CHECKING:
     from pgshift.db.store import AppliedRow, TableState
+    from pgshift.engine import policy
+    from pgshift.engine.session import RunOptions, Session
+    from pgshift.files import sqlfile
 
 
 class Migrator:
@@ -87,6 +91,8 @@ class Migrator:
 
     def run_options(self, *, atomic: bool | None = None) -> RunOptions:
         """The options a run obeys now (``atomic`` overrides the constructor's)."""
+        from pgshift.engine.session import RunOptions
+
         return RunOptions(strict=self.strict, lock_wait=self.lock_wait,
                           lock_timeout=self.lock_timeout, lock_retries=self.lock_retries,
                           atomic=self.atomic if atomic is None else atomic,
@@ -102,12 +108,11 @@ class Migrator:
             ConfigError, ConnectionFailed, TrackingTableError.
         """
         from pgshift.db import store
-        from pgshift.db.connect import connect
-        from pgshift.engine import failures
+        from pgshift.db.connect import READING_TABLE, connect, setting_up
 
         discovery = directory.discover(self.directory)
-        with connect(self.database_url, autocommit=True) as conn, failures.setting_up(
-                failures.READING_TABLE, self.database_url):
+        with connect(self.database_url, autocommit=True) as conn, setting_up(
+                READING_TABLE, self.database_url):
             state = store.read(conn, self.table)
         entries, warnings = states.merge(discovery, state, self._facts)
         return StatusReport(
@@ -142,12 +147,12 @@ class Migrator:
         """The no-op answer without the lock, when one read shows every file recorded and
         nothing partial (the usual deploy of an up-to-date database); None otherwise."""
         from pgshift.db import store
-        from pgshift.db.connect import connect
-        from pgshift.engine import failures
+        from pgshift.db.connect import READING_TABLE, connect, setting_up
+        from pgshift.engine import policy
 
         discovery = directory.discover(self.directory)
-        with connect(self.database_url, autocommit=True) as conn, failures.setting_up(
-                failures.READING_TABLE, self.database_url):
+        with connect(self.database_url, autocommit=True) as conn, setting_up(
+                READING_TABLE, self.database_url):
             state = store.read(conn, self.table)
         if not policy.up_to_date(discovery, state):
             return None
@@ -160,6 +165,8 @@ class Migrator:
                 only: set[str] | None = None) -> policy.MigrateDecision:
         """What migrate does (:func:`policy.decide_migrate`, which ``plan`` asks too): its
         warnings emitted, its refusal raised."""
+        from pgshift.engine import policy
+
         decision = policy.decide_migrate(discovery, state, options, step=step, to=to,
                                          only=only, facts=self._facts)
         for warning in decision.warnings:
@@ -177,6 +184,8 @@ class Migrator:
             StateError: a migration concerned has no DOWN section (nothing rolled back).
             RollbackFailed: ``.applied`` lists what was rolled back before the failure.
         """
+        from pgshift.engine import selection
+
         started = time.monotonic()
         with self._session() as session:
             rows = selection.rows_to_revert(session.state.rows, step=step, batch=batch, to=to)
@@ -185,6 +194,8 @@ class Migrator:
 
     def reset(self, *, atomic: bool | None = None) -> RunResult:
         """Roll back every batch, newest first (see :meth:`rollback`)."""
+        from pgshift.engine import selection
+
         started = time.monotonic()
         with self._session() as session:
             rows = selection.rows_to_revert(session.state.rows, everything=True)
@@ -194,6 +205,8 @@ class Migrator:
     def refresh(self, *, atomic: bool | None = None) -> RunResult:
         """``reset`` then ``migrate`` under one hold of the lock; the new batch is 1. With
         ``atomic``, both halves are one transaction."""
+        from pgshift.engine import selection
+
         started = time.monotonic()
         atomic = self.atomic if atomic is None else atomic
         with self._session() as session, self._maybe_one_transaction(session, atomic):
@@ -211,6 +224,8 @@ class Migrator:
         Raises:
             StateError: a migration of the batch has no file to apply again (nothing done).
         """
+        from pgshift.engine import policy, selection
+
         started = time.monotonic()
         atomic = self.atomic if atomic is None else atomic
         with self._session() as session, self._maybe_one_transaction(session, atomic):
@@ -278,6 +293,8 @@ class Migrator:
 
     def _session(self, *, lock_wait: float | None = None) -> AbstractContextManager[Session]:
         """Connect, refuse a standby, take the lock, read the tracking table under it."""
+        from pgshift.engine.session import open_session
+
         return open_session(self.database_url, self.table, directory.discover(self.directory),
                             lock_wait=self.lock_wait if lock_wait is None else lock_wait,
                             emit=self._emit, schema=self.schema)
@@ -317,6 +334,8 @@ class Migrator:
         Raises:
             StateError: ``strict`` and a finding (see :mod:`pgshift.engine.policy`).
         """
+        from pgshift.engine import policy
+
         if policy.lint_skipped(parsed, strict=self.strict):
             self._emit("notice", f"{len(parsed)} migrations pending: not linted here "
                        "(run pgshift lint)")
@@ -335,6 +354,9 @@ class Migrator:
         """For refresh and redo under ``strict``: lint the files the second half will
         apply before the first half changes anything (None without ``strict``: the
         second half lints as migrate does)."""
+        from pgshift.engine import policy
+        from pgshift.files import sqlfile
+
         if not self.strict:
             return None
         files = [f for f in session.discovery.files if wanted(f.name)]
@@ -346,6 +368,7 @@ class Migrator:
 
     def _revert(self, session: Session, rows: list[AppliedRow], action: str, started: float, *,
                 atomic: bool = False) -> RunResult:
+        from pgshift.engine import policy
         from pgshift.engine.apply import Applier
 
         if not rows:

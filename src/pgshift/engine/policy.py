@@ -19,27 +19,31 @@ prints or touches the database (the engine turns a refusal into a
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pgshift.engine import selection, states
-from pgshift.engine.session import RunOptions
 from pgshift.errors import PgshiftError, StateError
-from pgshift.files import directory, hooks, placeholders, repeatable, sqlfile
+from pgshift.files import directory
 from pgshift.results import Finding, MigrationStatus
 
+# What only applying (or planning to apply) needs — parsing, hooks, placeholders, the order
+# of repeatables — is imported where it is used: ``status`` and a no-op ``migrate`` never
+# load it.
 if TYPE_CHECKING:
     from pgshift.analysis.lint.linter import History
     from pgshift.db.store import AppliedRow, TableState
+    from pgshift.engine.session import RunOptions
+    from pgshift.files import hooks, sqlfile
 
 __all__ = [
     "DOWN_HINT", "LINT_MAX_MIGRATIONS", "LINT_MAX_SECTION", "STRICT_LINT_HINT", "Down",
     "DownVerdict", "MigrateDecision", "Refusal", "atomic_refusal", "blocking", "decide_migrate",
     "down_problem", "drift", "drift_refusal", "earlier_files", "gate_findings", "late",
     "late_warnings", "lint_parsed", "lint_pending", "lint_skipped", "migrate_downs",
-    "missing_down_refusal", "next_batch", "partial_gone_refusal", "pending", "recorded",
-    "redo_refusal", "resolve_down", "revert_refusal", "rollback_refusal", "strict_lint_refusal",
-    "up_to_date",
+    "missing_down_refusal", "next_batch", "parse_files", "partial_gone_refusal", "pending",
+    "recorded", "redo_refusal", "resolve_down", "revert_refusal", "rollback_refusal",
+    "strict_lint_refusal", "up_to_date",
 ]
 
 # Without --strict, a run lints what it applies unless it is a bulk build (a fresh
@@ -82,6 +86,7 @@ def lint_pending(migrations: Sequence[sqlfile.ParsedMigration],
     declared. ``earlier`` are the directory's files before them (the applied ones): read
     only when a finding may depend on what they declared."""
     from pgshift.analysis.lint.linter import History
+    from pgshift.files import sqlfile
 
     findings = _lint_in_order(migrations, History())
     if earlier and any(f.rule in _HISTORY_RULES for f in findings):
@@ -284,6 +289,24 @@ def late_warnings(discovery: directory.Discovery, state: TableState,
 # --- migrate ------------------------------------------------------------------------------
 
 
+def parse_files(files: Sequence[directory.MigrationFile]) -> tuple[sqlfile.ParsedMigration, ...]:
+    """``files`` read and parsed, in order.
+
+    Raises: MigrationFileError — a file is malformed.
+    """
+    if not files:
+        return ()
+    from pgshift.files import sqlfile
+
+    return tuple(sqlfile.parse(directory.read_text(f), f.name) for f in files)
+
+
+def _read_hooks(discovery: directory.Discovery) -> hooks.Hooks:
+    from pgshift.files import hooks
+
+    return hooks.read(discovery.directory)
+
+
 @dataclass(frozen=True)
 class MigrateDecision:
     """What ``migrate`` does now: the files it applies (parsed), in order, as ``batch``;
@@ -295,7 +318,7 @@ class MigrateDecision:
     warnings: tuple[str, ...]
     entries: tuple[MigrationStatus, ...]
     refusal: Refusal | None
-    hooks: hooks.Hooks = field(default_factory=hooks.Hooks)
+    hooks: hooks.Hooks | None = None
     repeatables: tuple[sqlfile.ParsedMigration, ...] = ()
     adopt: tuple[directory.MigrationFile, ...] = ()
 
@@ -373,13 +396,14 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
         waiting = [f for f in waiting if f.name in only]
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
                                         applied=sorted(recorded(state)))
-    parsed = tuple(sqlfile.parse(directory.read_text(f), f.name) for f in chosen)
+    parsed = parse_files(chosen)
     again = repeatables_to_apply(discovery, state) if step is None and to is None else ()
     if only is not None:
         again = tuple(p for p in again if p.name in only)
-    found_hooks = hooks.read(discovery.directory) if parsed or again else hooks.Hooks()
+    found_hooks = _read_hooks(discovery) if parsed or again else None
     check_placeholders([(p.name, p.up) for p in (*parsed, *again)]
-                       + [(h.file, h.section) for h in found_hooks.listed()], options)
+                       + [(h.file, h.section) for h in (found_hooks.listed() if found_hooks
+                                                        else ())], options)
     entries, drift = states.merge(discovery, state, facts)
     downs = migrate_downs(parsed, strict=options.strict)
     warnings = (*discovery.warnings, *drift, *late_warnings(discovery, state, chosen),
@@ -405,8 +429,10 @@ def repeatables_to_apply(discovery: directory.Discovery, state: TableState) -> (
     """
     if not discovery.repeatables:
         return ()
-    parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in discovery.repeatables]
-    checksums = {r.name: r.checksum for r in state.rows if repeatable.is_repeatable(r.name)}
+    from pgshift.files import repeatable
+
+    parsed = parse_files(discovery.repeatables)
+    checksums = {r.name: r.checksum for r in state.rows if directory.is_repeatable(r.name)}
     return tuple(p for p in repeatable.order(parsed)
                  if p.name not in checksums or checksums[p.name] != p.checksum)
 
@@ -419,6 +445,10 @@ def check_placeholders(sections: Sequence[tuple[str, sqlfile.Section | None]],
     Raises:
         MigrationFileError: the first one without a value (file, line, variable).
     """
+    if not any(section is not None and section.placeholders for _, section in sections):
+        return
+    from pgshift.files import placeholders
+
     values = options.values
     for builtin in placeholders.BUILTINS:
         values.setdefault(f"pgshift:{builtin}", "")
@@ -497,6 +527,8 @@ def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
     Raises:
         MigrationFileError: the file or the stored DOWN does not parse.
     """
+    from pgshift.files import sqlfile
+
     section: sqlfile.Section | None = None
     directive = False
     if file is not None:
@@ -520,6 +552,8 @@ def repeatable_restore(row: AppliedRow, previous_up: str, current_down: str | No
     the DOWN section of the version being undone (``current_down``, as recorded; so that
     e.g. a view that gained columns can be re-created with fewer) and then the UP section
     of the version before it (``previous_up``, as recorded then)."""
+    from pgshift.files import sqlfile
+
     text = previous_up if not current_down else current_down.rstrip("\n") + "\n" + previous_up
     section = sqlfile.parse_down(text, row.name)
     return Down(row, section, "stored", section.needs_no_transaction,

@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgshift.db.connect import READING_FACTS, READING_TABLE, WAITING_FOR_LOCK, setting_up
 from pgshift.engine.events import Emitter
 from pgshift.errors import ReadOnlyServer, StateError, TrackingTableError
 from pgshift.files.directory import Discovery
@@ -82,12 +83,11 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
     """
     from pgshift.db import catalog, lock, store
     from pgshift.db.connect import connect, describe_target
-    from pgshift.engine import failures
 
     conn = connect(database_url, autocommit=False)
     lock_conn = None
     try:
-        with failures.setting_up(failures.READING_FACTS, database_url):
+        with setting_up(READING_FACTS, database_url):
             current, in_recovery, _ = catalog.server_facts(conn)
             conn.rollback()
         if in_recovery:
@@ -115,10 +115,10 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
         with ExitStack() as stack:
             # a server that ends the session before anything changed (pg_terminate_backend
             # of a waiting runner, a restart) is pgshift's own error, not a traceback
-            with failures.setting_up(failures.WAITING_FOR_LOCK, database_url):
+            with setting_up(WAITING_FOR_LOCK, database_url):
                 held = stack.enter_context(lock.hold(
                     lock_conn, key, wait=lock_wait, on_wait=waiting, watched=conn))
-            with failures.setting_up(failures.READING_TABLE, database_url):
+            with setting_up(READING_TABLE, database_url):
                 state = store.read(conn, qualified)
                 conn.rollback()
             yield Session(conn, held, qualified, state, discovery)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pgshift.errors import MigrationFileError
-from pgshift.files import directory, sqlfile
-from pgshift.files.repeatable import is_repeatable
+from pgshift.files import directory
+from pgshift.files.directory import is_repeatable
 from pgshift.results import MigrationStatus
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ def read_facts(file: directory.MigrationFile, *, header_only: bool = False) -> F
     """Parse ``file`` for its facts; a malformed file becomes a ``problem``, not an error.
     ``header_only``: only the metadata, read from the start of the file, not parsed
     (``checksum`` is then None)."""
+    from pgshift.files import sqlfile
+
     if header_only:
         start = directory.read_start(file, HEADER_PEEK)
         if not sqlfile.has_up_line(start):

@@ -19,6 +19,12 @@ NAME_PATTERN = re.compile(r"^(?P<number>[0-9]+)_(?P<name>[a-z0-9_]+)\.sql$")
 DEFAULT_WIDTH = 3
 REPEATABLE_FOLDER = "repeatable"
 REPEATABLE_PATTERN = re.compile(r"^[a-z0-9_]+\.sql$")
+REPEATABLE_PREFIX = REPEATABLE_FOLDER + "/"
+
+
+def is_repeatable(name: str) -> bool:
+    """Whether a tracking-table name is a repeatable's (``repeatable/<name>.sql``)."""
+    return name.startswith(REPEATABLE_PREFIX)
 TEMPLATE_FILE = ".template.sql"
 TEMPLATE_FIELDS = ("filename", "name", "description", "date", "number")
 _TEMPLATE_FIELD = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)

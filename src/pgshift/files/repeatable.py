@@ -16,13 +16,6 @@ from pgshift.analysis.references import objects
 from pgshift.errors import MigrationFileError
 from pgshift.files import sqlfile
 
-PREFIX = "repeatable/"
-
-
-def is_repeatable(name: str) -> bool:
-    """Whether a tracking-table name is a repeatable's (``repeatable/<name>.sql``)."""
-    return name.startswith(PREFIX)
-
 
 def order(parsed: Sequence[sqlfile.ParsedMigration]) -> list[sqlfile.ParsedMigration]:
     """``parsed`` in run order: each after the repeatables creating what it references,

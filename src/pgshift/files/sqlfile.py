@@ -21,10 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from pgshift.errors import ErrorPlace, MigrationFileError
-from pgshift.files import header, placeholders
+from pgshift.files import CHECKSUM_TAG, header, placeholders
 from pgshift.files.placeholders import Placeholder, Substitution
-
-CHECKSUM_TAG = "sha256v1"
 
 # Candidate lines only; each candidate is confirmed by pglast's scanner before it counts.
 # The patterns start with their literal text (found fast); _line_hits keeps the hits that

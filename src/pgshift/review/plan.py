@@ -162,7 +162,7 @@ def plan_migrate(migrator: Migrator, *, step: int | None = None,
         policy.strict_lint_refusal(policy.blocking([f for p in planned for f in p.findings]),
                                    strict=migrator.strict, verb="would be applied"))
     hooks = tuple(PlannedHook(h.file, HOOK_TIMES[h.name], len(h.section))
-                  for h in decision.hooks.listed())
+                  for h in (decision.hooks.listed() if decision.hooks else ()))
     return replace(_plan(migrator, "migrate", decision.batch, planned, decision.warnings,
                          refusal), hooks=hooks)
 

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pgshift.db import runner
-
 
 def scratch_server(scratch_url: str | None, embedded_dir: Path | None) -> str:
     """``scratch_url``, else the URL of the embedded server in ``embedded_dir`` (default
@@ -42,7 +40,7 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
 
-    from pgshift.db.connect import connect, describe_target
+    from pgshift.db.connect import connect, describe_target, server_error
     from pgshift.errors import ConnectionFailed
 
     dbname = f"{prefix}_{secrets.token_hex(6)}"
@@ -53,7 +51,7 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
         except psycopg.Error as error:
             raise ConnectionFailed(
                 f"cannot create a scratch database on {describe_target(server_url)}: "
-                f"{runner.server_error(error).message}",
+                f"{server_error(error).message}",
                 hint="the role needs the CREATEDB right; or pass --scratch-url for a server "
                 "where it may create databases") from None
     try:
