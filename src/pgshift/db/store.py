@@ -8,7 +8,7 @@ decides policy: callers own the transactions.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -353,19 +353,27 @@ def insert_sql(conn: psycopg.Connection[Any], table: TrackingTable, *, name: str
     """:func:`insert` as SQL text with its values inlined (quoted by libpq), to end the
     query that runs the section: ``duration_ms`` is the time the server spent on that
     query before this statement, i.e. on the UP section."""
-    values = sql.SQL(", ").join(
-        [sql.Literal(name), sql.Literal(batch), sql.Literal(checksum), sql.SQL(_ELAPSED_MS),
-         sql.Literal(down_sql)]
-    )
-    return sql.SQL(
-        "INSERT INTO {} (name, batch, checksum, duration_ms, down_sql) VALUES ({})"
-    ).format(table.identifier, values).as_string(conn)
+    quote = _literals(conn)
+    return (f"INSERT INTO {table.identifier.as_string(conn)} "
+            f"(name, batch, checksum, duration_ms, down_sql) VALUES ({quote(name)}, "
+            f"{int(batch)}, {quote(checksum)}, {_ELAPSED_MS}, {quote(down_sql)})")
 
 
 def delete_sql(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> str:
     """:func:`delete` as SQL text with the name inlined (quoted by libpq)."""
-    return sql.SQL("DELETE FROM {} WHERE name = {}").format(
-        table.identifier, sql.Literal(name)).as_string(conn)
+    return f"DELETE FROM {table.identifier.as_string(conn)} WHERE name = {_literals(conn)(name)}"
+
+
+def _literals(conn: psycopg.Connection[Any]) -> Callable[[str | None], str]:
+    """Quotes a text value as a literal the way libpq does (``PQescapeLiteral``, in the
+    connection's encoding); None is ``NULL``."""
+    escape = psycopg.pq.Escaping(conn.pgconn).escape_literal
+    encoding = conn.info.encoding
+
+    def quote(value: str | None) -> str:
+        return "NULL" if value is None else escape(value.encode(encoding)).decode(encoding)
+
+    return quote
 
 
 def is_recorded(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> bool:

@@ -404,7 +404,7 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     check_placeholders([(p.name, p.up) for p in (*parsed, *again)]
                        + [(h.file, h.section) for h in (found_hooks.listed() if found_hooks
                                                         else ())], options)
-    entries, drift = states.merge(discovery, state, facts)
+    entries, drift = states.merge(discovery, state, facts, pending_metadata=False)
     downs = migrate_downs(parsed, strict=options.strict)
     warnings = (*discovery.warnings, *drift, *late_warnings(discovery, state, chosen),
                 *downs.warnings)

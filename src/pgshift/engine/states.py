@@ -86,10 +86,13 @@ def squash_files(discovery: directory.Discovery) -> dict[str, tuple[str, ...]]:
 
 
 def merge(
-    discovery: directory.Discovery, state: TableState, facts: FactsReader = read_facts
+    discovery: directory.Discovery, state: TableState, facts: FactsReader = read_facts, *,
+    pending_metadata: bool = True,
 ) -> tuple[tuple[MigrationStatus, ...], list[str]]:
     """Every migration, file or applied, in order, and the warnings about them. A
-    recorded migration whose file a squash file replaces counts as executed."""
+    recorded migration whose file a squash file replaces counts as executed. Without
+    ``pending_metadata`` the files not applied are not read (a run decides nothing on
+    their headers)."""
     files = discovery.by_name()
     replaced = {n for names in squash_files(discovery).values() for n in names}
     rows = {r.name: r for r in state.rows}
@@ -112,7 +115,7 @@ def merge(
                 metadata=facts(file, header_only=True).metadata if file else ()))
             continue
         if row is None:
-            metadata = facts(file, header_only=True).metadata if file else ()
+            metadata = facts(file, header_only=True).metadata if file and pending_metadata else ()
             entries.append(MigrationStatus(name, "pending", metadata=metadata))
             continue
         if file is None:
