@@ -4,6 +4,7 @@ whatever the number of migrations."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,38 @@ def test_status_sends_one_query_whatever_the_number_of_migrations(
     assert f"{count} migrations: {count} executed" in result.stdout
     queries = sent.get("Q", 0) + sent.get("E", 0)
     assert queries == 1, sent
+
+
+# What a command must not load: the modules of other command families, and for status
+# and a no-op migrate, nothing that parses SQL or applies migrations.
+NOT_FOR_STATUS = ("pglast", "rich", "pgshift.files.sqlfile", "pgshift.engine.policy",
+                  "pgshift.engine.session", "pgshift.engine.apply", "pgshift.db.runner",
+                  "pgshift.cli.review", "pgshift.cli.fleet", "pgshift.cli.lifecycle",
+                  "pgshift.analysis")
+NOT_FOR_NOOP = ("pglast", "rich", "pgshift.files.sqlfile", "pgshift.engine.apply",
+                "pgshift.db.runner", "pgshift.files.hooks", "pgshift.cli.review",
+                "pgshift.cli.fleet", "pgshift.cli.lifecycle", "pgshift.analysis")
+
+
+@pytest.mark.parametrize(("command", "unwanted"), [("status", NOT_FOR_STATUS),
+                                                   ("migrate", NOT_FOR_NOOP)])
+def test_status_and_a_noop_migrate_load_only_what_they_need(
+    db_url: str, migrations: Any, run_pgshift: Any, tmp_path: Path, command: str,
+    unwanted: tuple[str, ...],
+) -> None:
+    directory: Path = migrations(many(5))
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--database-url", db_url, "--dir", str(directory)]
+    assert run_pgshift(*args, "migrate", "-q").exit_code == 0
+    assert run_pgshift(*args, "status", env=env).exit_code == 0  # the facts cache is warm
+    probe = (
+        "import sys\n"
+        "from pgshift.cli.app import main\n"
+        f"try:\n    main({[*args, command]!r})\nexcept SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({unwanted!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
