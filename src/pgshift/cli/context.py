@@ -20,8 +20,8 @@ from pgshift.errors import ConfigError
 
 if TYPE_CHECKING:
     from pgshift.config import Settings
+    from pgshift.engine.cache import FactsCache
     from pgshift.engine.migrator import Migrator
-    from pgshift.engine.states import FactsReader
 
 _SECRETS = "pgshift.secrets"
 
@@ -76,8 +76,9 @@ def migrator_for(ctx: click.Context, **options: Any) -> Migrator:
     settings = settings_for(ctx)
     options = run_settings(settings, **options)
     conninfo = database_url(ctx, settings)
+    cache = file_cache(ctx, settings)
     return Migrator(conninfo, settings.directory, table=_table(settings),
-                    on_event=event_reporter(ctx), facts=facts_reader(ctx, settings),
+                    on_event=event_reporter(ctx), facts=cache.facts, parse=cache.parse,
                     variables=settings.variables, **options)
 
 
@@ -96,13 +97,14 @@ def run_settings(settings: Settings, **options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def facts_reader(ctx: click.Context, settings: Settings) -> FactsReader:
-    """The cached reader of migration files' facts, saved when the command ends."""
+def file_cache(ctx: click.Context, settings: Settings) -> FactsCache:
+    """The cache of the migration files' facts and parses (its ``facts`` and ``parse``
+    read through it), saved when the command ends."""
     from pgshift.engine.cache import FactsCache, default_path
 
     cache = FactsCache(default_path(settings.directory, os.environ))
     ctx.call_on_close(cache.save)
-    return cache.facts
+    return cache
 
 
 def offline_migrator(settings: Settings, **options: Any) -> Migrator:

@@ -21,7 +21,7 @@ import click
 from pgshift.cli.context import (
     add_secrets,
     database_url,
-    facts_reader,
+    file_cache,
     known_secrets,
     run_settings,
     settings_for,
@@ -163,10 +163,11 @@ def _fleet(ctx: click.Context, selection: dict[str, Any], **options: Any) -> Fle
 
     settings = settings_for(ctx)
     targets = _targets(ctx, selection)
+    cache = file_cache(ctx, settings)
     return Fleet(targets, settings.directory, table=settings.table_name,
                  parallel=selection["parallel"], on_error=selection["on_error"],
                  canary=selection["canary"], on_event=_reporter(ctx),
-                 facts=facts_reader(ctx, settings), variables=settings.variables,
+                 facts=cache.facts, parse=cache.parse, variables=settings.variables,
                  **run_settings(settings, **options))
 
 

@@ -1,11 +1,21 @@
-"""A cache of migration files' facts (checksum, mode, metadata) for ``status``.
+"""What pgshift remembers between runs about a directory's migration files.
 
-Checking drift means reading and checksumming every applied file; with thousands of files
-that is most of ``status``'s time. A file's facts are reused only while its size,
-modification time, change time and inode are all unchanged; any write changes its change
-time (which no tool can set back), so an edited file is always read again. The cache is a
-JSON file under the user's cache directory, written atomically; a missing, stale or
-corrupt cache only costs time.
+**Facts** (checksum, mode, metadata) for ``status``: checking drift means reading and
+checksumming every applied file; with thousands of files that is most of ``status``'s
+time. A file's facts are reused only while its size, modification time, change time and
+inode are all unchanged; any write changes its change time (which no tool can set back),
+so an edited file is always read again. They are a JSON file.
+
+**Parses** for the runs: a file about to be applied is read, and its parse is reused only
+when the file's whole text (and name) hashes to the same SHA-256 as when it was parsed,
+with the same pgshift and the same installed pglast: applying the same migrations to a new database (a CI
+run, a test database, another environment) does not parse them again. They are a pickle
+of pgshift's own parse results, read only by the user who wrote it, loaded only by a
+command that applies or plans migrations.
+
+Both live under the user's cache directory, one pair of files per migrations directory,
+written atomically (readable by the user only); a missing, stale or corrupt cache only
+costs time.
 """
 
 from __future__ import annotations
@@ -14,17 +24,22 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgshift._version import __version__
 from pgshift.engine import states
 from pgshift.files import CHECKSUM_TAG, directory
 
+if TYPE_CHECKING:
+    from pgshift.files.sqlfile import ParsedMigration
+
 # Part of the cache's identity: a new pgshift or checksum algorithm starts afresh.
 CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v3"
+PARSE_FORMAT = f"pgshift {__version__} parses v1"
 
 
 def default_path(migrations_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -43,8 +58,11 @@ class FactsCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.parses_path = path.with_name(path.stem.replace("facts-", "parses-") + ".pickle")
         self._entries: dict[str, list[Any]] = {}
         self._dirty = False
+        self._parsed: dict[str, tuple[str, ParsedMigration]] | None = None
+        self._parses_dirty = False
         with contextlib.suppress(OSError, ValueError, TypeError):
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") == CACHE_FORMAT and isinstance(data.get("files"), dict):
@@ -79,14 +97,74 @@ class FactsCache:
             self._dirty = True
         return found
 
+    def parse(self, file: directory.MigrationFile) -> ParsedMigration:
+        """``file`` read and parsed; the parse is kept, and reused while the file's text
+        is the same (:data:`PARSE_FORMAT` and pglast's version included).
+
+        Raises: MigrationFileError — the file is malformed (nothing is kept).
+        """
+        from pgshift.files import sqlfile
+
+        text = directory.read_text(file)
+        key = hashlib.sha256(f"{file.name}\0{text}".encode()).hexdigest()
+        parses = self._parses()
+        kept = parses.get(file.name)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        parsed = sqlfile.parse(text, file.name)
+        parses[file.name] = (key, parsed)
+        self._parses_dirty = True
+        return parsed
+
+    def _parses(self) -> dict[str, tuple[str, ParsedMigration]]:
+        """The kept parses, loaded at the first :meth:`parse` (``status`` never loads them)."""
+        if self._parsed is None:
+            self._parsed = {}
+            with contextlib.suppress(Exception):  # a stale or corrupt cache is no cache
+                with self.parses_path.open("rb") as source:
+                    data = pickle.load(source)
+                if data.get("format") == _parse_format() and isinstance(data["files"], dict):
+                    self._parsed = data["files"]
+        return self._parsed
+
     def save(self) -> None:
-        """Write the cache if it changed; failures are ignored (it is only a cache)."""
-        if not self._dirty:
-            return
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".facts-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"format": CACHE_FORMAT, "files": self._entries}, out)
-            os.replace(tmp, self.path)
-            self._dirty = False
+        """Write what changed; failures are ignored (it is only a cache)."""
+        if self._dirty:
+            document = {"format": CACHE_FORMAT, "files": self._entries}
+            if _write(self.path, lambda out: out.write(json.dumps(document).encode())):
+                self._dirty = False
+        if self._parses_dirty:
+            kept = {"format": _parse_format(), "files": self._parsed}
+            if _write(self.parses_path, lambda out: pickle.dump(kept, out, protocol=5)):
+                self._parses_dirty = False
+
+
+def _parse_format() -> str:
+    """:data:`PARSE_FORMAT` and the installed pglast (its module file's path and change
+    time: found without importing it, which a warm cache never needs)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pglast")
+    origin = spec.origin if spec is not None and spec.origin else ""
+    with contextlib.suppress(OSError):
+        origin += f" {os.stat(origin).st_mtime_ns}"
+    return f"{PARSE_FORMAT} pglast {origin}"
+
+
+def _write(path: Path, write: Callable[[Any], object]) -> bool:
+    """Write ``path`` atomically (a temporary file, readable by the user only, renamed);
+    False when it could not be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        return False
+    return True

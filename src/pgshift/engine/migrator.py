@@ -39,8 +39,9 @@ class Migrator:
     (0: off), retried ``lock_retries`` times with backoff. ``atomic`` makes every run one
     transaction (all of its migrations or none). ``on_event`` receives progress
     :class:`Event` values (they are also logged on the ``pgshift`` logger). ``facts`` reads
-    a file's checksum for ``status`` (a caching reader can be passed). ``variables``
-    gives the values of the placeholders ``${name}`` in the SQL.
+    a file's checksum for ``status`` (a caching reader can be passed); ``parse`` reads
+    and parses a file a run applies (a cache keyed by the file's content can be passed).
+    ``variables`` gives the values of the placeholders ``${name}`` in the SQL.
 
     ``schema`` makes the run a *schema target* (as in ``pgshift fleet``): every statement
     runs with ``search_path`` set to that schema, then ``public`` — ``SET LOCAL`` in each
@@ -64,6 +65,7 @@ class Migrator:
         facts: states.FactsReader = states.read_facts,
         variables: Mapping[str, str] | None = None,
         schema: str | None = None,
+        parse: states.Parser = states.parse_file,
     ) -> None:
         from pgshift.config import parse_table_name
         from pgshift.db.connect import with_search_path
@@ -87,6 +89,7 @@ class Migrator:
         self.atomic = atomic
         self._emit = Emitter(on_event)
         self._facts = facts
+        self._parse = parse
         self.variables = dict(variables or {})
 
     def run_options(self, *, atomic: bool | None = None) -> RunOptions:
@@ -168,7 +171,7 @@ class Migrator:
         from pgshift.engine import policy
 
         decision = policy.decide_migrate(discovery, state, options, step=step, to=to,
-                                         only=only, facts=self._facts)
+                                         only=only, facts=self._facts, parse=self._parse)
         for warning in decision.warnings:
             self._emit("warning", warning)
         if decision.refusal is not None:

@@ -289,16 +289,13 @@ def late_warnings(discovery: directory.Discovery, state: TableState,
 # --- migrate ------------------------------------------------------------------------------
 
 
-def parse_files(files: Sequence[directory.MigrationFile]) -> tuple[sqlfile.ParsedMigration, ...]:
-    """``files`` read and parsed, in order.
+def parse_files(files: Sequence[directory.MigrationFile],
+                parse: states.Parser = states.parse_file) -> tuple[sqlfile.ParsedMigration, ...]:
+    """``files`` read and parsed (by ``parse``: a cache may answer), in order.
 
     Raises: MigrationFileError — a file is malformed.
     """
-    if not files:
-        return ()
-    from pgshift.files import sqlfile
-
-    return tuple(sqlfile.parse(directory.read_text(f), f.name) for f in files)
+    return tuple(parse(f) for f in files)
 
 
 def _read_hooks(discovery: directory.Discovery) -> hooks.Hooks:
@@ -379,7 +376,8 @@ def squash_rollback_refusal(rows: Sequence[AppliedRow],
 def decide_migrate(discovery: directory.Discovery, state: TableState, options: RunOptions, *,
                    step: int | None = None, to: str | None = None,
                    only: Collection[str] | None = None,
-                   facts: states.FactsReader = states.read_facts) -> MigrateDecision:
+                   facts: states.FactsReader = states.read_facts,
+                   parse: states.Parser = states.parse_file) -> MigrateDecision:
     """The decision of ``migrate(step=, to=)`` (``only``: the names redo applies again).
     Refusals in order: a partial run whose file is gone, drift under ``strict``, a DOWN
     section that cannot run under ``strict``, ``atomic`` with a non-transactional
@@ -396,8 +394,9 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
         waiting = [f for f in waiting if f.name in only]
     chosen = selection.pending_to_apply(waiting, step=step, to=to,
                                         applied=sorted(recorded(state)))
-    parsed = parse_files(chosen)
-    again = repeatables_to_apply(discovery, state) if step is None and to is None else ()
+    parsed = parse_files(chosen, parse)
+    again = (repeatables_to_apply(discovery, state, parse) if step is None and to is None
+             else ())
     if only is not None:
         again = tuple(p for p in again if p.name in only)
     found_hooks = _read_hooks(discovery) if parsed or again else None
@@ -417,7 +416,8 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
                            entries, refusal, found_hooks, again, squash.adopt)
 
 
-def repeatables_to_apply(discovery: directory.Discovery, state: TableState) -> (
+def repeatables_to_apply(discovery: directory.Discovery, state: TableState,
+                         parse: states.Parser = states.parse_file) -> (
         tuple[sqlfile.ParsedMigration, ...]):
     """The repeatable migrations migrate applies after the versioned ones: those never
     applied or whose UP changed since their last apply, in the order of what they
@@ -431,7 +431,7 @@ def repeatables_to_apply(discovery: directory.Discovery, state: TableState) -> (
         return ()
     from pgshift.files import repeatable
 
-    parsed = parse_files(discovery.repeatables)
+    parsed = parse_files(discovery.repeatables, parse)
     checksums = {r.name: r.checksum for r in state.rows if directory.is_repeatable(r.name)}
     return tuple(p for p in repeatable.order(parsed)
                  if p.name not in checksums or checksums[p.name] != p.checksum)

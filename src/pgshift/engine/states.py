@@ -15,6 +15,7 @@ from pgshift.results import MigrationStatus
 
 if TYPE_CHECKING:
     from pgshift.db.store import AppliedRow, TableState
+    from pgshift.files.sqlfile import ParsedMigration
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,24 @@ class FactsReader(Protocol):
 
     def __call__(self, file: directory.MigrationFile, *,
                  header_only: bool = False) -> FileFacts: ...
+
+
+class Parser(Protocol):
+    """Reads and parses a migration file (:func:`parse_file`, or a cache of it).
+
+    Raises: MigrationFileError — the file is malformed."""
+
+    def __call__(self, file: directory.MigrationFile) -> ParsedMigration: ...
+
+
+def parse_file(file: directory.MigrationFile) -> ParsedMigration:
+    """``file`` read and parsed.
+
+    Raises: MigrationFileError — the file is malformed.
+    """
+    from pgshift.files import sqlfile
+
+    return sqlfile.parse(directory.read_text(file), file.name)
 
 
 def read_facts(file: directory.MigrationFile, *, header_only: bool = False) -> FileFacts:

@@ -26,6 +26,7 @@ from pgshift.results import Event, StatusReport
 if TYPE_CHECKING:
     from pgshift.db.store import TableState
     from pgshift.engine.migrator import Migrator
+    from pgshift.files.sqlfile import ParsedMigration
 
 DEFAULT_PARALLEL = 8
 
@@ -37,10 +38,11 @@ class Fleet:
     schema of one); ``parallel`` bounds the targets in flight (default ``min(8,
     targets)``); ``on_error="stop"`` starts no target after a failure; ``canary=K`` runs
     the first K targets (in name order) first and nothing else if one of them fails.
-    ``table``, ``strict``, ``lock_wait``, ``lock_timeout``, ``lock_retries`` and ``atomic``
-    and ``variables`` (placeholder values) are the :class:`~pgshift.Migrator` options, the
-    same for every target. ``on_event``
-    receives :class:`~pgshift.fleet.results.FleetEvent` values, from several threads.
+    ``table``, ``strict``, ``lock_wait``, ``lock_timeout``, ``lock_retries``, ``atomic``,
+    ``variables`` (placeholder values), ``facts`` and ``parse`` are the
+    :class:`~pgshift.Migrator` options, the same for every target; each file is read and
+    parsed once per run, whatever the number of targets. ``on_event`` receives
+    :class:`~pgshift.fleet.results.FleetEvent` values, from several threads.
     Every method returns a :class:`~pgshift.fleet.results.FleetResult`; a target's failure
     is in its result, never raised.
     """
@@ -62,6 +64,7 @@ class Fleet:
         on_event: FleetHandler | None = None,
         facts: states.FactsReader | None = None,
         variables: Mapping[str, str] | None = None,
+        parse: states.Parser | None = None,
     ) -> None:
         if parallel is not None and parallel < 1:
             raise UsageRefused(f"--parallel must be at least 1 (got {parallel})")
@@ -80,6 +83,7 @@ class Fleet:
         self.on_event = on_event
         self.variables = dict(variables or {})
         self._facts = _memo(facts or states.read_facts)
+        self._parse = _memo_parse(parse or states.parse_file)
 
     # --- operations ---------------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class Fleet:
         url = with_application_name(target.url, f"pgshift fleet {target.name}")
         return Migrator(url, self.directory, table=self.table, schema=target.schema,
                         on_event=self._forward(target.name), facts=self._facts,
+                        parse=self._parse,
                         variables=self.variables, **self.options)
 
     # --- internals ----------------------------------------------------------------------
@@ -221,7 +226,8 @@ class Fleet:
             return None
         options = RunOptions(**self.options,
                              variables=tuple(sorted(self.variables.items())))
-        decision = policy.decide_migrate(discovery, state, options, facts=self._facts)
+        decision = policy.decide_migrate(discovery, state, options, facts=self._facts,
+                                         parse=self._parse)
         forward = self._forward(name)
         for warning in decision.warnings:
             if forward is not None:
@@ -260,6 +266,20 @@ def _memo(reader: states.FactsReader) -> states.FactsReader:
         found = known.get((file, header_only))
         if found is None:
             found = known[(file, header_only)] = reader(file, header_only=header_only)
+        return found
+
+    return read
+
+
+def _memo_parse(parse: states.Parser) -> states.Parser:
+    """``parse`` reading and parsing each file once per fleet run, for all its targets
+    (a malformed file raises each time it is asked)."""
+    known: dict[directory.MigrationFile, ParsedMigration] = {}
+
+    def read(file: directory.MigrationFile) -> ParsedMigration:
+        found = known.get(file)
+        if found is None:
+            found = known[file] = parse(file)
         return found
 
     return read
