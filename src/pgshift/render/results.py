@@ -46,7 +46,7 @@ def to_json(value: Any, secrets: Sequence[str] = ()) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return value.isoformat(" ", "seconds")[:19] if value else ""
 
 
 def _state_label(entry: MigrationStatus) -> str:
