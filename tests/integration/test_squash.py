@@ -17,7 +17,7 @@ from psycopg import sql
 from pgshift import Migrator
 from pgshift.lifecycle.squash import squash
 from pgshift.review import snapshot
-from pgtest import Cli, batches, fetch, ok, one_json, run, tracking_rows
+from pgtest import Cli, batches, fetch, ok, one_json, run, table_exists, tracking_rows
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migrations"
 LAST = "200_step.sql"
@@ -238,3 +238,98 @@ def test_unknown_name_is_refused(cli: Cli, tmp_path: Path, pg_url: str) -> None:
                  "--scratch-url", pg_url)
     assert result.exit_code == 2
     assert "999_nope.sql" in result.stderr
+
+
+# --- the proof fails: nothing written --------------------------------------------------
+
+REFUSED = {
+    "001_people.sql": "-- UP\nCREATE TABLE people (id int PRIMARY KEY, name text);\n"
+                      "INSERT INTO people VALUES (1, 'Ada');\n-- DOWN\nDROP TABLE people;\n",
+    # a property of the database itself: pg_dump writes it only with --create (naming the
+    # database), so no squash file reproduces it, and the proof must say so
+    "002_work_mem.sql": "-- UP\nALTER DATABASE \"${pgshift:database}\" SET work_mem = '8MB';\n"
+                        "-- DOWN\nALTER DATABASE \"${pgshift:database}\" RESET work_mem;\n",
+    "003_later.sql": "-- UP\nCREATE TABLE later (id int);\n-- DOWN\nDROP TABLE later;\n",
+}
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("extra", [(), ("--keep",), ("--dry-run",), ("--json",)])
+def test_proof_failure_writes_nothing_and_names_the_difference(
+        cli: Cli, tmp_path: Path, pg_url: str, db_url: str, extra: tuple[str, ...]) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    for name, text in REFUSED.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    before = files_of(directory)
+    settings = ("SELECT count(*) FROM pg_db_role_setting "
+                "WHERE 'work_mem=8MB' = ANY(setconfig)")
+    result = run(cli, db_url, directory, *[e for e in extra if e == "--json"], "squash",
+                 "--to", "002_work_mem", "--scratch-url", pg_url,
+                 *[e for e in extra if e != "--json"])
+    assert result.exit_code == 1, result.stdout + result.stderr
+    if "--json" in extra:
+        doc = one_json(result)
+        assert doc["written"] is False
+        assert any(d.startswith("settings of the database: every role: work_mem=8MB "
+                                "replayed, none from the squash file")
+                   for d in doc["differences"]), doc
+    else:
+        assert "NOT written" in result.stdout
+        assert ("settings of the database: every role: work_mem=8MB replayed, none from "
+                "the squash file") in result.stdout
+    # byte-identical directory: no squash file, no staged file, no squashed/ folder
+    assert files_of(directory) == before
+    assert sorted(p.name for p in directory.iterdir()) == sorted(REFUSED)
+    # the target database is not used; the scratch databases are gone with their setting
+    assert not table_exists(db_url, "_migrations")
+    assert fetch(db_url, "SELECT count(*) FROM pg_class WHERE relname = 'people'") == [(0,)]
+    assert fetch(pg_url, settings) == [(0,)]
+
+
+# what pg_dump writes after the rows in a restore (post-data) comes after them here too
+RESTORE_ORDER = {
+    "001_kinds.sql": """-- UP
+CREATE TABLE nodes (id int PRIMARY KEY, parent int REFERENCES nodes, n int);
+INSERT INTO nodes VALUES (1, NULL, -1), (2, 1, 2);
+UPDATE nodes SET parent = 2 WHERE id = 1;
+ALTER TABLE nodes ADD CONSTRAINT positive CHECK (n > 0) NOT VALID;
+CREATE TABLE refs (node int);
+INSERT INTO refs VALUES (99);
+ALTER TABLE refs ADD CONSTRAINT refs_node FOREIGN KEY (node) REFERENCES nodes NOT VALID;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.n := NEW.n + 1000; RETURN NEW; END $$;
+CREATE TRIGGER nodes_touch BEFORE INSERT ON nodes FOR EACH ROW EXECUTE FUNCTION touch();
+ALTER TABLE nodes ENABLE ALWAYS TRIGGER nodes_touch;
+INSERT INTO nodes VALUES (3, NULL, 3);
+CREATE MATERIALIZED VIEW node_count AS SELECT count(*) AS c FROM nodes;
+CREATE MATERIALIZED VIEW node_count_twice AS SELECT c * 2 AS c FROM node_count;
+SELECT lo_from_bytea(0, 'large object contents');
+""",
+    "002_later.sql": "-- UP\nCREATE TABLE later (id int);\n",
+}
+
+
+def test_restore_order_kinds_are_squashed_equal(
+        cli: Cli, tmp_path: Path, pg_url: str, db_url: str, second_db: str) -> None:
+    original, squashed = tmp_path / "original", tmp_path / "squashed"
+    original.mkdir()
+    for name, text in RESTORE_ORDER.items():
+        (original / name).write_text(text, encoding="utf-8")
+    shutil.copytree(original, squashed)
+    report = squash(Migrator("", squashed), "001_kinds.sql", scratch_url=pg_url)
+    assert report.ok and report.written, report.differences
+    ok(run(cli, db_url, original, "migrate"))
+    ok(run(cli, second_db, squashed, "migrate"))
+    same_database(db_url, second_db)
+    for url in (db_url, second_db):
+        assert fetch(url, "SELECT tgenabled FROM pg_trigger WHERE tgname = 'nodes_touch'"
+                     ) == [("A",)]
+        assert fetch(url, "SELECT c FROM node_count_twice") == [(6,)]
+        assert fetch(url, "SELECT convert_from(lo_get(oid), 'UTF8') "
+                     "FROM pg_largeobject_metadata") == [("large object contents",)]
+        assert fetch(url, "SELECT n FROM nodes ORDER BY id") == [(-1,), (2,), (1003,)]

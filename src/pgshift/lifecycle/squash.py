@@ -2,11 +2,12 @@
 and rows.
 
 The migrations are replayed on a scratch database (:mod:`pgshift.review.scratch`, as
-``drift`` does), its schema and rows are dumped with ``pg_dump`` and written as
-``<NAME's number>_squashed.sql``. Before anything is written, that file is applied
-through pgshift's own runner to a second, empty scratch database, whose catalog
-(:mod:`pgshift.review.snapshot`) and rows (count and checksum per table) must equal the
-replayed ones. Never prints.
+``drift`` does), dumped with ``pg_dump`` in the order of a restore (pre-data, the rows,
+post-data) and written as ``<NAME's number>_squashed.sql``. Before anything is written,
+that file is applied through pgshift's own runner to a second, empty scratch database,
+whose catalog (:mod:`pgshift.review.snapshot`), rows (count and checksum per table),
+large objects and database properties (settings, comment, privileges: no squash file
+holds them) must equal the replayed ones. Never prints.
 
 pg_dump's session settings become transaction-local: every ``SET x = v`` becomes
 ``SET LOCAL x = v`` and ``set_config('search_path', '', false)`` becomes
@@ -42,9 +43,13 @@ _DROPPED_SETTINGS = frozenset({"statement_timeout", "lock_timeout", "transaction
 _SET = re.compile(r"^SET (\w+) = (.*);$")
 _SET_NAME = re.compile(r"^SET (\w+) = ", re.MULTILINE)
 _SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false);"
+_SEARCH_PATH_LOCAL = "SELECT pg_catalog.set_config('search_path', '', true);"
 NAMES_PER_LINE = 4
 
 TableRows = dict[str, tuple[int, str]]
+# What database_facts compares; the first three are properties of the database itself.
+DATABASE_FACTS = ("settings of the database", "comment on the database",
+                  "privileges on the database", "large objects")
 
 
 @dataclass(frozen=True)
@@ -134,26 +139,30 @@ def _build_and_prove(migrator: Migrator, files: list[MigrationFile], filename: s
                 replay_one(conn, migration, migrator.variables)
             expected = snapshot.take(conn)
             expected_rows = _table_rows(conn, ())
-            triggers = _user_triggers(conn)
+            expected_facts = database_facts(conn)
         text = _squash_text(replay_url, filename, [f.name for f in files],
-                            [p.squashes for p in parsed], triggers)
+                            [p.squashes for p in parsed])
     with scratch.scratch_database(server, "pgshift_squash_check") as check_url:
-        actual, actual_rows = _apply_through_runner(check_url, filename, text, migrator)
+        actual, actual_rows, actual_facts = _apply_through_runner(
+            check_url, filename, text, migrator)
     differences = _differences(expected, actual, expected_rows, actual_rows)
+    differences += _fact_differences(expected_facts, actual_facts)
     tables = tuple((name, count) for name, (count, _sum) in sorted(expected_rows.items())
                    if count)
     return text, tables, differences, describe_target(server)
 
 
 def _squash_text(url: str, filename: str, names: list[str],
-                 squashes: list[tuple[str, ...]], triggers: list[tuple[str, str]]) -> str:
-    """The squash file: header, the schema, the rows (user triggers off while they are
-    inserted), a DOWN that refuses."""
+                 squashes: list[tuple[str, ...]]) -> str:
+    """The squash file: header, the schema in pg_dump's three sections (pre-data, the
+    rows, post-data: indexes, constraints, triggers, rules, policies and materialized
+    view contents come after the rows, as in a restore), a DOWN that refuses."""
     from pgshift.review.dump import run_pg_dump
 
-    schema = run_pg_dump(url, ["--schema-only", "--no-owner"])
-    data = run_pg_dump(url, ["--data-only", "--no-owner", "--no-privileges",
+    pre = run_pg_dump(url, ["--section=pre-data", "--no-owner"])
+    data = run_pg_dump(url, ["--section=data", "--no-owner", "--no-privileges",
                              "--inserts", "--rows-per-insert=500"])
+    post = run_pg_dump(url, ["--section=post-data", "--no-owner"])
     # a squash file squashed again: it stands for what it replaced
     replaced = list(dict.fromkeys(n for name, earlier in zip(names, squashes, strict=True)
                                   for n in (earlier or (name,))))
@@ -163,18 +172,18 @@ def _squash_text(url: str, filename: str, names: list[str],
              f"-- pgshift: squashes {replaced[0]}..{replaced[-1]}"]
     lines += [f"-- pgshift: replaces {' '.join(replaced[i:i + NAMES_PER_LINE])}"
               for i in range(0, len(replaced), NAMES_PER_LINE)]
-    names_set = sorted({"search_path", *_SET_NAME.findall(schema + data)} - _DROPPED_SETTINGS)
+    names_set = sorted({"search_path", *_SET_NAME.findall(pre + data + post)}
+                       - _DROPPED_SETTINGS)
     values = ", ".join(f"('{n}')" for n in names_set)
     lines += ["-- pgshift: no-placeholders", "", "-- UP",
               "-- The settings below are transaction-local; saved here, restored at the end",
               "SELECT pg_catalog.set_config('pgshift.squash_' || name, "
-              f"pg_catalog.current_setting(name), true) FROM (VALUES {values}) AS s(name);",
-              _transaction_local(schema)]
-    off = [f"ALTER TABLE {table} DISABLE TRIGGER {trigger};" for table, trigger in triggers]
-    on = [f"ALTER TABLE {table} ENABLE TRIGGER {trigger};" for table, trigger in triggers]
-    body = _transaction_local(data)
-    if "INSERT INTO" in body or "setval" in body:
-        lines += ["-- Rows the squashed migrations inserted", *off, body, *on]
+              f"pg_catalog.current_setting(name), true) FROM (VALUES {values}) AS s(name);"]
+    for title, section in (("", pre), ("-- Rows the squashed migrations inserted", data),
+                           ("-- Indexes, constraints, triggers, rules, policies", post)):
+        body = _transaction_local(section)
+        if _has_statements(body):
+            lines += [title, body] if title else [body]
     lines += ["", "SELECT pg_catalog.set_config(name, pg_catalog.current_setting("
               f"'pgshift.squash_' || name), true) FROM (VALUES {values}) AS s(name);",
               "", "-- DOWN",
@@ -184,15 +193,25 @@ def _squash_text(url: str, filename: str, names: list[str],
     return "\n".join(lines)
 
 
+def _has_statements(body: str) -> bool:
+    """Whether a section of pg_dump's output holds more than its settings and comments."""
+    return any(line and not line.startswith(("--", "SET LOCAL ", _SEARCH_PATH_LOCAL))
+               for line in body.split("\n"))
+
+
 def _transaction_local(dump: str) -> str:
     """pg_dump's output with its session settings made transaction-local and its psql
-    meta-commands (``\\restrict``, ``\\connect``) left out."""
+    meta-commands (``\\restrict``, ``\\connect``) left out, and the ``BEGIN``/``COMMIT``
+    that wrap the contents of large objects (the migration's transaction holds them)."""
     out: list[str] = []
+    blobs = False
     for line in dump.split("\n"):
-        if line.startswith("\\"):
+        if line.startswith(("-- Name: ", "-- Data for Name: ")):
+            blobs = line.endswith("; Type: BLOBS; Schema: -; Owner: -")
+        if line.startswith("\\") or (blobs and line in {"BEGIN;", "COMMIT;"}):
             continue
         if line == _SEARCH_PATH:
-            out.append("SELECT pg_catalog.set_config('search_path', '', true);")
+            out.append(_SEARCH_PATH_LOCAL)
             continue
         setting = _SET.match(line)
         if setting:
@@ -201,18 +220,6 @@ def _transaction_local(dump: str) -> str:
             continue
         out.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
-
-
-def _user_triggers(conn: Any) -> list[tuple[str, str]]:
-    """(table, trigger), quoted, of the enabled user triggers (not partition clones)."""
-    rows = conn.execute(
-        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), "
-        "pg_catalog.quote_ident(t.tgname) FROM pg_catalog.pg_trigger t "
-        "JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgparentid = 0 "
-        "ORDER BY 1, 2").fetchall()
-    return [(str(r[0]), str(r[1])) for r in rows]
 
 
 def _table_rows(conn: Any, exclude: tuple[tuple[str, str], ...]) -> TableRows:
@@ -237,10 +244,30 @@ def _table_rows(conn: Any, exclude: tuple[tuple[str, str], ...]) -> TableRows:
     return found
 
 
+def database_facts(conn: Any) -> dict[str, str]:
+    """What the schema snapshot and the table rows leave out, by name: the properties of
+    the database itself (its settings, comment and privileges, which pg_dump writes only
+    with ``--create``, naming the database) and its large objects (count, checksum)."""
+    row = conn.execute(
+        "SELECT (SELECT pg_catalog.string_agg(coalesce(r.rolname, 'every role') || ': ' "
+        "|| pg_catalog.array_to_string(s.setconfig, ', '), '; ' ORDER BY r.rolname) "
+        "FROM pg_catalog.pg_db_role_setting s LEFT JOIN pg_catalog.pg_roles r "
+        "ON r.oid = s.setrole WHERE s.setdatabase = d.oid), "
+        "pg_catalog.shobj_description(d.oid, 'pg_database'), "
+        "coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))::text, "
+        "(SELECT count(*) || ' (checksum ' || md5(coalesce(pg_catalog.string_agg("
+        "m.oid::text || ':' || md5(pg_catalog.lo_get(m.oid)), ',' ORDER BY m.oid), '')) "
+        "|| ')' FROM pg_catalog.pg_largeobject_metadata m) "
+        "FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()"
+    ).fetchone()
+    return {name: "none" if value is None else str(value)
+            for name, value in zip(DATABASE_FACTS, row, strict=True)}
+
+
 def _apply_through_runner(url: str, filename: str, text: str,
-                          migrator: Migrator) -> tuple[Snapshot, TableRows]:
+                          migrator: Migrator) -> tuple[Snapshot, TableRows, dict[str, str]]:
     """Migrate an empty database with the squash file alone; its catalog and rows,
-    tracking tables left out."""
+    tracking tables left out; the facts of :func:`database_facts`."""
     from pgshift.db import catalog
     from pgshift.db.connect import connect
     from pgshift.engine.migrator import Migrator as Runner
@@ -260,7 +287,8 @@ def _apply_through_runner(url: str, filename: str, text: str,
         table = runner.table.qualified(schema or "")
         left_out = ((str(table.schema), table.name),
                     (str(table.progress.schema), table.progress.name))
-        return snapshot.take(conn, exclude=list(left_out)), _table_rows(conn, left_out)
+        return (snapshot.take(conn, exclude=list(left_out)), _table_rows(conn, left_out),
+                database_facts(conn))
 
 
 def _differences(expected: Snapshot, actual: Snapshot, expected_rows: Mapping[str, Any],
@@ -276,6 +304,19 @@ def _differences(expected: Snapshot, actual: Snapshot, expected_rows: Mapping[st
                          f"{got[0] if got else 0} from the squash file"
                          + (" (same count, different contents)" if want and got
                             and want[0] == got[0] else ""))
+    return tuple(found)
+
+
+def _fact_differences(expected: Mapping[str, str],
+                      actual: Mapping[str, str]) -> tuple[str, ...]:
+    found = []
+    for name in DATABASE_FACTS:
+        if expected[name] != actual[name]:
+            note = ("" if name == "large objects" else " (a squash file builds what is "
+                    "inside a database, not the database's own settings, comment or "
+                    "privileges)")
+            found.append(f"{name}: {expected[name]} replayed, {actual[name]} from the "
+                         f"squash file{note}")
     return tuple(found)
 
 
