@@ -5,15 +5,17 @@ the other tool's table is never changed."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from pgshift.lifecycle.importing import convert
+from pgshift.lifecycle.importing import convert, flyway_checksum
 from pgtest import Cli, execute, fetch, ok, one_json, run, table_exists, tracking_rows
 
 
@@ -348,8 +350,12 @@ def test_flyway_failed_row_and_row_without_file(cli: Cli, db_url: str,
 
 
 @pytest.mark.parametrize("extra, named", [
-    ({"R__People_view.sql": "create view people as select 1;\n"}, "R__People_view.sql"),
     ({"V3__Backfill.java": "class V3__Backfill {}\n"}, "V3__Backfill.java"),
+    # two repeatables whose pgshift names collide: both named
+    ({"R__People_view.sql": "create view people as select 1;\n",
+      "R__people-view.sql": "create view people as select 2;\n"},
+     "R__People_view.sql and R__people-view.sql would both become "
+     "repeatable/people_view.sql"),
 ])
 def test_flyway_refused_by_name(cli: Cli, db_url: str, tmp_path: Path,
                                 extra: dict[str, str], named: str) -> None:
@@ -358,6 +364,96 @@ def test_flyway_refused_by_name(cli: Cli, db_url: str, tmp_path: Path,
     result = run(cli, db_url, target, "import", "--from", "flyway", str(source))
     assert result.exit_code == 2 and named in result.stderr
     assert not target.exists()
+
+
+PEOPLE_VIEW = ("create or replace view people as\r\n  select ID, NAME from PERSON;\r\n")
+COUNT_OLD = ("create or replace function count_people() returns bigint\n"
+             "language sql as $$ select count(*) from PERSON $$;\n")
+COUNT_NEW = COUNT_OLD.replace("count(*)", "count(*) + 0")
+REPEATABLES = {"R__People_view.sql": PEOPLE_VIEW, "R__Count_people.sql": COUNT_NEW}
+
+
+def flyway_crc32(text: str) -> int:
+    """Flyway's checksum as its ChecksumCalculator computes it: CRC32 updated with each
+    line (BufferedReader.readLine: no line break), UTF-8; stored as a Java int."""
+    crc = 0
+    for line in io.StringIO(text, newline=None):
+        crc = zlib.crc32(line.rstrip("\n").encode("utf-8"), crc)
+    return crc - (1 << 32) if crc >= (1 << 31) else crc
+
+
+def flyway_repeatable_run(url: str, rank: int, script: str, text: str) -> None:
+    """As Flyway records a run of a repeatable: no version, type SQL, its checksum."""
+    execute(url, text.replace("\r", ""))
+    execute(url, "INSERT INTO flyway_schema_history (installed_rank, version, description,"
+            " type, script, checksum, installed_by, execution_time, success) VALUES "
+            "(%s, NULL, %s, 'SQL', %s, %s, 'postgres', 3, true)",
+            [rank, script[3:-4].replace("_", " "), script, flyway_crc32(text)])
+
+
+def test_flyway_checksum_is_flyways() -> None:
+    for text in ("", "select 1;", "a\nb\n", "a\r\nb\r\n\r\n", "é\rx", PEOPLE_VIEW):
+        assert flyway_checksum(text) == flyway_crc32(text), text
+    assert flyway_checksum("a\nb") == flyway_checksum("a\r\nb\n") != flyway_checksum("a b")
+
+
+def test_flyway_repeatables_adopted_when_current(cli: Cli, db_url: str,
+                                                 tmp_path: Path) -> None:
+    source = write(tmp_path / "sql", {**FLYWAY, **REPEATABLES})
+    flyway_history(db_url, source, [("1", "V1__Create_person_table.sql"),
+                                    ("1.1", "V1_1__Add_email.sql")])
+    flyway_repeatable_run(db_url, 3, "R__People_view.sql",
+                          "create view people as select ID, NAME from PERSON where false;")
+    flyway_repeatable_run(db_url, 4, "R__Count_people.sql", COUNT_OLD)
+    flyway_repeatable_run(db_url, 5, "R__People_view.sql", PEOPLE_VIEW)  # latest: current
+    before = rows(db_url, "flyway_schema_history")
+    target = tmp_path / "migrations"
+    dry = ok(run(cli, db_url, target, "import", "--from", "flyway", "--dry-run", str(source)))
+    assert "repeatable/people_view.sql  <- R__People_view.sql  [executed (batch 0)]" in (
+        dry.stdout)
+    assert ("repeatable/count_people.sql  <- R__Count_people.sql  [pending: changed since "
+            "Flyway applied it") in dry.stdout
+    assert not target.exists() and not table_exists(db_url, "_migrations")
+
+    doc = one_json(ok(run(cli, db_url, target, "--json", "import", "--from", "flyway",
+                          str(source))))
+    assert [f["name"] for f in doc["files"]][-2:] == ["repeatable/count_people.sql",
+                                                      "repeatable/people_view.sql"]
+    assert doc["recorded"] == ["001_v1_create_person_table.sql", "002_v1_1_add_email.sql",
+                               "repeatable/people_view.sql"]
+    assert any("R__Count_people.sql: changed since Flyway last applied it" in w
+               for w in doc["warnings"]), doc["warnings"]
+    assert (target / "repeatable" / "people_view.sql").read_text().endswith(
+        "-- UP\ncreate or replace view people as\n  select ID, NAME from PERSON;\n")
+    assert fetch(db_url, "SELECT name, batch, up_sql FROM _migrations_versions") == [
+        ("repeatable/people_view.sql", 0,
+         "create or replace view people as\n  select ID, NAME from PERSON;\n")]
+    status = one_json(ok(run(cli, db_url, target, "--json", "status")))
+    states = {m["name"]: m["state"] for m in status["migrations"]}
+    assert states["repeatable/people_view.sql"] == "executed"
+    assert states["repeatable/count_people.sql"] == "pending"
+
+    ok(run(cli, db_url, target, "migrate"))
+    assert adopted(db_url) == {"001_v1_create_person_table.sql": 0,
+                               "002_v1_1_add_email.sql": 0, "003_v2_add_people.sql": 1,
+                               "repeatable/people_view.sql": 0,
+                               "repeatable/count_people.sql": 1}
+    assert fetch(db_url, "SELECT count_people(), (SELECT count(*) FROM people)") == [(1, 1)]
+    assert "count(*) + 0" in fetch(db_url, "SELECT prosrc FROM pg_proc "
+                                   "WHERE proname = 'count_people'")[0][0]
+    assert rows(db_url, "flyway_schema_history") == before
+
+
+def test_flyway_repeatable_row_without_file_is_a_warning(cli: Cli, db_url: str,
+                                                         tmp_path: Path) -> None:
+    source = write(tmp_path / "sql", FLYWAY)
+    flyway_history(db_url, source, [("1", "V1__Create_person_table.sql")])
+    flyway_repeatable_run(db_url, 2, "R__Old_view.sql", "create view old as select 1;")
+    target = tmp_path / "migrations"
+    result = ok(run(cli, db_url, target, "import", "--from", "flyway", str(source)))
+    assert ("flyway_schema_history lists the repeatable 'Old view' as applied, but no R__ "
+            "file has that description") in result.stderr
+    assert adopted(db_url) == {"001_v1_create_person_table.sql": 0}
 
 
 def test_dbmate_row_without_file(cli: Cli, db_url: str, tmp_path: Path) -> None:

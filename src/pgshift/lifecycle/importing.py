@@ -5,12 +5,18 @@ other tool's order). Adopting (:func:`import_migrations`) reads the other tool's
 table (never changes it), refuses dirty or failed rows and rows without a file, then writes
 the converted files and records the applied ones in batch 0 with their checksums, in one
 transaction of the tracking table (rows through :mod:`pgshift.db.store`). Never prints.
+
+Flyway's repeatable migrations (``R__<description>.sql``) become pgshift repeatables
+(``repeatable/<name>.sql``); one is recorded as applied when Flyway's latest successful
+run of it (its history row with that description and no version) has the file's current
+Flyway checksum (:func:`flyway_checksum`); otherwise pgshift's next ``migrate`` applies it.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +38,7 @@ HISTORY_TABLES: dict[Tool, str] = {
     "golang-migrate": "schema_migrations", "flyway": "flyway_schema_history",
 }
 IMPORT_BATCH = 0
+REPEATABLE_PREFIX = "repeatable/"
 
 
 @dataclass(frozen=True)
@@ -44,17 +51,26 @@ class ConvertedFile:
     name: str
     text: str
     no_transaction: bool
+    flyway_checksum: int | None = None  # set for a Flyway repeatable only
+
+    @property
+    def repeatable(self) -> bool:
+        """A repeatable migration (``repeatable/<name>.sql``); ``version`` then holds the
+        description Flyway records for it."""
+        return self.name.startswith(REPEATABLE_PREFIX)
 
 
 @dataclass(frozen=True)
 class ImportedFile:
-    """A converted file and whether the other tool's history lists it as applied."""
+    """A converted file and whether the other tool's history lists it as applied
+    (``note``: why an applied one is not recorded)."""
 
     name: str
     sources: tuple[str, ...]
     applied: bool
     no_transaction: bool
     checksum: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,8 +213,8 @@ def convert(tool: Tool, source: Path) -> tuple[list[ConvertedFile], list[str]]:
     """Every migration of ``source`` as pgshift text, in the tool's order; and warnings.
 
     Raises:
-        UsageRefused: a migration in code (Go, Java), a Flyway repeatable, two files of
-        one version, no migration. MigrationFileError: a file the tool would not accept.
+        UsageRefused: a migration in code (Go, Java), two files of one version, two Flyway
+        repeatables of one name, no migration. MigrationFileError: a file the tool would not accept.
     """
     if not source.is_dir():
         raise UsageRefused(f"import: {source} is not a directory")
@@ -296,6 +312,7 @@ def _convert_flyway(source: Path) -> tuple[list[ConvertedFile], list[str]]:
     undos: dict[tuple[int, ...], Path] = {}
     warnings: list[str] = []
     refused: list[str] = []
+    repeatables: list[Path] = []
     for path in _files(source, recursive=True):
         match = _FLYWAY_FILE.match(path.name)
         if not match:
@@ -309,7 +326,7 @@ def _convert_flyway(source: Path) -> tuple[list[ConvertedFile], list[str]]:
             refused.append(f"{path.name} (code, not SQL)")
             continue
         if kind == "R":
-            refused.append(f"{path.name} (a repeatable migration)")
+            repeatables.append(path)
             continue
         if not version_text.strip("._"):
             raise UsageRefused(f"import --from flyway: {path.name} has no version")
@@ -325,8 +342,7 @@ def _convert_flyway(source: Path) -> tuple[list[ConvertedFile], list[str]]:
             undos[version] = path
     if refused:
         raise UsageRefused(f"import --from flyway: {'; '.join(refused)}: nothing was written",
-                           hint="keep repeatable objects in pgshift's DIR/repeatable/ and "
-                           "code migrations as SQL")
+                           hint="rewrite code migrations as SQL")
     orphans = sorted(p.name for v, p in undos.items() if v not in ups)
     if orphans:
         raise UsageRefused(f"import --from flyway: {', '.join(orphans)}: an undo file "
@@ -346,7 +362,48 @@ def _convert_flyway(source: Path) -> tuple[list[ConvertedFile], list[str]]:
                                  render_file(name, "flyway", sources, _text(path),
                                              _text(undo) if undo else None,
                                              no_transaction=False), False))
-    return out, warnings
+    return out + _flyway_repeatables(source, repeatables), warnings
+
+
+def flyway_checksum(text: str) -> int:
+    """Flyway's checksum of a migration file's decoded text (BOM dropped): CRC32 over its
+    lines, UTF-8, without their line breaks, as a signed 32-bit integer."""
+    crc = zlib.crc32(text.replace("\r", "").replace("\n", "").encode("utf-8"))
+    return crc - (1 << 32) if crc >= (1 << 31) else crc
+
+
+def repeatable_name(description: str) -> str:
+    """``repeatable/<name>.sql`` for Flyway's ``R__<description>.sql``: the description
+    lowercased, other characters than ``[a-z0-9_]`` as ``_``."""
+    name = re.sub(r"[^a-z0-9_]+", "_", description.lower()).strip("_") or "repeatable"
+    return f"{REPEATABLE_PREFIX}{name}.sql"
+
+
+def _flyway_repeatables(source: Path, paths: Sequence[Path]) -> list[ConvertedFile]:
+    """The Flyway repeatables as pgshift repeatables, in name order; ``version`` is the
+    description Flyway records (``_`` as spaces).
+
+    Raises: UsageRefused — two files would get the same name (both named).
+    """
+    taken: dict[str, Path] = {}
+    out: list[ConvertedFile] = []
+    for path in paths:
+        match = _FLYWAY_FILE.match(path.name)
+        description = match.group(3) if match else path.stem
+        name = repeatable_name(description)
+        if name in taken:
+            raise UsageRefused(f"import --from flyway: {taken[name].relative_to(source)} and "
+                               f"{path.relative_to(source)} would both become {name}; "
+                               "nothing was written",
+                               hint="rename one of them (Flyway keys a repeatable by its "
+                               "description)")
+        taken[name] = path
+        text = _text(path)
+        out.append(ConvertedFile(description.replace("_", " "), (path.name,), name,
+                                 render_file(name, "flyway", [path.name], text, None,
+                                             no_transaction=False), False,
+                                 flyway_checksum(text)))
+    return sorted(out, key=lambda c: c.name)
 
 
 # --- the other tool's history (read only) ------------------------------------------------
@@ -354,11 +411,14 @@ def _convert_flyway(source: Path) -> tuple[list[ConvertedFile], list[str]]:
 
 @dataclass(frozen=True)
 class History:
-    """The versions the other tool applied, and the rows that forbid an import."""
+    """The versions the other tool applied, and the rows that forbid an import;
+    ``repeatables``: (description, checksum) of Flyway's latest successful run of each
+    repeatable."""
 
     exists: bool
     applied: tuple[str, ...]
     bad: tuple[str, ...]
+    repeatables: tuple[tuple[str, int | None], ...] = ()
 
 
 def _fetch(conn: psycopg.Connection[Any], query: str, table: str) -> list[tuple[Any, ...]]:
@@ -394,27 +454,38 @@ def read_history(conn: psycopg.Connection[Any], tool: Tool,
                     bad.append(f"version {version} has no file")
                 applied = [c.version for c in converted if int(c.version) <= current]
     else:
-        rows = _fetch(conn, "SELECT installed_rank, version, description, type, script, "
-                      "success FROM {} ORDER BY installed_rank", table)
-        done: dict[tuple[int, ...], str] = {}
-        for rank, version, description, kind, script, success in rows:
-            if not success:
-                bad.append(f"installed_rank {rank}: {script or description} failed "
-                           "(success = false)")
-                continue
-            if version is None or kind in ("SCHEMA", "BASELINE", "DELETE"):
-                continue
+        return _flyway_history(conn, table)
+    return History(True, tuple(applied), tuple(bad))
+
+
+def _flyway_history(conn: psycopg.Connection[Any], table: str) -> History:
+    """flyway_schema_history read as Flyway does: per version the latest row (an undo
+    cancels it); per repeatable (no version, type SQL) the latest run's checksum."""
+    rows = _fetch(conn, "SELECT installed_rank, version, description, type, script, "
+                  "success, checksum FROM {} ORDER BY installed_rank", table)
+    bad: list[str] = []
+    done: dict[tuple[int, ...], str] = {}
+    repeatables: dict[str, int | None] = {}
+    for rank, version, description, kind, script, success, checksum in rows:
+        if not success:
+            bad.append(f"installed_rank {rank}: {script or description} failed "
+                       "(success = false)")
+        elif version is None and kind == "SQL":
+            repeatables[str(description)] = None if checksum is None else int(checksum)
+        elif version is None and kind == "DELETE":
+            repeatables.pop(str(description), None)
+        elif version is not None and kind not in ("SCHEMA", "BASELINE", "DELETE"):
             key = flyway_version(str(version))
             if kind.startswith("UNDO"):
                 done.pop(key, None)
             else:
                 done[key] = str(version)
-        applied = [".".join(map(str, k)) for k in sorted(done)]
-    return History(True, tuple(applied), tuple(bad))
+    applied = [".".join(map(str, k)) for k in sorted(done)]
+    return History(True, tuple(applied), tuple(bad), tuple(sorted(repeatables.items())))
 
 
 def _check_history(tool: Tool, history: History, converted: Sequence[ConvertedFile]) -> None:
-    versions = {c.version for c in converted}
+    versions = {c.version for c in converted if not c.repeatable}
     without = [f"version {v} has no file" for v in history.applied if v not in versions]
     problems = list(history.bad) + without
     if problems:
@@ -465,19 +536,51 @@ def import_migrations(migrator: Migrator, tool: Tool, source: Path, *,
         if not history.exists:
             warnings.append(f"no {HISTORY_TABLES[tool]} table: nothing is recorded as "
                             "executed")
-        applied = set(history.applied)
+        notes = _repeatable_notes(tool, history, converted, warnings)
+        applied = {c.name for c in converted if _adopted(c, history)}
         recorded = {r.name for r in session.state.rows}
-        again = [c.name for c in converted if c.version in applied and c.name in recorded]
+        again = sorted(applied & recorded)
         if again:
             raise StateError(f"import: {', '.join(again)} already recorded in "
                              f"{session.table.display}; nothing was written")
-        files_out = tuple(ImportedFile(c.name, c.sources, c.version in applied,
-                                       c.no_transaction, parsed[c.name].checksum)
+        files_out = tuple(ImportedFile(c.name, c.sources, c.name in applied,
+                                       c.no_transaction, parsed[c.name].checksum,
+                                       notes.get(c.name, ""))
                           for c in converted)
         if not dry_run:
             _record_and_write(session, migrator.directory, converted, applied, parsed)
     return ImportResult(tool, str(source), str(migrator.directory), HISTORY_TABLES[tool],
                         files_out, dry_run, tuple(warnings), time.monotonic() - started)
+
+
+def _adopted(item: ConvertedFile, history: History) -> bool:
+    """Whether ``item`` is recorded as applied: its version is in the history; for a
+    repeatable, Flyway's latest run of it had the file's current checksum."""
+    if not item.repeatable:
+        return item.version in history.applied
+    runs = dict(history.repeatables)
+    return item.version in runs and runs[item.version] == item.flyway_checksum
+
+
+def _repeatable_notes(tool: Tool, history: History, converted: Sequence[ConvertedFile],
+                      warnings: list[str]) -> dict[str, str]:
+    """Why a repeatable the history lists is not recorded (by name), with a warning for
+    it and for each listed repeatable that has no file."""
+    runs = dict(history.repeatables)
+    notes: dict[str, str] = {}
+    for item in converted:
+        if item.repeatable and item.version in runs and not _adopted(item, history):
+            notes[item.name] = "changed since Flyway applied it: migrate applies it"
+            warnings.append(f"{item.sources[0]}: changed since Flyway last applied it "
+                            f"(checksum {runs[item.version]}, the file's is "
+                            f"{item.flyway_checksum}): {item.name} is not recorded, so "
+                            "the next pgshift migrate applies it")
+    described = {c.version for c in converted if c.repeatable}
+    for description in sorted(set(runs) - described):
+        warnings.append(f"{HISTORY_TABLES[tool]} lists the repeatable '{description}' as "
+                        "applied, but no R__ file has that description: nothing recorded "
+                        "for it")
+    return notes
 
 
 def _parse_all(converted: Sequence[ConvertedFile]) -> dict[str, ParsedMigration]:
@@ -498,8 +601,10 @@ def _parse_all(converted: Sequence[ConvertedFile]) -> dict[str, ParsedMigration]
 
 def _record_and_write(session: Session, directory: Path, converted: Sequence[ConvertedFile],
                       applied: set[str], parsed: dict[str, ParsedMigration]) -> None:
-    """In one transaction of the tracking table: the applied ones recorded in batch 0,
-    then every file written (a failure removes the files and rolls the rows back)."""
+    """In one transaction of the tracking table: the applied ones (by name) recorded in
+    batch 0 (a repeatable as ``migrate`` records it: its row and its UP in the versions
+    table), then every file written (a failure removes the files and rolls the rows
+    back)."""
     from pgshift.db import store
 
     conn, state = session.conn, session.state
@@ -507,10 +612,19 @@ def _record_and_write(session: Session, directory: Path, converted: Sequence[Con
         if not state.exists or state.legacy or not state.has_progress_table:
             store.create_or_upgrade(conn, session.table, state)
         for item in converted:
-            if item.version in applied:
+            migration = parsed[item.name]
+            if item.name not in applied:
+                continue
+            if item.repeatable:
+                store.record_repeatable(conn, session.table, name=item.name,
+                                        batch=IMPORT_BATCH, checksum=migration.checksum,
+                                        duration_ms=0,
+                                        up_sql=migration.up.text.strip("\n") + "\n",
+                                        down_sql=migration.down_sql)
+            else:
                 store.insert(conn, session.table, name=item.name, batch=IMPORT_BATCH,
-                             checksum=parsed[item.name].checksum, duration_ms=0,
-                             down_sql=parsed[item.name].down_sql)
+                             checksum=migration.checksum, duration_ms=0,
+                             down_sql=migration.down_sql)
         _write_all(directory, converted)
 
 
@@ -522,6 +636,7 @@ def _write_all(directory: Path, converted: Sequence[ConvertedFile]) -> None:
     try:
         for item in converted:
             path = directory / item.name
+            path.parent.mkdir(exist_ok=True)
             with path.open("x", encoding="utf-8", newline="\n") as handle:
                 written.append(path)
                 handle.write(item.text)

@@ -80,6 +80,7 @@ def import_text(result: ImportResult) -> str:
     lines = []
     for f in result.files:
         state = "executed (batch 0)" if f.applied else "pending"
+        state += f": {f.note}" if f.note else ""
         extra = ", no transaction" if f.no_transaction else ""
         lines.append(f"  {f.name}  <- {', '.join(f.sources)}  [{state}{extra}]")
     recorded = len(result.recorded)
@@ -96,7 +97,8 @@ def import_json(result: ImportResult) -> dict[str, Any]:
             "directory": result.directory, "history_table": result.history_table,
             "dry_run": result.dry_run, "batch": 0,
             "files": [{"name": f.name, "sources": list(f.sources), "executed": f.applied,
-                       "no_transaction": f.no_transaction, "checksum": f.checksum}
+                       "no_transaction": f.no_transaction, "checksum": f.checksum,
+                       "note": f.note}
                       for f in result.files],
             "recorded": list(result.recorded), "warnings": list(result.warnings),
             "seconds": round(result.seconds, 3)}
