@@ -8,10 +8,10 @@ so an edited file is always read again. They are a JSON file.
 
 **Parses** for the runs: a file about to be applied is read, and its parse is reused only
 when the file's whole text (and name) hashes to the same SHA-256 as when it was parsed,
-with the same pgshift and the same installed pglast: applying the same migrations to a new database (a CI
-run, a test database, another environment) does not parse them again. They are a pickle
-of pgshift's own parse results, read only by the user who wrote it, loaded only by a
-command that applies or plans migrations.
+with the same pgshift and the same installed pglast: applying the same migrations to a
+new database (a CI run, a test database, another environment) does not parse them again.
+They are a pickle of pgshift's own parse results, read only by the user who wrote it,
+loaded only by a command that applies or plans migrations.
 
 Both live under the user's cache directory, one pair of files per migrations directory,
 written atomically (readable by the user only); a missing, stale or corrupt cache only
