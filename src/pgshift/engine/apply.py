@@ -223,7 +223,7 @@ class Applier:
                 store.record_repeatable(c, table, name=migration.name, batch=batch,
                                         checksum=migration.checksum,
                                         duration_ms=_ms(started),
-                                        up_sql=migration.up.text.strip("\n") + "\n",
+                                        up_sql=migration.up_sql,
                                         down_sql=migration.down_sql)
                 return
             store.insert(c, table, name=migration.name, batch=batch,

@@ -547,18 +547,38 @@ def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
                 problem=down_problem(row.name, section))
 
 
-def repeatable_restore(row: AppliedRow, previous_up: str, current_down: str | None) -> Down:
-    """Rolling back the batch that re-applied repeatable ``row`` runs, in one transaction,
-    the DOWN section of the version being undone (``current_down``, as recorded; so that
-    e.g. a view that gained columns can be re-created with fewer) and then the UP section
-    of the version before it (``previous_up``, as recorded then)."""
+@dataclass(frozen=True)
+class Restore:
+    """The section that restores the previous version of a repeatable migration, whether
+    it runs outside a transaction and why, and ``problem`` (``file:line: …``) why it
+    cannot run."""
+
+    section: sqlfile.Section
+    no_transaction: bool
+    reasons: tuple[str, ...]
+    problem: str | None
+
+
+def restore_section(name: str, previous_up: str, current_down: str | None) -> Restore:
+    """How a repeatable's previous version is restored: in one transaction, the DOWN
+    section of the version being undone (``current_down``, as recorded; so that e.g. a
+    view that gained columns can be re-created with fewer) and then the UP section of the
+    version before it (``previous_up``, as recorded then). Rollback and ``verify`` both
+    build it here."""
     from pgshift.files import sqlfile
 
     text = previous_up if not current_down else current_down.rstrip("\n") + "\n" + previous_up
-    section = sqlfile.parse_down(text, row.name)
-    return Down(row, section, "stored", section.needs_no_transaction,
-                _reasons(section, directive=False),
-                problem=down_problem(row.name, section, stored=True))
+    section = sqlfile.parse_down(text, name)
+    return Restore(section, section.needs_no_transaction, _reasons(section, directive=False),
+                   down_problem(name, section, stored=True))
+
+
+def repeatable_restore(row: AppliedRow, previous_up: str, current_down: str | None) -> Down:
+    """Rolling back the batch that re-applied repeatable ``row`` restores the version
+    before it (:func:`restore_section`)."""
+    restore = restore_section(row.name, previous_up, current_down)
+    return Down(row, restore.section, "stored", restore.no_transaction, restore.reasons,
+                problem=restore.problem)
 
 
 def _reasons(section: sqlfile.Section, *, directive: bool) -> tuple[str, ...]:

@@ -195,6 +195,11 @@ class ParsedMigration:
         return self.no_transaction_directive or bool(self.down and self.down.needs_no_transaction)
 
     @property
+    def up_sql(self) -> str:
+        """The UP section as written, as a repeatable migration's version is recorded."""
+        return self.up.text.strip("\n") + "\n"
+
+    @property
     def down_sql(self) -> str | None:
         """The DOWN section as written (also when it has a problem), for the tracking
         table; None when there is none."""
