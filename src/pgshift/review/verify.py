@@ -6,6 +6,11 @@ then it runs UP again and compares with the schema after the first UP. The migra
 left applied, so each one is verified on top of all earlier ones. The caller supplies the
 function that runs a section, so the sections run exactly as ``migrate`` runs them:
 :func:`verify_migrations` does so with pgshift's runner on a scratch database.
+
+:func:`verify_migrations` then checks the restore of each repeatable migration verified:
+with everything applied, the section that rolling back its re-apply runs
+(:func:`pgshift.engine.policy.restore_section`: its DOWN, then the UP of the version
+before it, here its own) must leave the schema as it was.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pgshift.db import runner
 from pgshift.engine import failures, policy
 from pgshift.engine.apply import placeholder_values
 from pgshift.errors import (
+    ConnectionFailed,
     MigrationFailed,
     PgshiftError,
     RollbackFailed,
@@ -40,6 +46,9 @@ if TYPE_CHECKING:
 
 RunSection = Callable[[psycopg.Connection[Any], str, bool], None]
 """``run_section(conn, sql, no_transaction)`` runs one section; it raises on failure."""
+
+# How a difference between the schema before a section and after it is worded.
+VERBS = {"added": "leaves", "removed": "removes", "changed": "changes"}
 
 
 @dataclass(frozen=True)
@@ -154,10 +163,9 @@ class _Checker:
             self.problems.append("has no DOWN section")
             return self.problems
         self._run("DOWN", down_sql)
-        verbs = {"added": "leaves", "removed": "removes", "changed": "changes"}
         not_undone = snapshot.diff(before_up, self._snapshot())
         for difference in not_undone:
-            self.problems.append(f"DOWN of {name} {verbs[difference.kind]} {difference}")
+            self.problems.append(f"DOWN of {name} {VERBS[difference.kind]} {difference}")
         self._run("UP", self.migration.up_sql, again=True)
         lead = f"UP of {name} is not repeatable:"
         # An object DOWN did not restore differs after the second UP for that reason alone.
@@ -236,7 +244,9 @@ def verify_migrations(migrator: Migrator, names: Sequence[str] = (), *,
                       on_progress: Callable[[str], None] | None = None) -> VerifyRun:
     """Verify every migration of ``migrator.directory`` in order (or only ``names``, file
     names, with the earlier ones applied first) on a new scratch database: DOWN must undo
-    UP and UP must be repeatable. Sections run through :mod:`pgshift.db.runner` as in
+    UP and UP must be repeatable; then, with everything applied, the restore of each
+    repeatable verified, in the order a rollback runs them, must leave the schema as it
+    was (:func:`check_restores`). Sections run through :mod:`pgshift.db.runner` as in
     ``migrate`` ("already exists" skipped unless ``migrator.strict``). The target
     database is never touched.
 
@@ -293,7 +303,9 @@ def _verify_on(conn: Any, parsed: Sequence[sqlfile.ParsedMigration], wanted: set
             verdicts += _apply_first(conn, migration, run, on_progress)
             first.append(migration.name)
         stopped = migration.name if failed else None
-    return verdicts, first
+    restored = [m for m in parsed if m.name in wanted and directory.is_repeatable(m.name)]
+    return check_restores(conn, restored, verdicts, stopped=stopped, variables=variables,
+                          on_progress=on_progress), first
 
 
 def apply_up(conn: Any, migration: sqlfile.ParsedMigration, *, strict: bool = False,
@@ -353,24 +365,107 @@ def _executor(migration: sqlfile.ParsedMigration, *, strict: bool,
         written = sections[text]
         up = written is migration.up
         outside = migration.no_transaction_directive or written.needs_no_transaction
-        section = written
-        if written.placeholders:
-            section = written.with_values(
-                placeholder_values(conn, variables, migration.name), migration.name)
-        kind = MigrationFailed if up else RollbackFailed
         try:
-            if outside:
-                runner.run_outside_transaction(conn, section, strict=strict or not up)
-            else:
-                runner.run_in_transaction(conn, section, strict=strict or not up)
-        except runner.StatementError as error:
+            run_written(conn, migration.name, written, outside=outside,
+                        strict=strict or not up, up=up, variables=variables)
+        except (StatementFailed, ConnectionFailed):
             failed.append(migration.name)
-            raise failures.failure(kind, migration.name, section, error, done=[],
-                                   creating_table=None, blocking=[],
-                                   masking=placeholders.masker(variables)) from None
-        except runner.InvalidIndex as error:
-            failed.append(migration.name)
-            raise kind(migration.name, server=ServerError(
-                f"index {', '.join(error.names)} is INVALID"), statement=None) from None
+            raise
 
     return run, failed
+
+
+def run_written(conn: Any, name: str, written: sqlfile.Section, *, outside: bool,
+                strict: bool, up: bool, variables: Mapping[str, str]) -> None:
+    """Run section ``written`` of file ``name`` with pgshift's runner, in or ``outside`` a
+    transaction, its placeholders replaced by ``variables`` and the built-ins.
+
+    Raises:
+        MigrationFailed | RollbackFailed (``up`` or not): a statement failed, or left an
+        INVALID index. ConnectionFailed: the connection was lost. MigrationFileError: a
+        placeholder has no value.
+    """
+    section = written
+    if written.placeholders:
+        section = written.with_values(placeholder_values(conn, variables, name), name)
+    kind = MigrationFailed if up else RollbackFailed
+    try:
+        if outside:
+            runner.run_outside_transaction(conn, section, strict=strict)
+        else:
+            runner.run_in_transaction(conn, section, strict=strict)
+    except runner.StatementError as error:
+        raise failures.failure(kind, name, section, error, done=[], creating_table=None,
+                               blocking=[], masking=placeholders.masker(variables)) from None
+    except runner.InvalidIndex as error:
+        raise kind(name, server=ServerError(
+            f"index {', '.join(error.names)} is INVALID"), statement=None) from None
+
+
+# --- the restore of a repeatable migration ----------------------------------------------
+
+
+def check_restores(conn: Any, repeatables: Sequence[sqlfile.ParsedMigration],
+                   verdicts: Sequence[MigrationVerdict], *, stopped: str | None,
+                   variables: Mapping[str, str],
+                   on_progress: Callable[[str], None] | None) -> list[MigrationVerdict]:
+    """``verdicts`` with the problems of restoring each of ``repeatables`` (verified, all
+    applied) added to its verdict: the last one first, as rolling back a batch runs them.
+    When verification ``stopped`` at a failed section, or a restore outside a transaction
+    failed, the state is unknown: the restores left are "not checked"."""
+    found = {v.name: v for v in verdicts}
+    for migration in reversed(repeatables):
+        name, verdict = migration.name, found[migration.name]
+        started = time.perf_counter()
+        if stopped is None:
+            problems, unknown = restore_problems(conn, migration, variables, on_progress)
+            stopped = name if unknown else None
+        elif name == stopped or any(p.startswith("not verified:") for p in verdict.problems):
+            continue
+        else:
+            problems = [f"restore not checked: verification stopped at {stopped}"]
+        merged = (*verdict.problems, *problems)
+        seconds = verdict.seconds + time.perf_counter() - started
+        found[name] = MigrationVerdict(name, not merged, merged, seconds)
+    return list(found.values())
+
+
+def restore_problems(conn: Any, migration: sqlfile.ParsedMigration,
+                     variables: Mapping[str, str],
+                     on_progress: Callable[[str], None] | None) -> tuple[list[str], bool]:
+    """Run on ``conn`` the restore of repeatable ``migration`` exactly as rollback runs it,
+    with the file's own version as the previous one (:func:`policy.restore_section`), and
+    compare the schema with the one before it. Returns the problems (``restore of X
+    leaves/removes/changes …``, ``… failed: …``, ``… cannot run: …``) and whether the state
+    is unknown afterwards (the restore failed outside a transaction)."""
+    name = migration.name
+    if migration.down_problem is not None:  # reported as the DOWN section's problem
+        return [f"restore of {name} not checked: its DOWN section cannot run"], False
+    restore = policy.restore_section(name, migration.up_sql, migration.down_sql)
+    if restore.section.problem is not None:
+        where = "its DOWN section followed by its UP section"
+        problem = restore.section.problem
+        return [f"restore of {name} cannot run: line {problem.line} of {where}: "
+                f"{problem.message}"], False
+    if on_progress is not None:
+        on_progress(f"{name}: restore of the version before (its own)")
+    before = snapshot.take(conn)
+    try:
+        run_written(conn, name, restore.section, outside=restore.no_transaction,
+                    strict=True, up=False, variables=variables)
+    except (psycopg.Error, PgshiftError) as error:
+        return [f"restore of {name} failed: {_restore_message(error)}"], restore.no_transaction
+    return [f"restore of {name} {VERBS[d.kind]} {d}"
+            for d in snapshot.diff(before, snapshot.take(conn))], False
+
+
+def _restore_message(error: psycopg.Error | PgshiftError) -> str:
+    """PostgreSQL's message, with the failing statement's number in the restore (its DOWN,
+    then its UP) and first line, and its SQLSTATE; or the pgshift error's text."""
+    if not isinstance(error, StatementFailed) or error.statement is None:
+        return _message(error)
+    statement = error.statement
+    message = (f"{error.server.message} (statement {statement.index} of {statement.total}: "
+               f"{statement.head})")
+    state = error.server.sqlstate
+    return f"{message} (SQLSTATE {state})" if state else message
