@@ -253,3 +253,29 @@ def test_a_failed_restore_does_not_print_a_placeholder_value(
         "exists (statement 3 of 4: CREATE TEMP TABLE ${stage:ident} ON COMMIT DROP AS "
         "SELECT 1 AS n) (SQLSTATE 42P07)"]
     assert "secret_stage" not in result.stdout + result.stderr
+
+
+def test_restore_problems_are_in_every_output_format(
+        cli: Cli, pg_url: str, db_url: str, migrations: Files) -> None:
+    directory = migrations({"001_items.sql": ITEMS, "repeatable/base.sql": base_view(),
+                            "repeatable/report.sql": REPORT})
+    problem = "restore of repeatable/base.sql removes view report"
+
+    def shown(*args: str) -> str:
+        result = cli("--database-url", db_url, "--dir", str(directory), "verify",
+                     "--scratch-url", pg_url, *args)
+        assert result.exit_code == 1, result.stderr
+        return result.stdout
+
+    text = shown()
+    assert "FAIL  repeatable/base.sql (" in text and f"      {problem}\n" in text
+    github = shown("--format", "github").splitlines()
+    errors = [line for line in github if line.startswith("::error")]
+    assert len(errors) == 1
+    assert errors[0].startswith("::error file=")
+    assert errors[0].endswith(f"repeatable/base.sql,title=pgshift verify::{problem}")
+    sarif = json.loads(shown("--format", "sarif"))
+    results = sarif["runs"][0]["results"]
+    assert [(r["message"]["text"], r["locations"][0]["physicalLocation"]["artifactLocation"]
+             ["uri"].endswith("repeatable/base.sql")) for r in results] == [(problem, True)]
+    assert "| `repeatable/base.sql` | FAIL |" in shown("--format", "markdown")

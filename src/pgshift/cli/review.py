@@ -119,7 +119,9 @@ def plan(ctx: click.Context, strict: bool | None, step: int | None, to: str | No
 def verify(ctx: click.Context, names: tuple[str, ...], scratch_url: str | None,
            strict: bool, output_format: str | None) -> None:
     """Check on a scratch database that each DOWN undoes its UP and each UP can run again
-    after its DOWN: every migration, or the NAMEs (earlier ones are applied first)."""
+    after its DOWN, and that a repeatable's restore (its DOWN, then its own UP as the
+    version before, as rollback runs it) leaves the schema as it was: every migration, or
+    the NAMEs (earlier ones are applied first)."""
     from pgshift.render import review as render_review
     from pgshift.review.verify import verify_migrations
 

@@ -36,7 +36,8 @@ OTHER_RULES = {
     "missing-file": "An applied migration's file is gone.",
     "partial": "A migration run outside a transaction stopped part-way.",
     "pending": "A migration is pending (check --no-pending).",
-    "verify": "A DOWN section does not undo its UP, or an UP cannot run again after its DOWN.",
+    "verify": "A DOWN section does not undo its UP, an UP cannot run again after its DOWN, "
+              "or a repeatable's restore (its DOWN, then its UP) changes the schema.",
     "refused": "The command would refuse to run.",
     "warning": "A warning about the migrations directory or the recorded state.",
 }
