@@ -279,3 +279,18 @@ def test_restore_problems_are_in_every_output_format(
     assert [(r["message"]["text"], r["locations"][0]["physicalLocation"]["artifactLocation"]
              ["uri"].endswith("repeatable/base.sql")) for r in results] == [(problem, True)]
     assert "| `repeatable/base.sql` | FAIL |" in shown("--format", "markdown")
+
+
+def test_a_down_that_cannot_run_leaves_the_restore_not_checked(
+        pg_url: str, db_url: str, migrations: Files) -> None:
+    directory = migrations({
+        "repeatable/one.sql": "-- UP\nCREATE OR REPLACE VIEW one AS SELECT 1 AS n;\n"
+                              "-- DOWN\n\\i drop_one.sql\n",
+    })
+
+    run = verify_migrations(Migrator(db_url, directory), scratch_url=pg_url)
+
+    (verdict,) = run.report.verdicts
+    assert verdict.problems[0].startswith("DOWN section cannot run: repeatable/one.sql:4: ")
+    assert verdict.problems[1:] == (
+        "restore of repeatable/one.sql not checked: its DOWN section cannot run",)
