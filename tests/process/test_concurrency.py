@@ -160,16 +160,33 @@ def test_s01_eight_runners_on_an_empty_database(
 def test_s02_second_runner_rereads_the_table_after_the_lock(
     db_url: str, migrations: Files, procs: Procs
 ) -> None:
+    # The slow migration waits (polling, so no lock_timeout applies) until the test opens a
+    # gate: the second runner is certainly started, and has found the migration lock
+    # taken, before the first one goes on.
+    execute(db_url, "CREATE TABLE s02_gate (open boolean NOT NULL)")
     directory = migrations({
         "001_hits.sql": S01_FILES["001_hits.sql"],
-        "002_slow.sql": "-- UP\nSELECT pg_sleep(3);\n",
+        "002_slow.sql": "-- UP\nDO $$ BEGIN\n  WHILE NOT EXISTS (SELECT FROM s02_gate WHERE open) "
+                        "LOOP\n    PERFORM pg_sleep(0.05);\n  END LOOP;\nEND $$;\n",
         "003_hit.sql": S01_FILES["003_hit.sql"],
     })
     first = procs.start(db_url, directory, "migrate")
-    wait_for(lambda: sleeping(db_url, "pg_sleep(3)"), process=first)
+    wait_for(lambda: sleeping(db_url, "s02_gate"), timeout=60, process=first)
+    theirs = [pid for pid, _ in pgshift_backends(db_url)]
     migrations({"004_late.sql": table("late")})
-
     second = procs.start(db_url, directory, "migrate")
+
+    def second_waits() -> bool:
+        # its session and lock connections are up, and the lock connection has tried the
+        # lock and looked for its holder (a lock obtained would leave it in a transaction)
+        new = [(state, query) for pid, state, query in fetch(
+            db_url, "SELECT pid, state, query FROM pg_stat_activity WHERE datname = "
+                    "current_database() AND application_name = 'pgshift'")
+            if pid not in theirs]
+        return len(new) >= 2 and all(q == "ROLLBACK" and s == "idle" for s, q in new)
+
+    wait_for(second_waits, timeout=60, process=second)
+    execute(db_url, "INSERT INTO s02_gate VALUES (true)")
     one, two = finish(first), finish(second)
 
     assert (one.exit_code, two.exit_code) == (0, 0), one.stderr + two.stderr
