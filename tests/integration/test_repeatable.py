@@ -179,3 +179,22 @@ def test_rolling_back_a_view_that_gained_a_column(db_url: str, migrations: Files
     assert fetch(db_url, "SELECT count(*) FROM information_schema.columns "
                          "WHERE table_name = 'per_item'") == [(1,)]
     assert tracking_rows(db_url)[-1]["batch"] == 1
+
+
+@pytest.mark.parametrize("down_end", ["", "  -- the last statement has no ';'"])
+def test_restore_after_a_down_whose_last_statement_has_no_semicolon(
+    db_url: str, migrations: Files, down_end: str
+) -> None:
+    folder = migrations({"001_items.sql": ITEMS, "repeatable/per_item.sql": (
+        "-- UP\nCREATE OR REPLACE VIEW per_item AS SELECT id FROM items;\n"
+        f"-- DOWN\nDROP VIEW per_item{down_end}\n")})
+    Migrator(db_url, folder).migrate()
+    (folder / "repeatable" / "per_item.sql").write_text(
+        "-- UP\nCREATE OR REPLACE VIEW per_item AS SELECT id, qty FROM items;\n"
+        f"-- DOWN\nDROP VIEW per_item{down_end}\n")
+    Migrator(db_url, folder).migrate()
+    Migrator(db_url, folder).rollback()
+    assert fetch(db_url, "SELECT attname FROM pg_attribute WHERE attrelid = 'per_item'::regclass"
+                         " AND attnum > 0") == [("id",)]
+    assert [(r["name"], r["batch"]) for r in tracking_rows(db_url)] == [
+        ("001_items.sql", 1), ("repeatable/per_item.sql", 1)]

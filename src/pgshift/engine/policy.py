@@ -567,7 +567,10 @@ def restore_section(name: str, previous_up: str, current_down: str | None) -> Re
     build it here."""
     from pgshift.files import sqlfile
 
-    text = previous_up if not current_down else current_down.rstrip("\n") + "\n" + previous_up
+    # A DOWN section's last statement may end without ';' (and with a comment): a ';' of
+    # its own on the next line ends it (an empty statement otherwise runs nothing).
+    text = (previous_up if not current_down
+            else current_down.rstrip("\n") + "\n;\n" + previous_up)
     section = sqlfile.parse_down(text, name)
     return Restore(section, section.needs_no_transaction, _reasons(section, directive=False),
                    down_problem(name, section, stored=True))
