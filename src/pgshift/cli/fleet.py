@@ -33,6 +33,7 @@ from pgshift.cli.options import (
     run_options,
     strict_option,
 )
+from pgshift.cli.output import FleetProgress, echo_err
 from pgshift.errors import UsageRefused
 
 if TYPE_CHECKING:
@@ -246,11 +247,10 @@ def _reporter(ctx: click.Context) -> Callable[[FleetEvent], None]:
             if inner.kind == "lint":
                 if inner.message not in linted:
                     linted.add(inner.message)
-                    click.echo(f"lint: {inner.message}", err=True)
+                    echo_err(f"lint: {inner.message}")
             elif inner.kind in ("warning", "notice", "lock-wait", "retry") or (
                     verbose and inner.kind in ("applied", "reverted")):
-                click.echo(f"[{event.target}] {inner.kind.replace('-', ' ')}: "
-                           f"{inner.message}", err=True)
+                echo_err(f"[{event.target}] {inner.kind.replace('-', ' ')}: {inner.message}")
 
     return on_event
 
@@ -258,11 +258,12 @@ def _reporter(ctx: click.Context) -> Callable[[FleetEvent], None]:
 def _with_display(ctx: click.Context, runner: Fleet, operation: Callable[[], FleetResult]) -> (
     FleetResult
 ):
-    """Run ``operation``; on a terminal (stderr), with a live display of the targets."""
+    """Run ``operation``; when stderr is a terminal (and neither ``--quiet`` nor
+    ``--json``), with the live display of the targets done, failed and in flight."""
     opts = global_opts(ctx)
     if opts.get("quiet") or opts.get("as_json") or not sys.stderr.isatty():
         return operation()
-    display = _LiveDisplay(len(runner.targets))
+    display = FleetProgress(len(runner.targets))
     forward = runner.on_event
 
     def on_event(event: FleetEvent) -> None:
@@ -273,39 +274,3 @@ def _with_display(ctx: click.Context, runner: Fleet, operation: Callable[[], Fle
     runner.on_event = on_event
     with display:
         return operation()
-
-
-class _LiveDisplay:
-    """A transient rich progress line: targets done of total, failed, in flight."""
-
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self._progress = Progress(
-            "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True, no_color="NO_COLOR" in os.environ), transient=True)
-        self._task = self._progress.add_task("targets", total=total)
-        self._lock = threading.Lock()
-        self._failed = 0
-        self._in_flight = 0
-
-    def __enter__(self) -> _LiveDisplay:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def update(self, event: FleetEvent) -> None:
-        with self._lock:
-            if event.kind == "start":
-                self._in_flight += 1
-            elif event.kind == "done" and event.result is not None:
-                self._in_flight -= 1 if event.result.outcome != "skipped" else 0
-                self._failed += 0 if event.result.ok else 1
-                self._progress.advance(self._task)
-            else:
-                return
-            self._progress.update(self._task, description=(
-                f"targets: {self._failed} failed, {self._in_flight} in flight"))

@@ -19,6 +19,7 @@ from pgshift.cli.options import global_opts
 from pgshift.errors import UsageRefused
 
 if TYPE_CHECKING:
+    from pgshift.fleet.results import FleetEvent
     from pgshift.results import Event
 
 _PROGRESS_AFTER_SECONDS = 1.0
@@ -62,6 +63,13 @@ def confirm(what: str, yes: bool) -> None:
         raise UsageRefused("cancelled: nothing was changed")
 
 
+def echo_err(line: str) -> None:
+    """``line`` on stderr, printed above a live progress display when one runs. (click's
+    ``err=True`` wraps the real stderr anew and goes around the display, which glues the
+    line to the display's own.)"""
+    click.echo(line, file=sys.stderr)
+
+
 def event_reporter(ctx: click.Context) -> Callable[[Event], None]:
     """Events → stderr lines, and a progress bar on a terminal for long runs."""
     opts = global_opts(ctx)
@@ -74,9 +82,9 @@ def event_reporter(ctx: click.Context) -> Callable[[Event], None]:
         if bar is not None:
             bar.update(event)
         if event.kind in ("warning", "notice", "lock-wait", "retry", "lint"):
-            click.echo(f"{event.kind.replace('-', ' ')}: {event.message}", err=True)
+            echo_err(f"{event.kind.replace('-', ' ')}: {event.message}")
         elif verbose and event.kind in ("applied", "reverted"):
-            click.echo(f"  {event.message} ({event.duration_ms} ms)", err=True)
+            echo_err(f"  {event.message} ({event.duration_ms} ms)")
 
     return on_event
 
@@ -109,14 +117,8 @@ class _ProgressBar:
             self.close()
 
     def _create(self, total: int, description: str) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
         self.close()
-        self._progress = Progress(
-            "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True, no_color="NO_COLOR" in os.environ), transient=True,
-        )
+        self._progress = _transient_progress(counted=True)
         self._task = self._progress.add_task(description, total=total)
 
     def close(self) -> None:
@@ -125,3 +127,68 @@ class _ProgressBar:
         if self._progress is not None:
             self._progress.stop()
         self._progress = None
+
+
+class FleetProgress:
+    """The live display of a fleet run on stderr: one transient rich line, e.g.
+    ``targets 7/20 done, 1 failed, 3 in flight`` (the text is
+    :func:`pgshift.render.fleet.progress_line`), a bar and the time elapsed. Use it as a
+    context manager around the run and feed it every :class:`FleetEvent` (from any
+    thread); leaving the block (also by an exception, Ctrl-C or SIGTERM) erases the line
+    and shows the cursor again. ``console`` is for tests: by default a console on stderr.
+    """
+
+    def __init__(self, total: int, console: Any = None) -> None:
+        import threading
+
+        self.total = total
+        self.done = self.failed = self.skipped = self.in_flight = 0
+        self._lock = threading.Lock()
+        self._progress = _transient_progress(counted=False, console=console)
+        self._task = self._progress.add_task(self.describe(), total=total)
+
+    def __enter__(self) -> FleetProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def describe(self) -> str:
+        from pgshift.render.fleet import progress_line
+
+        return progress_line(self.done, self.total, failed=self.failed,
+                             in_flight=self.in_flight, skipped=self.skipped)
+
+    def update(self, event: FleetEvent) -> None:
+        """Count a target's ``start`` (in flight) and ``done`` (failed, skipped or not);
+        other events change nothing."""
+        with self._lock:
+            if event.kind == "start":
+                self.in_flight += 1
+            elif event.kind == "done" and event.result is not None:
+                if event.result.outcome == "skipped":  # never started
+                    self.skipped += 1
+                else:
+                    self.in_flight -= 1
+                self.failed += 0 if event.result.ok else 1
+                self.done += 1
+            else:
+                return
+            self._progress.update(self._task, completed=self.done,
+                                  description=self.describe())
+
+
+def _transient_progress(*, counted: bool, console: Any = None) -> Any:
+    """A rich ``Progress`` on stderr that erases itself when stopped. Only stderr is
+    routed through it while it runs: stdout stays the results' own."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns: list[Any] = ["{task.description}", BarColumn()]
+    if counted:
+        columns.append(MofNCompleteColumn())
+    columns.append(TimeElapsedColumn())
+    if console is None:
+        console = Console(stderr=True, no_color="NO_COLOR" in os.environ)
+    return Progress(*columns, console=console, transient=True, redirect_stdout=False)

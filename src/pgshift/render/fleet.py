@@ -68,6 +68,15 @@ def summary_line(result: FleetResult) -> str:
     return f"{total} target{'s' if total != 1 else ''}: {', '.join(parts)}"
 
 
+def progress_line(done: int, total: int, *, failed: int, in_flight: int,
+                  skipped: int = 0) -> str:
+    """The live display's text: ``targets 7/20 done, 1 failed, 3 in flight`` (then
+    ``, 2 skipped`` when targets were not started). ``done`` counts every target that
+    finished, failed or was skipped."""
+    line = f"targets {done}/{total} done, {failed} failed, {in_flight} in flight"
+    return f"{line}, {skipped} skipped" if skipped else line
+
+
 def target_line(action: str, target: TargetResult, width: int = 0) -> str:
     seconds = target.duration_ms / 1000
     return (f"{target.name:<{width}}  {target.outcome:<11}  {_detail(action, target)}  "
