@@ -157,14 +157,24 @@ def database_pool(pg_url: str) -> Iterator[DatabasePool]:
         pool.close()
 
 
-@pytest.fixture
-def db_url(pg_url: str, database_pool: DatabasePool) -> Iterator[str]:
-    """The URL of a new, empty database ``pgshift_t_<hex>``, dropped after the test."""
+def _pooled(pg_url: str, database_pool: DatabasePool) -> Iterator[str]:
     name = database_pool.take()
     try:
         yield url_for_database(pg_url, name)
     finally:
         database_pool.give_back(name)
+
+
+@pytest.fixture
+def db_url(pg_url: str, database_pool: DatabasePool) -> Iterator[str]:
+    """The URL of a new, empty database ``pgshift_t_<hex>``, dropped after the test."""
+    yield from _pooled(pg_url, database_pool)
+
+
+@pytest.fixture
+def second_db(pg_url: str, database_pool: DatabasePool) -> Iterator[str]:
+    """Another new, empty database on the same server, dropped after the test."""
+    yield from _pooled(pg_url, database_pool)
 
 
 @pytest.fixture

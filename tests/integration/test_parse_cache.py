@@ -9,13 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from pgtest import batches, fetch, url_for_database
+from pgtest import batches, fetch
 
 # More files than migrate lints on its own, so that nothing but parsing needs pglast.
 COUNT = 60
@@ -31,15 +28,6 @@ def history() -> dict[str, str]:
         "BEGIN\n  -- DOWN\n  RETURN 30;\nEND;\n$$;\n-- DOWN\nDROP FUNCTION f30();\n"
     )
     return files
-
-
-@pytest.fixture
-def second_db(pg_url: str, database_pool: Any) -> Iterator[str]:
-    name = database_pool.take()
-    try:
-        yield url_for_database(pg_url, name)
-    finally:
-        database_pool.give_back(name)
 
 
 def tables(url: str) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -128,17 +127,6 @@ def same_database(left: str, right: str) -> None:
     one, two = schema_and_rows(left), schema_and_rows(right)
     assert not snapshot.diff(one[0], two[0]), snapshot.diff(one[0], two[0])
     assert one[1] == two[1]
-
-
-@pytest.fixture
-def second_db(pg_url: str, database_pool: Any) -> Any:
-    from pgtest import url_for_database
-
-    name = database_pool.take()
-    try:
-        yield url_for_database(pg_url, name)
-    finally:
-        database_pool.give_back(name)
 
 
 def test_squash_file_replaces_the_history(dirs: tuple[Path, Path]) -> None:

@@ -101,6 +101,36 @@ class Procs:
 
 
 
+def fleet_files(pause: float = 0.0) -> dict[str, str]:
+    """Three migrations; each logs itself in the schema's ``log`` table (so a migration
+    applied twice would show twice) and may sleep."""
+    sleep = f"SELECT pg_sleep({pause});\n" if pause else ""
+    return {
+        "001_log.sql": "-- UP\nCREATE TABLE log (name text);\nINSERT INTO log VALUES ('001');\n"
+                       f"{sleep}-- DOWN\nDROP TABLE log;\n",
+        "002_items.sql": "-- UP\nCREATE TABLE items (id int);\nINSERT INTO items VALUES (1);\n"
+                         "INSERT INTO log VALUES ('002');\n"
+                         f"{sleep}-- DOWN\nDROP TABLE items;\n",
+        "003_more.sql": "-- UP\nALTER TABLE items ADD COLUMN note text;\n"
+                        f"INSERT INTO log VALUES ('003');\n{sleep}-- DOWN\n"
+                        "ALTER TABLE items DROP COLUMN note;\n",
+    }
+
+
+def recorded(url: str, schema: str) -> list[str]:
+    """The names in ``schema``'s tracking table, in the order they ran (none: no table)."""
+    if not fetch(url, "SELECT to_regclass(%s) IS NOT NULL", [f"{schema}._migrations"])[0][0]:
+        return []
+    return [r[0] for r in fetch(url, f"SELECT name FROM {schema}._migrations ORDER BY id")]
+
+
+def logged(url: str, schema: str) -> list[str]:
+    """The names the fleet tests' migrations wrote into ``schema``.log as they ran."""
+    if not fetch(url, "SELECT to_regclass(%s) IS NOT NULL", [f"{schema}.log"])[0][0]:
+        return []
+    return [r[0] for r in fetch(url, f"SELECT name FROM {schema}.log ORDER BY name")]
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll ``check`` every 0.1 s until it returns something truthy; return that."""
     deadline = time.monotonic() + timeout

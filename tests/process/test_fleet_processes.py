@@ -17,25 +17,10 @@ import pytest
 
 from faultkit.cluster import Cluster, free_port
 from pgtest import CliResult, clean_environ, execute, fetch, url_for_database
-from process.support import wait_for
+from process.support import fleet_files as files
+from process.support import logged, recorded, wait_for
 
 SCHEMAS = [f"tenant_{i:02d}" for i in range(12)]
-
-
-def files(pause: float = 0.0) -> dict[str, str]:
-    """Three migrations; each logs itself in the schema's ``log`` table (so a migration
-    applied twice would show twice) and may sleep."""
-    sleep = f"SELECT pg_sleep({pause});\n" if pause else ""
-    return {
-        "001_log.sql": "-- UP\nCREATE TABLE log (name text);\nINSERT INTO log VALUES ('001');\n"
-                       f"{sleep}-- DOWN\nDROP TABLE log;\n",
-        "002_items.sql": "-- UP\nCREATE TABLE items (id int);\nINSERT INTO items VALUES (1);\n"
-                         "INSERT INTO log VALUES ('002');\n"
-                         f"{sleep}-- DOWN\nDROP TABLE items;\n",
-        "003_more.sql": "-- UP\nALTER TABLE items ADD COLUMN note text;\n"
-                        f"INSERT INTO log VALUES ('003');\n{sleep}-- DOWN\n"
-                        "ALTER TABLE items DROP COLUMN note;\n",
-    }
 
 
 def write(directory: Path, texts: dict[str, str]) -> Path:
@@ -69,18 +54,6 @@ def fleet(cwd: Path, url: str, directory: Path, *args: str, timeout: float = 180
 
 def schemas(url: str, names: list[str]) -> None:
     execute(url, "".join(f"CREATE SCHEMA {n};" for n in names))
-
-
-def recorded(url: str, schema: str) -> list[str]:
-    if not fetch(url, "SELECT to_regclass(%s) IS NOT NULL", [f"{schema}._migrations"])[0][0]:
-        return []
-    return [r[0] for r in fetch(url, f"SELECT name FROM {schema}._migrations ORDER BY id")]
-
-
-def logged(url: str, schema: str) -> list[str]:
-    if not fetch(url, "SELECT to_regclass(%s) IS NOT NULL", [f"{schema}.log"])[0][0]:
-        return []
-    return [r[0] for r in fetch(url, f"SELECT name FROM {schema}.log ORDER BY name")]
 
 
 def assert_each_applied_once(url: str, names: list[str], expected: int | None = None) -> None:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pgtest import clean_environ, execute, fetch
-from process.support import wait_for
+from pgtest import clean_environ, execute
+from process.support import fleet_files as files
+from process.support import logged, recorded, wait_for
 
 SCHEMAS = [f"tenant_{i:02d}" for i in range(20)]
 FAILING = "tenant_07"
@@ -30,21 +31,6 @@ SHOW_CURSOR, HIDE_CURSOR = b"\x1b[?25h", b"\x1b[?25l"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 FRAME = re.compile(r"targets (\d+)/(\d+) done, (\d+) failed, (\d+) in flight")
 PGSHIFT = Path(sys.executable).parent / "pgshift"
-
-
-def files(pause: float) -> dict[str, str]:
-    """Three migrations that log themselves in the schema's ``log`` table and sleep."""
-    sleep = f"SELECT pg_sleep({pause});\n"
-    return {
-        "001_log.sql": "-- UP\nCREATE TABLE log (name text);\nINSERT INTO log VALUES ('001');\n"
-                       f"{sleep}-- DOWN\nDROP TABLE log;\n",
-        "002_items.sql": "-- UP\nCREATE TABLE items (id int);\nINSERT INTO items VALUES (1);\n"
-                         "INSERT INTO log VALUES ('002');\n"
-                         f"{sleep}-- DOWN\nDROP TABLE items;\n",
-        "003_more.sql": "-- UP\nALTER TABLE items ADD COLUMN note text;\n"
-                        f"INSERT INTO log VALUES ('003');\n{sleep}-- DOWN\n"
-                        "ALTER TABLE items DROP COLUMN note;\n",
-    }
 
 
 def fleet_of(url: str, directory: Path, names: list[str], pause: float = 0.1) -> None:
@@ -58,18 +44,6 @@ def fleet_of(url: str, directory: Path, names: list[str], pause: float = 0.1) ->
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files(pause).items():
         (directory / name).write_text(text, encoding="utf-8")
-
-
-def recorded(url: str, schema: str) -> list[str]:
-    if not fetch(url, "SELECT to_regclass(%s) IS NOT NULL", [f"{schema}._migrations"])[0][0]:
-        return []
-    return [r[0] for r in fetch(url, f"SELECT name FROM {schema}._migrations ORDER BY id")]
-
-
-def logged(url: str, schema: str) -> list[str]:
-    if not fetch(url, "SELECT to_regclass(%s) IS NOT NULL", [f"{schema}.log"])[0][0]:
-        return []
-    return [r[0] for r in fetch(url, f"SELECT name FROM {schema}.log ORDER BY name")]
 
 
 @dataclass
