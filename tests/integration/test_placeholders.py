@@ -124,6 +124,20 @@ def test_no_placeholders_directive(db_url: str, migrations: Files) -> None:
     assert fetch(db_url, "SELECT t FROM n") == [("${kept}",)]
 
 
+def test_no_placeholders_holds_for_the_stored_down_section(
+    db_url: str, migrations: Files
+) -> None:
+    header = "-- pgshift: no-placeholders\n-- UP\nCREATE TABLE n (t text);\n"
+    folder = migrations({"001_n.sql": header + "-- DOWN\nDROP TABLE n; -- ${not_a_var}\n"
+                                               "CREATE TABLE gone AS SELECT '${x}'::text AS t;\n"})
+    Migrator(db_url, folder).migrate()
+    (folder / "001_n.sql").write_text(header)  # the DOWN now comes from the table
+    Migrator(db_url, folder).rollback()
+    assert not table_exists(db_url, "n")
+    assert fetch(db_url, "SELECT t FROM gone") == [("${x}",)]
+    assert tracking_rows(db_url) == []
+
+
 @pytest.fixture
 def role_name(db_url: str) -> Iterator[str]:
     name = f"pgshift_role_{secrets.token_hex(4)}"

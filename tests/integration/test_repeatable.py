@@ -198,3 +198,22 @@ def test_restore_after_a_down_whose_last_statement_has_no_semicolon(
                          " AND attnum > 0") == [("id",)]
     assert [(r["name"], r["batch"]) for r in tracking_rows(db_url)] == [
         ("001_items.sql", 1), ("repeatable/per_item.sql", 1)]
+
+
+def test_a_no_placeholders_repeatable_is_restored_as_written(
+    db_url: str, migrations: Files
+) -> None:
+    def version(n: int) -> str:
+        return ("-- pgshift: no-placeholders\n-- UP\nCREATE OR REPLACE FUNCTION greeting() "
+                f"RETURNS text LANGUAGE sql AS $$ SELECT '${{name}} v{n}' $$;\n"
+                "-- DOWN\nDROP FUNCTION greeting();\n")
+
+    folder = migrations({"repeatable/greeting.sql": version(1)})
+    Migrator(db_url, folder).migrate()
+    (folder / "repeatable" / "greeting.sql").write_text(version(2))
+    Migrator(db_url, folder).migrate()
+    assert fetch(db_url, "SELECT greeting()") == [("${name} v2",)]
+    Migrator(db_url, folder).rollback()
+    assert fetch(db_url, "SELECT greeting()") == [("${name} v1",)]
+    Migrator(db_url, folder).rollback()
+    assert fetch(db_url, "SELECT count(*) FROM pg_proc WHERE proname = 'greeting'") == [(0,)]

@@ -498,7 +498,8 @@ class Applier:
                                                        floor)
                         if found is not None:
                             previous[row.name] = found
-        downs = [policy.repeatable_restore(r, previous[r.name].up_sql, stored.get(r.name))
+        downs = [policy.repeatable_restore(r, previous[r.name].up_sql, stored.get(r.name),
+                                           files.get(r.name))
                  if r.name in previous
                  else policy.resolve_down(r, files.get(r.name), stored.get(r.name))
                  for r in rows]

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 # Part of the cache's identity: a new pgshift or checksum algorithm starts afresh.
 CACHE_FORMAT = f"pgshift {__version__} {CHECKSUM_TAG} facts v3"
-PARSE_FORMAT = f"pgshift {__version__} parses v1"
+PARSE_FORMAT = f"pgshift {__version__} parses v2"
 
 
 def default_path(migrations_dir: Path, environ: Mapping[str, str]) -> Path:

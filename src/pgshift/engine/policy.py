@@ -530,13 +530,14 @@ def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
     from pgshift.files import sqlfile
 
     section: sqlfile.Section | None = None
-    directive = False
+    directive, substitute = False, True
     if file is not None:
         parsed = sqlfile.parse(directory.read_text(file), file.name)
         section, directive = parsed.down, parsed.no_transaction_directive
+        substitute = parsed.placeholders
     if (section is None or section.is_empty) and stored:
         why = "file is missing" if file is None else "file has no DOWN section"
-        down = sqlfile.parse_down(stored, row.name)
+        down = sqlfile.parse_down(stored, row.name, placeholders=substitute)
         return Down(row, down, "stored", down.needs_no_transaction,
                     _reasons(down, directive=False), stored_because=why,
                     problem=down_problem(row.name, down, stored=True))
@@ -559,27 +560,33 @@ class Restore:
     problem: str | None
 
 
-def restore_section(name: str, previous_up: str, current_down: str | None) -> Restore:
+def restore_section(name: str, previous_up: str, current_down: str | None, *,
+                    placeholders: bool = True) -> Restore:
     """How a repeatable's previous version is restored: in one transaction, the DOWN
     section of the version being undone (``current_down``, as recorded; so that e.g. a
     view that gained columns can be re-created with fewer) and then the UP section of the
     version before it (``previous_up``, as recorded then). Rollback and ``verify`` both
-    build it here."""
+    build it here. ``placeholders=False``: the file says ``-- pgshift: no-placeholders``."""
     from pgshift.files import sqlfile
 
     # A DOWN section's last statement may end without ';' (and with a comment): a ';' of
     # its own on the next line ends it (an empty statement otherwise runs nothing).
     text = (previous_up if not current_down
             else current_down.rstrip("\n") + "\n;\n" + previous_up)
-    section = sqlfile.parse_down(text, name)
+    section = sqlfile.parse_down(text, name, placeholders=placeholders)
     return Restore(section, section.needs_no_transaction, _reasons(section, directive=False),
                    down_problem(name, section, stored=True))
 
 
-def repeatable_restore(row: AppliedRow, previous_up: str, current_down: str | None) -> Down:
+def repeatable_restore(row: AppliedRow, previous_up: str, current_down: str | None,
+                       file: directory.MigrationFile | None = None) -> Down:
     """Rolling back the batch that re-applied repeatable ``row`` restores the version
-    before it (:func:`restore_section`)."""
-    restore = restore_section(row.name, previous_up, current_down)
+    before it (:func:`restore_section`); the header of its ``file``, when there is one,
+    says whether placeholders are substituted."""
+    from pgshift.files import sqlfile
+
+    substitute = file is None or sqlfile.placeholders_on(directory.read_text(file))
+    restore = restore_section(row.name, previous_up, current_down, placeholders=substitute)
     return Down(row, restore.section, "stored", restore.no_transaction, restore.reasons,
                 problem=restore.problem)
 

@@ -185,6 +185,7 @@ class ParsedMigration:
     no_transaction_directive: bool = False
     allowed_rules: frozenset[str] = frozenset()
     squashes: tuple[str, ...] = ()
+    placeholders: bool = True
 
     @property
     def no_transaction(self) -> bool:
@@ -297,7 +298,15 @@ def parse(text: str, filename: str) -> ParsedMigration:
         no_transaction_directive=no_tx,
         allowed_rules=allowed,
         squashes=squashes,
+        placeholders=placeholders_on(written),
     )
+
+
+def placeholders_on(text: str) -> bool:
+    """Whether a migration file's placeholders are substituted: its header does not say
+    ``-- pgshift: no-placeholders``."""
+    up = _first_up_line(text)
+    return up is None or not header.no_placeholders(text[:up])
 
 
 def _stand_in(text: str, filename: str) -> tuple[str, tuple[Placeholder, ...]]:
@@ -306,10 +315,7 @@ def _stand_in(text: str, filename: str) -> tuple[str, tuple[Placeholder, ...]]:
     where the value would (an identifier, a quoted identifier, a literal), and the
     placeholders. Offsets in both texts agree, so statements are found in the text as
     written; the values are put in only when the section runs."""
-    if "${" not in text:
-        return text, ()
-    up = _first_up_line(text)
-    if up is not None and header.no_placeholders(text[:up]):
+    if "${" not in text or not placeholders_on(text):
         return text, ()
     marks = placeholders.find(text, filename)
     if not marks:
@@ -380,12 +386,13 @@ def _first_up_line(text: str) -> int | None:
                  if hit.group(1).lower() == "up"), None)
 
 
-def parse_down(text: str, filename: str) -> Section:
+def parse_down(text: str, filename: str, *, placeholders: bool = True) -> Section:
     """A stored DOWN section (``down_sql`` of the tracking table) as a Section; SQL that
     does not parse (or a meta-command) is its :attr:`Section.problem`, with the line
-    counted within ``text``. Raises nothing."""
+    counted within ``text``. ``placeholders=False``: its file's header says ``-- pgshift:
+    no-placeholders`` (a stored section has no header of its own). Raises nothing."""
     written = normalize(text)
-    text, marks = _stand_in(written, filename)
+    text, marks = _stand_in(written, filename) if placeholders else (written, ())
     found = _find_markers(text, filename, markers=False)
     section = _down_section(text, 0, filename, found.first_error_after(0))
     return _as_written(section, written, 0, len(text), marks) if marks else section

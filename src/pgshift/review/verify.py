@@ -441,7 +441,8 @@ def restore_problems(conn: Any, migration: sqlfile.ParsedMigration,
     name = migration.name
     if migration.down_problem is not None:  # reported as the DOWN section's problem
         return [f"restore of {name} not checked: its DOWN section cannot run"], False
-    restore = policy.restore_section(name, migration.up_sql, migration.down_sql)
+    restore = policy.restore_section(name, migration.up_sql, migration.down_sql,
+                                     placeholders=migration.placeholders)
     if restore.section.problem is not None:
         where = "its DOWN section followed by its UP section"
         problem = restore.section.problem
