@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,10 +65,16 @@ def with_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user or 'postgres'}:{PASSWORD}@{host}"))
 
 
-def other_sessions(url: str) -> int:
-    count: int = fetch(url, "SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                            " current_database() AND pid <> pg_backend_pid()")[0][0]
-    return count
+def other_sessions(url: str, settle: float = 10.0) -> int:
+    """The other sessions on the database once those closed by their clients are gone (a
+    backend leaves pg_stat_activity a moment after its client closed the connection)."""
+    deadline = time.monotonic() + settle
+    while True:
+        count: int = fetch(url, "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                                " current_database() AND pid <> pg_backend_pid()")[0][0]
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
 
 
 # --- start-up hook ---------------------------------------------------------------------
