@@ -1,3 +1,3 @@
-from pgshift.cli.app import main
+from pgshift.cli.app import run
 
-main()
+run()

@@ -22,7 +22,7 @@ from pgshift.cli.context import known_secrets
 from pgshift.cli.options import global_options, global_opts
 from pgshift.errors import PgshiftError, Terminated
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 ALIASES = {
     "migrate:status": "status",
@@ -86,6 +86,8 @@ class PgshiftGroup(click.Group):
                 number = int(getattr(interrupt, "signal_number", signal.SIGINT))
                 click.echo("interrupted", err=True)
                 ctx.exit(128 + number)
+            finally:
+                _Program.finished = True
 
 
 @contextmanager
@@ -128,3 +130,29 @@ def _report(ctx: click.Context, error: PgshiftError) -> None:
 def main() -> None:
     """Schema migrations for PostgreSQL: .sql files with -- UP and -- DOWN sections,
     applied in order, recorded in a tracking table, grouped into batches."""
+
+
+class _Program:
+    """Whether the command of this process has finished (its outcome reported)."""
+
+    finished = False
+
+
+def run() -> None:
+    """The ``pgshift`` program. A Ctrl-C or SIGTERM before the command has finished stops
+    it as usual (exit 130 or 143, the running transaction rolled back); one that arrives
+    after it finished and reported changes nothing: the exit code stays the command's
+    (without this the default handlers, restored by then, made the process die of the
+    signal while it exited, after it had said what it did)."""
+
+    def on_signal(signum: int, frame: object) -> None:
+        if _Program.finished:
+            return
+        if signum == signal.SIGTERM:
+            raise Terminated()
+        raise KeyboardInterrupt
+
+    _Program.finished = False
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    main()
