@@ -358,12 +358,11 @@ class Migrator:
         apply before the first half changes anything (None without ``strict``: the
         second half lints as migrate does)."""
         from pgshift.engine import policy
-        from pgshift.files import sqlfile
 
         if not self.strict:
             return None
         files = [f for f in session.discovery.files if wanted(f.name)]
-        parsed = [sqlfile.parse(directory.read_text(f), f.name) for f in files]
+        parsed = list(policy.parse_files(files, self._parse))
         broken = policy.migrate_downs(parsed, strict=True).refusal
         if broken is not None:
             raise policy.Refusal(broken, "apply", policy.DOWN_HINT).error()

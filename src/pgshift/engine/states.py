@@ -73,7 +73,7 @@ def read_facts(file: directory.MigrationFile, *, header_only: bool = False) -> F
             start = directory.read_start(file, HEADER_BYTES)
         return FileFacts(None, metadata=sqlfile.header_metadata(start))
     try:
-        parsed = sqlfile.parse(directory.read_text(file), file.name)
+        parsed = parse_file(file)
     except MigrationFileError as error:
         return FileFacts(None, problem=str(error))
     return FileFacts(parsed.checksum, parsed.no_transaction, parsed.metadata)

@@ -298,7 +298,7 @@ def parse(text: str, filename: str) -> ParsedMigration:
         no_transaction_directive=no_tx,
         allowed_rules=allowed,
         squashes=squashes,
-        placeholders=placeholders_on(written),
+        placeholders=not header.no_placeholders(text[:header_end]),
     )
 
 

@@ -66,12 +66,7 @@ def sources_from_project(project: Mapping[str, Any], cwd: Path) -> Sources:
     if section is None:
         return Sources()
     where = "pyproject.toml [tool.pgshift.fleet]"
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where} must be a table")
-    unknown = sorted(set(section) - PYPROJECT_FLEET_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {', '.join(unknown)}",
-                          hint=f"known keys: {', '.join(sorted(PYPROJECT_FLEET_KEYS))}")
+    _check_table(section, where, PYPROJECT_FLEET_KEYS, not_table="must be a table")
     for key, value in section.items():
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: {key} must be a non-empty string")
@@ -178,12 +173,7 @@ def _file_target(path: Path, number: int, table: Any, environ: Mapping[str, str]
     from pgshift.config import build_conninfo
 
     where = f"{path}: [[target]] #{number}"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} is not a table")
-    unknown = sorted(set(table) - TARGET_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {', '.join(unknown)}",
-                          hint=f"known keys: {', '.join(sorted(TARGET_KEYS))}")
+    _check_table(table, where, TARGET_KEYS, not_table="is not a table")
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: name (a non-empty string) is required")
@@ -269,3 +259,17 @@ def select(targets: Sequence[Target], *, only: frozenset[str] = frozenset(),
         index, count = shard
         chosen = [t for position, t in enumerate(chosen) if position % count == index - 1]
     return chosen
+
+
+def _check_table(value: Any, where: str, known: frozenset[str], *,
+                 not_table: str) -> None:
+    """Refuse a TOML value that is not a table, or a table with a key not in ``known``.
+
+    Raises: ConfigError — naming ``where`` and, for unknown keys, the known ones.
+    """
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} {not_table}")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(unknown)}",
+                          hint=f"known keys: {', '.join(sorted(known))}")
