@@ -45,10 +45,62 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_DEADLINE_SECONDS = 15.0
 
 
-def lock_key(schema: str, table: str) -> int:
-    """The signed 64-bit advisory lock key of a tracking table."""
-    digest = hashlib.sha256(f"{LOCK_NAMESPACE}\x00{schema}\x00{table}".encode()).digest()
+COMMIT_GUARD_NAMESPACE = "pgshift commit guard"
+
+
+def lock_key(schema: str, table: str, *, namespace: str = LOCK_NAMESPACE) -> int:
+    """The signed 64-bit advisory lock key of a tracking table (of its migration lock, or
+    with ``namespace`` :data:`COMMIT_GUARD_NAMESPACE` of its commit guard)."""
+    digest = hashlib.sha256(f"{namespace}\x00{schema}\x00{table}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def commit_guard(key: int) -> str:
+    """The statement that opens a migration transaction sent with its own ``COMMIT`` (see
+    :mod:`pgshift.db.runner`): ``key`` (:func:`lock_key` in the commit-guard namespace)
+    taken as a transaction-level advisory lock, so that the transaction holds it on the
+    server until it ends, whether or not its client is still there. Only the holder of
+    the migration lock sends it, so it never waits."""
+    return f"SELECT pg_advisory_xact_lock({int(key)})"
+
+
+def await_commits(conn: psycopg.Connection[Any], key: int, *, wait: float | None,
+                  on_wait: WaitReporter | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait until no transaction holds the commit guard ``key``: a migration that an
+    earlier run (killed, or cut off from the server) sent with its ``COMMIT`` may still
+    be running on the server, and may still commit. Polls with a try-lock like
+    :func:`hold` (``conn`` is not in autocommit mode; its transaction is rolled back
+    before this returns). Only the holder of the migration lock starts such migrations,
+    so once the guard was free, a transaction that reads the tracking table afterwards
+    sees the outcome of every one of them. ``on_wait`` as for :func:`hold`.
+
+    Raises:
+        LockTimeout: still held after ``wait`` seconds (None: no limit); names the backend.
+    """
+    query = sql.SQL("SELECT pg_try_advisory_xact_lock_shared({})").format(sql.Literal(key))
+    started = time.monotonic()
+    next_report = started
+    while True:
+        row = conn.execute(query).fetchone()
+        holder = None if row is not None and row[0] else find_holder(conn, key)
+        conn.rollback()
+        if row is not None and row[0]:
+            return
+        waited = time.monotonic() - started
+        if wait is not None and waited >= wait:
+            who = holder.describe() if holder else "another session"
+            raise LockTimeout(
+                f"a migration an earlier run sent with its COMMIT is still running on the "
+                f"server after {wait:g} s ({who}): it may still commit, so nothing was "
+                "read or changed",
+                hint=(f"wait for it to end, or end it with SELECT pg_terminate_backend("
+                      f"{holder.pid}); (it then rolls back)" if holder else "run again later"),
+            )
+        if on_wait and time.monotonic() >= next_report:
+            on_wait(holder, waited)
+            next_report = time.monotonic() + REPORT_EVERY_SECONDS
+        sleep(POLL_SECONDS if wait is None else min(POLL_SECONDS, max(0.0, wait - waited)))
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,23 @@
 """Running one section of SQL: in a transaction, or statement by statement outside one.
 
-The happy path of a transactional section is two round trips: ``BEGIN``, pgshift's
-``SET LOCAL``s, the section and the tracking-table statement are sent as one simple query,
-then ``COMMIT`` (inside an enclosing transaction: the one query without ``BEGIN``, and no
-``COMMIT``). ``COMMIT`` stays a message of its own so that a connection lost while the
-section runs leaves a certain outcome: nothing is committed, and the server ends the
-vanished client's idle transaction. The server answers each statement with its own result
-until the first error, so the count of results names the failing statement without
-running anything again. Only an "already exists" error (skipped one statement at a time,
-each behind a savepoint) or an error that cannot be placed runs the section again,
-statement by statement.
+The happy path of a transactional section is one round trip: ``BEGIN``, pgshift's
+``SET LOCAL``s, a guard statement, the section, the tracking-table statement and
+``COMMIT`` are sent as one simple query (inside an enclosing transaction: the section
+and the tracking-table statement only, without ``BEGIN``, guard or ``COMMIT``). The
+server answers each statement with its own result until the first error, so the count of
+results names the failing statement without running anything again; an error stops the
+server before ``COMMIT``, and the transaction is rolled back. Only an "already exists"
+error (skipped one statement at a time, each behind a savepoint) or an error that cannot
+be placed runs the section again, statement by statement.
+
+Because ``COMMIT`` travels with the section, a connection lost without a word from the
+server while the query runs leaves an open question: the server may still finish the
+query and commit it (the ``client_connection_check_interval`` of the prefix makes it
+stop soon after a client that closed its socket, not after a silent network). Such a
+transaction holds the guard, a transaction-level advisory lock (:func:`pgshift.db.lock.
+commit_guard`): whoever asks what became of it (this run, or the next run before it
+reads the tracking table) first waits for the guard, so the answer is the server's
+final one and a migration is never applied twice.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ Hook = Callable[[psycopg.Connection[Any]], None]
 class StatementError(Exception):
     """A statement failed. ``statement`` is None when it cannot be known (lost connection).
     ``offset`` is the character offset in the section's text where the server's error
-    position points (None: the server gave none)."""
+    position points (None: the server gave none). ``during_commit``: the connection was
+    lost when the transaction may have committed; ``guarded``: that transaction held the
+    commit guard (see the module docstring), so its outcome can be waited for."""
 
     def __init__(
         self,
@@ -45,6 +55,7 @@ class StatementError(Exception):
         offset: int | None = None,
         connection_lost: bool = False,
         during_commit: bool = False,
+        guarded: bool = False,
         ran_before: Sequence[int] = (),
         notes: Sequence[str] = (),
     ) -> None:
@@ -54,6 +65,7 @@ class StatementError(Exception):
         self.offset = offset
         self.connection_lost = connection_lost
         self.during_commit = during_commit
+        self.guarded = guarded
         self.ran_before = list(ran_before)
         self.notes = list(notes)
 
@@ -97,9 +109,9 @@ class NeedsSavepoints(Exception):
 
 
 class InterruptedAfterCommit(Exception):
-    """Ctrl-C / SIGTERM arrived during the ``COMMIT`` of the one-query form and the
-    connection is idle again: the ``COMMIT`` may have completed (psycopg drops the result
-    it was reading when interrupted), so the caller asks the tracking table."""
+    """Ctrl-C / SIGTERM arrived during the one-query form and the connection is idle
+    again: its ``COMMIT`` may have completed (psycopg drops the result it was reading when
+    interrupted), so the caller asks the tracking table."""
 
     def __init__(self, interrupt: BaseException) -> None:
         super().__init__("interrupted; the transaction may have committed")
@@ -107,21 +119,16 @@ class InterruptedAfterCommit(Exception):
 
 
 def run_in_transaction(
-    conn: psycopg.Connection[Any],
-    section: Section,
-    *,
-    prefix: str = "",
-    setup: Hook | None = None,
-    finish: Hook | None = None,
-    record: str = "",
-    strict: bool = False,
+    conn: psycopg.Connection[Any], section: Section, *, prefix: str = "",
+    setup: Hook | None = None, finish: Hook | None = None, record: str = "",
+    guard: str = "", strict: bool = False,
 ) -> Outcome:
     """Run ``setup``, the section, an INVALID-index check and ``finish`` in one transaction.
 
     ``prefix`` (e.g. ``SET LOCAL lock_timeout …;``) is sent in the same query as the section.
-    ``record`` is ``finish`` as SQL text with its values inlined: when it is given and
-    there is no ``setup``, the transaction is one query and ``COMMIT`` (see the module
-    docstring); on a connection already inside a transaction, one query.
+    ``record`` is ``finish`` as SQL text with its values inlined: given it and no ``setup``,
+    the transaction is one query with ``guard`` (taking the commit guard) and ``COMMIT``
+    (module docstring); inside an enclosing transaction, one query without them.
 
     Raises:
         StatementError: the transaction was rolled back; the error names the statement.
@@ -129,7 +136,7 @@ def run_in_transaction(
         InterruptedAfterCommit: see the class; the KeyboardInterrupt is in ``interrupt``.
     """
     if record and setup is None:
-        done = _run_as_one_query(conn, section, prefix, record, strict)
+        done = _run_as_one_query(conn, section, prefix, record, guard, strict)
         if done is not None:
             return done
         return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish,
@@ -169,39 +176,52 @@ def run_in_transaction(
 
 
 def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: str,
-                      record: str, strict: bool) -> Outcome | None:
-    """The one-query form, then ``COMMIT`` (see the module docstring); None when the
-    section must run statement by statement."""
+                      record: str, guard: str, strict: bool) -> Outcome | None:
+    """The one-query form, ``COMMIT`` included (see the module docstring); None when the
+    section must run statement by statement.
+
+    Raises:
+        StatementError: ``during_commit`` when the connection was lost without the server
+            saying why: the transaction may have committed (or may still).
+        InterruptedAfterCommit: interrupted, and the connection is idle again: the
+            ``COMMIT`` ran or the transaction ended; the tracking table tells which.
+    """
     from psycopg.pq import TransactionStatus
 
     enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
     check = catalog.invalid_index_check([name[1:] for name in section.index_names], conn)
-    head = "" if enclosed else "BEGIN;\n"
+    lead = [prefix] if enclosed else ["BEGIN;\n", prefix, *([guard + ";\n"] if guard else [])]
     # The newline and ';' end the section's last statement and any comment after it.
-    tail = [*([check + ";\n"] if check else []), record + ";\n"]
-    lead = head.count(";") + prefix.count(";")
+    tail = [*([check + ";\n"] if check else []), record + ";\n",
+            *([] if enclosed else ["COMMIT;\n"])]
+    skip = sum(part.count(";") for part in lead)
     progress = ScriptProgress()
     try:
-        run_script(conn, "".join([head, prefix, section.text, "\n;\n", *tail]), progress)
+        run_script(conn, "".join([*lead, section.text, "\n;\n", *tail]), progress)
     except ScriptFailed as failed:
         error = failed.error
     except psycopg.Error as lost:  # the connection broke before the server said why
-        raise StatementError(server_error(lost), None, connection_lost=True) from lost
-    except BaseException:
+        raise StatementError(server_error(lost), None, connection_lost=True,
+                             during_commit=not enclosed,
+                             guarded=bool(guard) and not enclosed) from lost
+    except BaseException as interrupt:
+        if not enclosed and _idle(conn):
+            raise InterruptedAfterCommit(interrupt) from None
         if not enclosed:
             _roll_back(conn)
         raise
     else:
-        return Outcome() if enclosed else _commit(conn)
+        return Outcome()
     if is_connection_error(error, conn):
+        # The server said why it ended the session (e.g. 57P01) before the COMMIT ran.
         raise StatementError(server_error(error), None, connection_lost=True) from error
     if not enclosed:
         _roll_back(conn)
-    index = progress.completed - lead
+    index = progress.completed - skip
     state = error.sqlstate or ""
     if 0 <= index < len(section) and (strict or state not in ALREADY_EXISTS):
         raise StatementError(server_error(error), section.statement(index),
-                             offset=error_offset(error, -len(head) - len(prefix))) from error
+                             offset=error_offset(error, -len("".join(lead)))) from error
     if check and index == len(section) and not enclosed:
         with conn.transaction():
             bad = catalog.invalid_indexes(conn, [name[1:] for name in section.index_names])
@@ -210,28 +230,6 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
     if enclosed:
         raise NeedsSavepoints(server_error(error)) from error
     return None
-
-
-def _commit(conn: psycopg.Connection[Any]) -> Outcome | None:
-    """``COMMIT`` the one-query transaction: a round trip of its own, so that a connection
-    lost before it leaves the outcome certain (nothing committed) and the server ends the
-    idle transaction of a vanished client. None when it failed (e.g. a deferred
-    constraint): the section then runs statement by statement and reports it."""
-    try:
-        run_script(conn, "COMMIT")
-    except ScriptFailed as failed:
-        if not is_connection_error(failed.error, conn):
-            return None
-        raise StatementError(server_error(failed.error), None, connection_lost=True,
-                             during_commit=True) from failed.error
-    except psycopg.Error as error:
-        raise StatementError(server_error(error), None, connection_lost=True,
-                             during_commit=True) from error
-    except BaseException as interrupt:
-        if _idle(conn):
-            raise InterruptedAfterCommit(interrupt) from None
-        raise
-    return Outcome()
 
 
 def _idle(conn: psycopg.Connection[Any]) -> bool:

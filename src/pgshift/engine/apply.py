@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from pgshift.db import catalog, runner, store
-from pgshift.db.connect import server_error
+from pgshift.db import catalog, lock, runner, store
+from pgshift.db.connect import connect, server_error
 from pgshift.engine import failures, policy
 from pgshift.engine.events import Emitter
 from pgshift.engine.session import RunOptions, Session
@@ -26,6 +26,7 @@ from pgshift.errors import (
     Interrupted,
     LockTimeout,
     MigrationFailed,
+    PgshiftError,
     RollbackFailed,
     StateError,
 )
@@ -35,6 +36,10 @@ from pgshift.files.hooks import Hook, Hooks
 from pgshift.results import AppliedMigration
 
 _T = TypeVar("_T")
+
+# After the connection was lost while a migration sent with its COMMIT ran: how long a new
+# connection waits for the server to end that transaction before saying it cannot tell.
+SETTLE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class Applier:
         # Each transactional section and its tracking row go as one query; an atomic run
         # that meets what needs a savepoint per migration starts again with them.
         self._one_query = True
+        table = session.table
+        self._guard_key = lock.lock_key(table.schema or "", table.name,
+                                        namespace=lock.COMMIT_GUARD_NAMESPACE)
         self._interrupted_after: BaseException | None = None
         self._schema: str | None = None
         self._hooks = Hooks()
@@ -429,6 +437,7 @@ class Applier:
             try:
                 return runner.run_in_transaction(conn, section, prefix=self._prefix(),
                                                  setup=setup, finish=finish, record=record,
+                                                 guard=lock.commit_guard(self._guard_key),
                                                  strict=strict)
             except runner.NeedsSavepoints as error:
                 raise _NeedsSavepoints(name, error.server.message) from None
@@ -452,6 +461,19 @@ class Applier:
                 return store.is_recorded(self.s.conn, self.s.table, name) == present
         except Exception:  # cannot tell: report it as not done, as before
             return False
+
+    def _settle(self, name: str, *, present: bool) -> bool | None:
+        """After the connection was lost while a migration sent with its ``COMMIT`` ran:
+        on a new connection, wait (at most :data:`SETTLE_SECONDS`) for the server to end
+        that transaction, then ask its tracking row whether it committed (present after an
+        UP, gone after a DOWN). None: cannot tell (no connection, or still running)."""
+        try:
+            with connect(self.s.database_url, autocommit=False) as conn:
+                lock.await_commits(conn, self._guard_key, wait=SETTLE_SECONDS)
+                with conn.transaction():
+                    return store.is_recorded(conn, self.s.table, name) == present
+        except (psycopg.Error, PgshiftError):
+            return None
 
     def _late_interrupt(self) -> None:
         """Raise the interrupt that arrived after the previous migration had committed."""
@@ -585,10 +607,13 @@ class Applier:
         if error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
             blocking = failures.blockers(self.s.conn, error, self.options.lock_retries,
                                          self.options.lock_timeout)
+        committed = None
+        if error.connection_lost and error.guarded:
+            committed = self._settle(name, present=kind is MigrationFailed)
         return failures.failure(
             kind, name, section, error, done=[d.name for d in self.done],
             creating_table=self.s.table.display if self._setup_needed else None,
-            blocking=blocking, masking=self._masking(),
+            blocking=blocking, masking=self._masking(), committed=committed,
         )
 
     def _bookkeeping(self, error: psycopg.Error) -> runner.StatementError:

@@ -51,26 +51,19 @@ def interrupted(interrupt: KeyboardInterrupt, done: list[str], remaining: list[s
 def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
             section: sqlfile.Section, error: runner.StatementError, *, done: list[str],
             creating_table: str | None, blocking: list[str],
-            masking: list[tuple[str, str]] | None = None) -> Exception:
+            masking: list[tuple[str, str]] | None = None,
+            committed: bool | None = None) -> Exception:
     """The error for a failed section. ``creating_table`` names the tracking table when
     this transaction was also creating it. The statement is quoted as written in the file
     and every placeholder value in ``masking`` is shown as its placeholder in what the
-    server said, so no value (a password) reaches the message."""
+    server said, so no value (a password) reaches the message. ``committed``: what the
+    server said, asked again, of a transaction the lost connection left open to doubt
+    (None: not asked, or no answer)."""
     if masking:
         error.server = masked(error.server, masking)
         error.notes = [placeholders.mask(n, masking) or "" for n in error.notes]
     if error.connection_lost:
-        verb = "applied" if kind is MigrationFailed else "rolled back"
-        outcome = (
-            "it may or may not have been committed: run pgshift status to see whether "
-            "it is recorded" if error.during_commit else f"{name} was not {verb}"
-        )
-        return ConnectionFailed(
-            f"the connection was lost during {name} ({error.server.message}"
-            f"{', SQLSTATE ' + error.server.sqlstate if error.server.sqlstate else ''}); "
-            f"{outcome}. Done before it in this run: {', '.join(done) or 'nothing'}",
-            hint="run the command again once the server is reachable",
-        )
+        return _connection_lost(kind, name, error, done, committed)
     if (error.statement is None and creating_table
             and error.server.sqlstate in _TABLE_SETUP_STATES):
         return TrackingTableError(
@@ -92,6 +85,29 @@ def failure(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
     notes += blocking
     return kind(name, server=error.server, statement=statement, applied=done,
                 ran_outside_transaction=[i + 1 for i in error.ran_before], notes=notes)
+
+
+def _connection_lost(kind: type[MigrationFailed] | type[RollbackFailed], name: str,
+                     error: runner.StatementError, done: list[str],
+                     committed: bool | None) -> ConnectionFailed:
+    verb = "applied" if kind is MigrationFailed else "rolled back"
+    label = "Done before it in this run"
+    if error.during_commit and committed is None:
+        outcome = ("it may or may not have been committed: run pgshift status to see "
+                   "whether it is recorded")
+    elif error.during_commit and committed:
+        outcome = (f"the server finished {name} and committed it: it is {verb} "
+                   "(the tracking table says so)")
+        done, label = [*done, name], "Done in this run"
+    else:
+        outcome = f"{name} was not {verb}"
+    state = error.server.sqlstate
+    return ConnectionFailed(
+        f"the connection was lost during {name} ({error.server.message}"
+        f"{', SQLSTATE ' + state if state else ''}); {outcome}. "
+        f"{label}: {', '.join(done) or 'nothing'}",
+        hint="run the command again once the server is reachable",
+    )
 
 
 def masked(server: ServerError, masking: list[tuple[str, str]]) -> ServerError:

@@ -22,7 +22,7 @@ from pgshift.files.directory import Discovery
 if TYPE_CHECKING:
     import psycopg
 
-    from pgshift.db.lock import HeldLock, Holder
+    from pgshift.db.lock import HeldLock, Holder, WaitReporter
     from pgshift.db.store import TableState, TrackingTable
 
 
@@ -52,14 +52,16 @@ class RunOptions:
 @dataclass
 class Session:
     """One locked session: the migration connection (not autocommit), the held migration
-    lock, the schema-qualified tracking table, its state as read under the lock, and the
-    migration files found."""
+    lock, the schema-qualified tracking table, its state as read under the lock, the
+    migration files found, and the connection string (to ask the server again after the
+    migration connection was lost)."""
 
     conn: psycopg.Connection[Any]
     held: HeldLock
     table: TrackingTable
     state: TableState
     discovery: Discovery
+    database_url: str
 
     def reread(self, *, end_transaction: bool = True) -> None:
         """Read the tracking table again (after a half of refresh or redo)."""
@@ -106,11 +108,11 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
         qualified = table.qualified(current or "")
         lock_conn = connect(database_url, autocommit=False)
 
-        def waiting(holder: Holder | None, waited: float) -> None:
-            who = holder.describe() if holder else "another session"
-            emit("lock-wait", f"waiting for the migration lock, held by {who} "
-                 f"({waited:.0f} s so far)")
-
+        waiting = _wait_reporter(emit, "waiting for the migration lock, held by {who} "
+                                 "({waited:.0f} s so far)")
+        finishing = _wait_reporter(emit, "waiting for a migration an earlier run sent with "
+                                   "its COMMIT to end on the server ({who}; {waited:.0f} s "
+                                   "so far)")
         key = lock.lock_key(qualified.schema or "", qualified.name)
         with ExitStack() as stack:
             # a server that ends the session before anything changed (pg_terminate_backend
@@ -119,13 +121,26 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
                 held = stack.enter_context(lock.hold(
                     lock_conn, key, wait=lock_wait, on_wait=waiting, watched=conn))
             with setting_up(READING_TABLE, database_url):
+                guard = lock.lock_key(qualified.schema or "", qualified.name,
+                                      namespace=lock.COMMIT_GUARD_NAMESPACE)
+                lock.await_commits(conn, guard, wait=lock_wait, on_wait=finishing)
                 state = store.read(conn, qualified)
                 conn.rollback()
-            yield Session(conn, held, qualified, state, discovery)
+            yield Session(conn, held, qualified, state, discovery, database_url)
     finally:
         conn.close()
         if lock_conn is not None:
             lock_conn.close()
+
+
+def _wait_reporter(emit: Emitter, text: str) -> WaitReporter:
+    """A ``lock-wait`` event reporter: ``text`` with ``{who}`` and ``{waited}`` filled."""
+
+    def report(holder: Holder | None, waited: float) -> None:
+        who = holder.describe() if holder else "another session"
+        emit("lock-wait", text.format(who=who, waited=waited))
+
+    return report
 
 
 def _schema_problem(conn: psycopg.Connection[Any], schema: str) -> StateError:
