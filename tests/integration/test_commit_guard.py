@@ -126,9 +126,11 @@ def test_each_migration_transaction_holds_the_guard_until_it_ends(
     held: list[tuple[object, ...]] = []
     deadline = time.monotonic() + 20
     while not held and thread.is_alive() and time.monotonic() < deadline:
+        # exclusive: the run's own wait for the guard takes it shared, for a moment
         held = fetch(db_url, "SELECT a.state, a.query LIKE '%%pg_sleep(1.5)%%' FROM pg_locks l "
                              "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
-                             "AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s",
+                             "AND l.granted AND l.mode = 'ExclusiveLock' "
+                             "AND l.classid::bigint = %s AND l.objid::bigint = %s",
                      [key >> 32, key & 0xFFFFFFFF])
         time.sleep(0.05)
     thread.join(30)
