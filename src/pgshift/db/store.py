@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -41,9 +40,11 @@ _OID_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class TrackingTable:
-    """The tracking table's name; ``schema`` is None for "the current schema"."""
+class TrackingTable(NamedTuple):
+    """The tracking table's name; ``schema`` is None for "the current schema".
+
+    A NamedTuple rather than a dataclass, as are the other values of this module: they
+    are defined when ``status`` starts, and a NamedTuple costs far less to define."""
 
     schema: str | None
     name: str
@@ -82,9 +83,11 @@ class TrackingTable:
         return TrackingTable(self.schema, name)
 
 
-@dataclass(frozen=True)
-class AppliedRow:
-    """One row of the tracking table. ``checksum``/``duration_ms`` are None for legacy rows."""
+class AppliedRow(NamedTuple):
+    """One row of the tracking table. ``checksum``/``duration_ms`` are None for legacy rows.
+
+    A NamedTuple rather than a dataclass: ``status`` builds one per row, and this is the
+    cheapest immutable value to define and build."""
 
     id: int
     name: str
@@ -94,11 +97,12 @@ class AppliedRow:
     duration_ms: int | None
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(NamedTuple):
     """A migration run outside a transaction that has not completed: ``applied`` of
     ``total`` statements ran, with these per-statement ``checksums``. ``pending_index`` is
-    the index a ``CREATE INDEX CONCURRENTLY`` of pgshift's was building when it stopped."""
+    the index a ``CREATE INDEX CONCURRENTLY`` of pgshift's was building when it stopped.
+    A NamedTuple rather than a dataclass: cheap to define at start-up (see
+    :class:`TrackingTable`)."""
 
     name: str
     total: int
@@ -108,10 +112,10 @@ class Progress:
     updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class TableState:
+class TableState(NamedTuple):
     """What :func:`read` found: ``exists``, ``legacy`` (4 columns only), the rows by id,
-    and the partially applied migrations (``partial``, by name)."""
+    and the partially applied migrations (``partial``, by name). A NamedTuple rather than
+    a dataclass: cheap to define at start-up (see :class:`TrackingTable`)."""
 
     exists: bool
     legacy: bool
@@ -409,10 +413,10 @@ def stored_down_sql(
 # --- repeatable migrations -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RepeatableVersion:
+class RepeatableVersion(NamedTuple):
     """An applied version of a repeatable migration: its batch, checksum, UP and DOWN as
-    written, and when it was applied."""
+    written, and when it was applied. A NamedTuple rather than a dataclass: cheap to
+    define at start-up (see :class:`TrackingTable`)."""
 
     batch: int
     checksum: str | None
