@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pgshift.errors import ConnectionFailed, RunError, ServerError, Unreachable
 
@@ -109,13 +108,14 @@ PROBE_CONNECT_TIMEOUT = 10
 ProbeState = Literal["ready", "down", "starting", "refused"]
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """One connection attempt: ``ready`` (connected), ``down`` (nothing answers),
     ``starting`` (the server answers but does not accept connections yet: starting up,
     shutting down, recovering) or ``refused`` (the server runs and refused this connection:
     authentication, a missing database or role, pg_hba). ``reason`` is libpq's message for
-    anything but ``ready`` (it never holds the password)."""
+    anything but ``ready`` (it never holds the password). A NamedTuple rather than a
+    dataclass: this module is loaded by every command that connects, and a NamedTuple
+    costs far less to define."""
 
     state: ProbeState
     reason: str = ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pgshift.results import Event
 
@@ -31,12 +30,17 @@ def log_event(event: Event) -> None:
 EventHandler = Callable[[Event], None]
 
 
-@dataclass(frozen=True)
 class Emitter:
     """The one way the engine reports progress: every event is logged on the ``pgshift``
-    logger and passed to ``handler`` (the ``on_event`` a :class:`Migrator` was given)."""
+    logger and passed to ``handler`` (the ``on_event`` a :class:`Migrator` was given).
 
-    handler: EventHandler | None = None
+    A plain class rather than a dataclass: it is behaviour, not a value, and every
+    command defines it at start-up, where a frozen dataclass costs far more to define."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: EventHandler | None = None) -> None:
+        self.handler = handler
 
     def __call__(self, kind: str, message: str, name: str | None = None,
                  ms: int | None = None, total: int | None = None) -> None:

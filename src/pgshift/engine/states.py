@@ -5,8 +5,7 @@ Pure: it reads migration files (through ``facts``) but never the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from pgshift.errors import MigrationFileError
 from pgshift.files import directory
@@ -18,10 +17,12 @@ if TYPE_CHECKING:
     from pgshift.files.sqlfile import ParsedMigration
 
 
-@dataclass(frozen=True)
-class FileFacts:
+class FileFacts(NamedTuple):
     """What status needs of a migration file: its UP checksum and how it runs.
-    ``problem`` is set (and ``checksum`` None) when the file no longer parses."""
+    ``problem`` is set (and ``checksum`` None) when the file no longer parses.
+
+    A NamedTuple rather than a dataclass: ``status`` builds one per file, and this is the
+    cheapest immutable value to define and build."""
 
     checksum: str | None
     no_transaction: bool = False

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
@@ -58,9 +57,11 @@ class MigrationFile(NamedTuple):
         return (self.number, self.name)
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """The migration files of a directory, in order, and what was wrong around them."""
+class Discovery(NamedTuple):
+    """The migration files of a directory, in order, and what was wrong around them.
+
+    A NamedTuple rather than a dataclass: every command defines it at start-up, and a
+    NamedTuple costs far less to define."""
 
     directory: Path
     files: tuple[MigrationFile, ...]
