@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from pgshift.errors import ConfigError
@@ -42,9 +42,10 @@ _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
 _TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<name>{_IDENT})$")
 
 
-@dataclass(frozen=True)
-class CliValues:
-    """What the command line said (None: not given)."""
+class CliValues(NamedTuple):
+    """What the command line said (None: not given). A NamedTuple rather than a
+    dataclass: every command defines it at start-up, and a NamedTuple costs far less to
+    define."""
 
     database_url: str | None = None
     directory: str | None = None
@@ -53,9 +54,11 @@ class CliValues:
     variables: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Resolved settings. ``conninfo`` is None when the embedded server is to be used."""
+class Settings(NamedTuple):
+    """Resolved settings. ``conninfo`` is None when the embedded server is to be used.
+
+    A NamedTuple rather than a dataclass (see :class:`CliValues`); its mappings default to
+    an empty read-only one, shared by every instance."""
 
     conninfo: str | None
     url_source: str
@@ -63,9 +66,9 @@ class Settings:
     table_schema: str | None
     table_name: str
     secrets: tuple[str, ...] = ()
-    project: Mapping[str, Any] = field(default_factory=dict)
+    project: Mapping[str, Any] = MappingProxyType({})
     cwd: Path = Path(".")
-    variables: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = MappingProxyType({})
 
     @property
     def embedded_dir(self) -> Path:
