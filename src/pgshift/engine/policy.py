@@ -19,8 +19,7 @@ prints or touches the database (the engine turns a refusal into a
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pgshift.engine import selection, states
 from pgshift.errors import PgshiftError, StateError
@@ -163,11 +162,13 @@ DOWN_HINT = ("fix the DOWN section of the file (pgshift lint shows the problem);
              "section is not affected")
 
 
-@dataclass(frozen=True)
-class DownVerdict:
+class DownVerdict(NamedTuple):
     """What ``migrate`` does about pending migrations whose DOWN section cannot run:
     ``warnings`` to show (file and line each), or, under ``--strict``, a ``refusal``
-    (the reason; the caller says what was not done)."""
+    (the reason; the caller says what was not done).
+
+    A NamedTuple rather than a dataclass, as are the other values of this module: a no-op
+    ``migrate`` loads it, and a NamedTuple costs far less to define."""
 
     warnings: tuple[str, ...] = ()
     refusal: str | None = None
@@ -220,10 +221,10 @@ _OUTCOME = {"apply": ("nothing was applied", "migrate would apply nothing"),
             "roll back": ("nothing was rolled back", "nothing would be rolled back")}
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(NamedTuple):
     """Why a command refuses and changes nothing: ``reason`` (the run adds "nothing was
-    applied", a plan "migrate would apply nothing"), ``hint`` for the user."""
+    applied", a plan "migrate would apply nothing"), ``hint`` for the user. A NamedTuple
+    rather than a dataclass (see :class:`DownVerdict`)."""
 
     reason: str
     verb: Verb
@@ -304,11 +305,10 @@ def _read_hooks(discovery: directory.Discovery) -> hooks.Hooks:
     return hooks.read(discovery.directory)
 
 
-@dataclass(frozen=True)
-class MigrateDecision:
+class MigrateDecision(NamedTuple):
     """What ``migrate`` does now: the files it applies (parsed), in order, as ``batch``;
     the warnings about the recorded state it reports; ``refusal`` when it must apply
-    nothing."""
+    nothing. A NamedTuple rather than a dataclass (see :class:`DownVerdict`)."""
 
     parsed: tuple[sqlfile.ParsedMigration, ...]
     batch: int | None
@@ -323,11 +323,11 @@ class MigrateDecision:
 # --- squash files -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SquashVerdict:
+class SquashVerdict(NamedTuple):
     """What migrate does with the pending squash files: ``adopt`` (every file they replace
     is recorded: record them in batch 0 without running them); the others run as usual
-    (none of what they replace is recorded); ``refusal`` when only some are recorded."""
+    (none of what they replace is recorded); ``refusal`` when only some are recorded. A
+    NamedTuple rather than a dataclass (see :class:`DownVerdict`)."""
 
     adopt: tuple[directory.MigrationFile, ...]
     refusal: Refusal | None
@@ -504,12 +504,12 @@ def atomic_refusal(migrations: Sequence[tuple[str, bool]], options: RunOptions,
 # --- rollback -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Down:
+class Down(NamedTuple):
     """The DOWN section a rollback of ``row`` runs (None: it has none), where it comes from
     (``stored``: the copy in the tracking table), whether it runs outside a transaction
     and why; ``stored_because`` says why the stored copy stands in for the file's;
-    ``problem`` (``file:line: …``) why the section cannot run."""
+    ``problem`` (``file:line: …``) why the section cannot run. A NamedTuple rather than a
+    dataclass (see :class:`DownVerdict`)."""
 
     row: AppliedRow
     section: sqlfile.Section | None
@@ -548,11 +548,10 @@ def resolve_down(row: AppliedRow, file: directory.MigrationFile | None,
                 problem=down_problem(row.name, section))
 
 
-@dataclass(frozen=True)
-class Restore:
+class Restore(NamedTuple):
     """The section that restores the previous version of a repeatable migration, whether
     it runs outside a transaction and why, and ``problem`` (``file:line: …``) why it
-    cannot run."""
+    cannot run. A NamedTuple rather than a dataclass (see :class:`DownVerdict`)."""
 
     section: sqlfile.Section
     no_transaction: bool

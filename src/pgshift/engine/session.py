@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pgshift.db.connect import READING_FACTS, READING_TABLE, WAITING_FOR_LOCK, setting_up
 from pgshift.engine.events import Emitter
@@ -26,14 +26,14 @@ if TYPE_CHECKING:
     from pgshift.db.store import TableState, TrackingTable
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     """What a run obeys. ``strict``: drift (and lint errors) refuse the run; ``lock_wait``:
     the most seconds to wait for the migration lock (None: no bound); ``lock_timeout``:
     PostgreSQL's lock_timeout for transactional migrations in seconds (0: off), retried
     ``lock_retries`` times; ``atomic``: the whole run is one transaction; ``variables``:
     the values of placeholders (name, value); ``schema``: a schema target's schema, set as
-    ``search_path`` in each transaction."""
+    ``search_path`` in each transaction. A NamedTuple rather than a dataclass: a no-op
+    ``migrate`` defines it at start-up, and a NamedTuple costs far less to define."""
 
     strict: bool = False
     lock_wait: float | None = None
