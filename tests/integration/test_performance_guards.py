@@ -58,14 +58,16 @@ def test_status_sends_one_query_whatever_the_number_of_migrations(
 
 
 # What a command must not load: the modules of other command families, and for status
-# and a no-op migrate, nothing that parses SQL or applies migrations.
-NOT_FOR_STATUS = ("pglast", "rich", "pgshift.files.sqlfile", "pgshift.engine.policy",
-                  "pgshift.engine.session", "pgshift.engine.apply", "pgshift.db.runner",
-                  "pgshift.cli.review", "pgshift.cli.fleet", "pgshift.cli.lifecycle",
-                  "pgshift.analysis")
-NOT_FOR_NOOP = ("pglast", "rich", "pgshift.files.sqlfile", "pgshift.engine.apply",
-                "pgshift.db.runner", "pgshift.files.hooks", "pgshift.cli.review",
-                "pgshift.cli.fleet", "pgshift.cli.lifecycle", "pgshift.analysis")
+# and a no-op migrate, nothing that parses SQL or applies migrations (nor the parse
+# cache's pickle, nor the header reader a directory without a squash file never needs).
+NOT_FOR_STATUS = ("pglast", "rich", "pickle", "pgshift.files.sqlfile",
+                  "pgshift.files.header", "pgshift.engine.policy", "pgshift.engine.session",
+                  "pgshift.engine.apply", "pgshift.db.runner", "pgshift.cli.review",
+                  "pgshift.cli.fleet", "pgshift.cli.lifecycle", "pgshift.analysis")
+NOT_FOR_NOOP = ("pglast", "rich", "pickle", "pgshift.files.sqlfile", "pgshift.files.header",
+                "pgshift.engine.apply", "pgshift.db.runner", "pgshift.files.hooks",
+                "pgshift.cli.review", "pgshift.cli.fleet", "pgshift.cli.lifecycle",
+                "pgshift.analysis")
 
 
 @pytest.mark.parametrize(("command", "unwanted"), [("status", NOT_FOR_STATUS),

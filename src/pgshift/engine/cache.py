@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import os
-import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -117,8 +116,11 @@ class FactsCache:
         return parsed
 
     def _parses(self) -> dict[str, tuple[str, ParsedMigration]]:
-        """The kept parses, loaded at the first :meth:`parse` (``status`` never loads them)."""
+        """The kept parses, loaded at the first :meth:`parse` (``status`` never loads them,
+        nor imports :mod:`pickle`)."""
         if self._parsed is None:
+            import pickle
+
             self._parsed = {}
             with contextlib.suppress(Exception):  # a stale or corrupt cache is no cache
                 with self.parses_path.open("rb") as source:
@@ -134,6 +136,8 @@ class FactsCache:
             if _write(self.path, lambda out: out.write(json.dumps(document).encode())):
                 self._dirty = False
         if self._parses_dirty:
+            import pickle
+
             kept = {"format": _parse_format(), "files": self._parsed}
             if _write(self.parses_path, lambda out: pickle.dump(kept, out, protocol=5)):
                 self._parses_dirty = False

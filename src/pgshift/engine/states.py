@@ -94,11 +94,11 @@ def squash_files(discovery: directory.Discovery) -> dict[str, tuple[str, ...]]:
 
     Raises: MigrationFileError — a squash header is malformed.
     """
-    from pgshift.files import header
-
     found: dict[str, tuple[str, ...]] = {}
     for file in discovery.files:
         if file.name.endswith(SQUASHED_SUFFIX):
+            from pgshift.files import header  # only a directory with a squash file needs it
+
             replaced = header.squashed(directory.read_text(file), file.name)
             if replaced:
                 found[file.name] = replaced
