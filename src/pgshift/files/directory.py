@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterable
 from datetime import date
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +33,10 @@ BUILTIN_TEMPLATE = (
     "\n-- UP\n\n\n-- DOWN\n"
 )
 _BOM = b"\xef\xbb\xbf"
+# A folder ending like this (empty, a separator, a Windows drive) is joined to a name by
+# os.path.join; any other with os.sep, which gives the same string for a migration's name
+# without os.path.join's cost.
+_JOINED_BY_OS = frozenset({"", "/", "\\", ":", os.sep})
 
 
 class MigrationFile(NamedTuple):
@@ -50,7 +55,12 @@ class MigrationFile(NamedTuple):
 
     @property
     def location(self) -> str:
-        return os.path.join(self.folder, self.name)
+        """``os.path.join(folder, name)`` (``status`` asks it once per file, for the stat
+        that checks the file is unchanged)."""
+        folder = self.folder
+        if folder[-1:] in _JOINED_BY_OS:
+            return os.path.join(folder, self.name)
+        return folder + os.sep + self.name
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -97,27 +107,37 @@ def discover(directory: Path) -> Discovery:
     folder = str(directory)
     with os.scandir(directory) as entries:
         for entry in entries:
-            if (not entry.name.lower().endswith(".sql") or not entry.is_file()
-                    or entry.name == TEMPLATE_FILE):
+            name = entry.name
+            if not name.lower().endswith(".sql") or not entry.is_file() or name == TEMPLATE_FILE:
                 continue
-            match = NAME_PATTERN.match(entry.name)
+            match = NAME_PATTERN.match(name)
             if match is None:
                 warnings.append(
-                    f"{entry.name} is not named <number>_<name>.sql "
+                    f"{name} is not named <number>_<name>.sql "
                     "(digits, '_', then lowercase letters, digits and '_'): it is never run"
                 )
                 continue
-            files.append(MigrationFile(entry.name, int(match.group("number")), folder))
-    files.sort(key=lambda f: f.sort_key)
-    for number, shared in sorted(by_number(files).items()):
-        if len(shared) > 1:
-            names = [f.name for f in shared]
-            warnings.append(
-                f"migration number {number} is used by {len(names)} files: {', '.join(names)} "
-                "(they run in name order)"
-            )
+            files.append(MigrationFile(name, int(match[1]), folder))
+    # by sort_key, (number, name): by name, then stably by number (two cheap sorts)
+    files.sort(key=_NAME)
+    files.sort(key=_NUMBER)
+    warnings += _shared_numbers(files)
     repeatables = _repeatables(directory, warnings)
     return Discovery(directory, tuple(files), tuple(sorted(warnings)), repeatables)
+
+
+_NAME = attrgetter("name")
+_NUMBER = attrgetter("number")
+
+
+def _shared_numbers(files: list[MigrationFile]) -> list[str]:
+    """A warning for each number that more than one of ``files`` (in order) uses."""
+    numbers = [f.number for f in files]
+    if len(set(numbers)) == len(numbers):
+        return []
+    return [f"migration number {number} is used by {len(shared)} files: "
+            f"{', '.join(f.name for f in shared)} (they run in name order)"
+            for number, shared in sorted(by_number(files).items()) if len(shared) > 1]
 
 
 def _repeatables(directory: Path, warnings: list[str]) -> tuple[MigrationFile, ...]:
