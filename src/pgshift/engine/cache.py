@@ -48,10 +48,6 @@ def default_path(migrations_dir: Path, environ: Mapping[str, str]) -> Path:
     return Path(base).expanduser() / "pgshift" / f"facts-{key}.json"
 
 
-def _stamp(stat: os.stat_result) -> list[int]:
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
-
-
 class FactsCache:
     """Reads facts through the cache (:meth:`facts`); :meth:`save` writes it back."""
 
@@ -74,15 +70,17 @@ class FactsCache:
         and keeps an entry without a checksum, completed (the file parsed) the first
         time all its facts are wanted."""
         try:
-            stamp = _stamp(os.stat(file.location))
+            stat = os.stat(file.location)
         except OSError:
             return states.read_facts(file, header_only=header_only)
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
         key = file.name  # one cache file per migrations directory
         cached = self._entries.get(key)
         if cached is not None and cached[0] == stamp and (header_only or cached[1]):
+            # status asks this once per file: a list, not a generator, builds the pairs
             checksum, no_transaction, metadata = cached[1:4]
             return states.FileFacts(checksum, bool(no_transaction),
-                                    tuple((str(k), str(v)) for k, v in metadata))
+                                    tuple([(str(k), str(v)) for k, v in metadata]))
         if header_only:
             found = states.read_facts(file, header_only=True)
             # a header-only entry (no checksum) is completed when the file is applied
