@@ -13,7 +13,7 @@ from pgshift.files.directory import is_repeatable
 from pgshift.results import MigrationStatus
 
 if TYPE_CHECKING:
-    from pgshift.db.store import AppliedRow, TableState
+    from pgshift.db.store import AppliedRow, Progress, TableState
     from pgshift.files.sqlfile import ParsedMigration
 
 
@@ -119,8 +119,7 @@ def merge(
     partial = {p.name: p for p in state.partial}
     entries: list[MigrationStatus] = []
     warnings: list[str] = []
-    names = (set(files) | set(rows) | set(partial)) - {n for n in rows if is_repeatable(n)}
-    for name in sorted(names, key=order_key):
+    for name in _in_order(files, rows, partial):
         row, file = rows.get(name), files.get(name)
         if row is None and name in partial:
             progress = partial[name]
@@ -155,14 +154,25 @@ def merge(
         if modified:
             why = fact.problem or f"checksum {row.checksum} when applied, now {fact.checksum}"
             warnings.append(f"{name} was modified after it was applied: {why}")
+        # positional (one per applied file): name, state, batch, executed_at, checksum,
+        # file_checksum, duration_ms, no_transaction, metadata
         entries.append(MigrationStatus(
-            name, "modified" if modified else "executed", batch=row.batch,
-            executed_at=row.executed_at, checksum=row.checksum, duration_ms=row.duration_ms,
-            file_checksum=fact.checksum, no_transaction=fact.no_transaction,
-            metadata=fact.metadata,
-        ))
+            name, "modified" if modified else "executed", row.batch, row.executed_at,
+            row.checksum, fact.checksum, row.duration_ms, fact.no_transaction, fact.metadata))
     _repeatable_entries(discovery, rows, facts, entries, warnings)
     return tuple(entries), warnings
+
+
+def _in_order(files: dict[str, directory.MigrationFile], rows: dict[str, AppliedRow],
+              partial: dict[str, Progress]) -> list[str]:
+    """The names of ``files``, of ``rows`` but the repeatables' and of ``partial``, by
+    :func:`order_key`. ``files`` come in that order (a Discovery's are), so they are
+    sorted again only when a row or partial run has no file."""
+    others = (rows.keys() | partial.keys()) - files.keys()
+    if all(name in rows and is_repeatable(name) for name in others):
+        return list(files)
+    names = (set(files) | set(rows) | set(partial)) - {n for n in rows if is_repeatable(n)}
+    return sorted(names, key=order_key)
 
 
 def _repeatable_entries(discovery: directory.Discovery, rows: dict[str, AppliedRow],
