@@ -98,14 +98,17 @@ def status_text(report: StatusReport, *, verbose: bool) -> str:
     if verbose:
         header += ["duration_ms", "created", "description"]
     rows = [header]
-    for e in report.entries:
-        row = [e.name, _state_label(e), "" if e.batch is None else str(e.batch),
-               _when(e.executed_at)]
+    for e in report.entries:  # one per migration: no helper calls for the plain cells
+        at = e.executed_at
+        row = [e.name, e.label, "" if e.batch is None else str(e.batch),
+               "" if at is None else at.isoformat(" ", "seconds")[:19]]
         if verbose:
             row += _verbose_cells(e)
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    # each cell left-aligned to its column's width ("{:<N}" pads as str.ljust does)
+    line = "  ".join(f"{{:<{width}}}" for width in widths)
+    lines = [line.format(*r).rstrip() for r in rows]
     return "\n".join([*lines, "", summary_line(report)])
 
 
