@@ -37,7 +37,8 @@ _PG_ENV = {
 PYPROJECT_KEYS = frozenset({"dir", "table", "lock_wait", "lock_timeout", "strict", "atomic",
                             "vars", "fleet"})
 VAR_PREFIX = "PGSHIFT_VAR_"
-_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# matched with re.match, compiled at the first use: most runs have no variables
+_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
 _TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<name>{_IDENT})$")
 
@@ -131,7 +132,7 @@ def resolve_variables(given: tuple[str, ...], environ: Mapping[str, str],
     if not isinstance(table, dict):
         raise ConfigError("[tool.pgshift] vars must be a table ([tool.pgshift.vars])")
     for name, value in table.items():
-        if not _VAR_NAME.match(name):
+        if not re.match(_VAR_NAME, name):
             raise ConfigError(f"[tool.pgshift.vars] {name!r} is not a variable name",
                               hint="names are letters, digits and _, not starting with a digit")
         if isinstance(value, bool):
@@ -141,11 +142,11 @@ def resolve_variables(given: tuple[str, ...], environ: Mapping[str, str],
         values[name] = str(value)
     for key, value in environ.items():
         name = key[len(VAR_PREFIX):]
-        if key.startswith(VAR_PREFIX) and _VAR_NAME.match(name):
+        if key.startswith(VAR_PREFIX) and re.match(_VAR_NAME, name):
             values[name] = value
     for item in given:
         name, sep, value = item.partition("=")
-        if not sep or not _VAR_NAME.match(name):
+        if not sep or not re.match(_VAR_NAME, name):
             raise ConfigError(
                 f"--var {item.split('=', 1)[0]!r}: expected NAME=VALUE with NAME made of "
                 "letters, digits and _ (not starting with a digit)")
@@ -290,15 +291,27 @@ def read_pyproject(cwd: Path) -> dict[str, Any]:
     return dict(section)
 
 
-_URL_USERINFO = re.compile(r"(postgres(?:ql)?://[^:/?#@\s]*:)[^\s]*@", re.IGNORECASE)
-_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
+# (pattern, replacement) of what redact masks: URL user-info, then password= parameters;
+# compiled at the first redact (a plain status never redacts).
+_MASKS: tuple[tuple[re.Pattern[str], str], ...] = ()
+
+
+def _masks() -> tuple[tuple[re.Pattern[str], str], ...]:
+    global _MASKS
+    if not _MASKS:
+        _MASKS = (
+            (re.compile(r"(postgres(?:ql)?://[^:/?#@\s]*:)[^\s]*@", re.IGNORECASE), r"\1***@"),
+            (re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE),
+             r"\1***"),
+        )
+    return _MASKS
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """``text`` with every password shown as ``***``: URL user-info (even malformed),
     ``password=`` parameters, and each known secret in plain or percent-decoded form."""
-    text = _URL_USERINFO.sub(r"\1***@", text)
-    text = _PASSWORD_PARAM.sub(r"\1***", text)
+    for pattern, replacement in _MASKS or _masks():
+        text = pattern.sub(replacement, text)
     for secret in secrets:
         for form in {secret, unquote(secret)}:
             if len(form) >= 2:
