@@ -94,21 +94,22 @@ def _verbose_cells(entry: MigrationStatus) -> list[str]:
 
 def status_text(report: StatusReport, *, verbose: bool) -> str:
     """Plain aligned columns (for pipes and files)."""
-    header = ["name", "state", "batch", "executed_at"]
+    entries = report.entries
+    # built column by column (a list each, not one per migration), then line by line
+    columns = [
+        ["name", *[e.name for e in entries]],
+        ["state", *[e.label for e in entries]],
+        ["batch", *["" if e.batch is None else str(e.batch) for e in entries]],
+        ["executed_at", *[_when(e.executed_at) for e in entries]],
+    ]
     if verbose:
-        header += ["duration_ms", "created", "description"]
-    rows = [header]
-    for e in report.entries:  # one per migration: no helper calls for the plain cells
-        at = e.executed_at
-        row = [e.name, e.label, "" if e.batch is None else str(e.batch),
-               "" if at is None else at.isoformat(" ", "seconds")[:19]]
-        if verbose:
-            row += _verbose_cells(e)
-        rows.append(row)
-    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+        cells = [_verbose_cells(e) for e in entries]
+        columns += [[title, *[row[i] for row in cells]]
+                    for i, title in enumerate(("duration_ms", "created", "description"))]
+    widths = [max(map(len, column)) for column in columns]
     # each cell left-aligned to its column's width ("{:<N}" pads as str.ljust does)
     line = "  ".join(f"{{:<{width}}}" for width in widths)
-    lines = [line.format(*r).rstrip() for r in rows]
+    lines = [line.format(*row).rstrip() for row in zip(*columns, strict=True)]
     return "\n".join([*lines, "", summary_line(report)])
 
 
