@@ -282,6 +282,8 @@ def late(discovery: directory.Discovery, applied: Collection[str],
 def late_warnings(discovery: directory.Discovery, state: TableState,
                   chosen: Sequence[directory.MigrationFile]) -> list[str]:
     """Warnings for the files a migrate applies that sort before the latest applied one."""
+    if not chosen:
+        return []  # a no-op migrate: nothing to compare with the applied ones
     latest, early = late(discovery, recorded(state), chosen)
     return [f"{f.name} is pending but sorts before {latest.name}, which is already applied "
             "(merged late?); it will be applied now" for f in early if latest is not None]
@@ -342,10 +344,13 @@ def squash_verdict(discovery: directory.Discovery, state: TableState) -> SquashV
 
     Raises: MigrationFileError — a squash file's header is malformed.
     """
+    squashes = states.squash_files(discovery)
+    if not squashes:
+        return SquashVerdict((), None)
     applied = recorded(state)
     files = discovery.by_name()
     adopt: list[directory.MigrationFile] = []
-    for name, replaced in states.squash_files(discovery).items():
+    for name, replaced in squashes.items():
         done = [n for n in replaced if n in applied]
         if name in applied or not done:
             continue
@@ -392,8 +397,7 @@ def decide_migrate(discovery: directory.Discovery, state: TableState, options: R
     waiting = [f for f in pending(discovery, state) if f.name not in adopted]
     if only is not None:
         waiting = [f for f in waiting if f.name in only]
-    chosen = selection.pending_to_apply(waiting, step=step, to=to,
-                                        applied=sorted(recorded(state)))
+    chosen = selection.pending_to_apply(waiting, step=step, to=to, applied=recorded(state))
     parsed = parse_files(chosen, parse)
     again = (repeatables_to_apply(discovery, state, parse) if step is None and to is None
              else ())
@@ -460,6 +464,8 @@ def check_placeholders(sections: Sequence[tuple[str, sqlfile.Section | None]],
 def partial_gone_refusal(discovery: directory.Discovery, state: TableState) -> Refusal | None:
     """A run left a migration partially applied and its file is gone: nothing can resume
     it."""
+    if not state.partial:
+        return None
     files = discovery.by_name()
     gone = [p.name for p in state.partial if p.name not in files]
     if not gone:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from pgshift.db.store import AppliedRow
 from pgshift.errors import StateError, UsageRefused
@@ -17,9 +17,10 @@ def newest_first(rows: Sequence[AppliedRow]) -> list[AppliedRow]:
 
 def pending_to_apply(
     pending: Sequence[MigrationFile], *, step: int | None = None, to: str | None = None,
-    applied: Sequence[str] = (),
+    applied: Collection[str] = (),
 ) -> list[MigrationFile]:
-    """The pending files ``migrate`` applies: all, the next ``step``, or up to ``to``.
+    """The pending files ``migrate`` applies: all, the next ``step``, or up to ``to``
+    (``applied``: the names recorded, to say why a ``to`` is not pending).
 
     Raises:
         UsageRefused: ``to`` names no pending file (or a bad ``step``).
