@@ -155,4 +155,10 @@ def run() -> None:
     _Program.finished = False
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
-    main()
+    try:
+        main()
+    finally:
+        if _Program.finished and hasattr(signal, "pthread_sigmask"):
+            # Python's own exit puts the default handlers back before the process ends:
+            # blocked from here, a late signal is never delivered.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
