@@ -22,7 +22,15 @@ from pgshift import Migrator
 from pgshift.db.lock import COMMIT_GUARD_NAMESPACE, commit_guard, lock_key
 from pgshift.errors import LockTimeout
 from pgshift.results import Event
-from pgtest import Files, advisory_locks, catalog_snapshot, fetch, table_exists, tracking_rows
+from pgtest import (
+    OWN_DATABASE,
+    Files,
+    advisory_locks,
+    catalog_snapshot,
+    fetch,
+    table_exists,
+    tracking_rows,
+)
 
 FILES = {
     "001_a.sql": "-- UP\nCREATE TABLE a (id int);\n-- DOWN\nDROP TABLE a;\n",
@@ -130,6 +138,7 @@ def test_each_migration_transaction_holds_the_guard_until_it_ends(
         held = fetch(db_url, "SELECT a.state, a.query LIKE '%%pg_sleep(1.5)%%' FROM pg_locks l "
                              "JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
                              "AND l.granted AND l.mode = 'ExclusiveLock' "
+                             f"AND l.database = {OWN_DATABASE} "
                              "AND l.classid::bigint = %s AND l.objid::bigint = %s",
                      [key >> 32, key & 0xFFFFFFFF])
         time.sleep(0.05)
