@@ -79,28 +79,19 @@ def await_commits(conn: psycopg.Connection[Any], key: int, *, wait: float | None
         LockTimeout: still held after ``wait`` seconds (None: no limit); names the backend.
     """
     query = sql.SQL("SELECT pg_try_advisory_xact_lock_shared({})").format(sql.Literal(key))
-    started = time.monotonic()
-    next_report = started
-    while True:
-        row = conn.execute(query).fetchone()
-        holder = None if row is not None and row[0] else find_holder(conn, key)
-        conn.rollback()
-        if row is not None and row[0]:
-            return
-        waited = time.monotonic() - started
-        if wait is not None and waited >= wait:
-            who = holder.describe() if holder else "another session"
-            raise LockTimeout(
-                f"a migration an earlier run sent with its COMMIT is still running on the "
-                f"server after {wait:g} s ({who}): it may still commit, so nothing was "
-                "read or changed",
-                hint=(f"wait for it to end, or end it with SELECT pg_terminate_backend("
-                      f"{holder.pid}); (it then rolls back)" if holder else "run again later"),
-            )
-        if on_wait and time.monotonic() >= next_report:
-            on_wait(holder, waited)
-            next_report = time.monotonic() + REPORT_EVERY_SECONDS
-        sleep(POLL_SECONDS if wait is None else min(POLL_SECONDS, max(0.0, wait - waited)))
+
+    def timed_out(holder: Holder | None) -> LockTimeout:
+        who = holder.describe() if holder else "another session"
+        return LockTimeout(
+            f"a migration an earlier run sent with its COMMIT is still running on the "
+            f"server after {wait:g} s ({who}): it may still commit, so nothing was "
+            "read or changed",
+            hint=(f"wait for it to end, or end it with SELECT pg_terminate_backend("
+                  f"{holder.pid}); (it then rolls back)" if holder else "run again later"),
+        )
+
+    _poll(conn, query, key, wait=wait, on_wait=on_wait, sleep=sleep, timed_out=timed_out)
+    conn.rollback()
 
 
 @dataclass(frozen=True)
@@ -236,6 +227,35 @@ def _shutdown(conn: psycopg.Connection[Any] | None) -> None:
     sock.close()
 
 
+def _poll(conn: psycopg.Connection[Any], query: sql.Composed, key: int, *,
+          wait: float | None, on_wait: WaitReporter | None,
+          sleep: Callable[[float], None],
+          timed_out: Callable[[Holder | None], LockTimeout]) -> None:
+    """Run the try-lock ``query`` (its last column true: taken) until it takes ``key``,
+    rolling back between attempts, reporting the holder through ``on_wait`` at the first
+    failed attempt and then every :data:`REPORT_EVERY_SECONDS`; returns inside the
+    transaction that took it.
+
+    Raises:
+        LockTimeout: ``timed_out(holder)``, once ``wait`` seconds passed (None: no limit).
+    """
+    started = time.monotonic()
+    next_report = started
+    while True:
+        row = conn.execute(query).fetchone()
+        if row is not None and row[-1]:
+            return
+        holder = find_holder(conn, key)
+        conn.rollback()
+        waited = time.monotonic() - started
+        if wait is not None and waited >= wait:
+            raise timed_out(holder)
+        if on_wait and time.monotonic() >= next_report:
+            on_wait(holder, waited)
+            next_report = time.monotonic() + REPORT_EVERY_SECONDS
+        sleep(POLL_SECONDS if wait is None else min(POLL_SECONDS, max(0.0, wait - waited)))
+
+
 @contextmanager
 def hold(
     conn: psycopg.Connection[Any],
@@ -260,29 +280,18 @@ def hold(
     # extended-protocol portal would stay open with its snapshot, and the idle lock
     # transaction would then hold back xmin and stall CREATE INDEX CONCURRENTLY.
     query = sql.SQL(_settings_sql(conn.info.server_version)).format(sql.Literal(key))
-    started = time.monotonic()
-    next_report = started
-    while True:
-        row = conn.execute(query).fetchone()
-        if row is not None and row[-1]:
-            break
-        holder = find_holder(conn, key)
-        conn.rollback()
-        waited = time.monotonic() - started
-        if wait is not None and waited >= wait:
-            who = holder.describe() if holder else "another session"
-            raise LockTimeout(
-                f"the migration lock was not obtained within {wait:g} s: held by {who}",
-                hint=(
-                    f"wait for it, or end it with SELECT pg_terminate_backend({holder.pid});"
-                    if holder else "run again later"
-                ),
-            )
-        if on_wait and time.monotonic() >= next_report:
-            on_wait(holder, waited)
-            next_report = time.monotonic() + REPORT_EVERY_SECONDS
-        pause = POLL_SECONDS if wait is None else min(POLL_SECONDS, max(0.0, wait - waited))
-        sleep(pause)
+
+    def timed_out(holder: Holder | None) -> LockTimeout:
+        who = holder.describe() if holder else "another session"
+        return LockTimeout(
+            f"the migration lock was not obtained within {wait:g} s: held by {who}",
+            hint=(
+                f"wait for it, or end it with SELECT pg_terminate_backend({holder.pid});"
+                if holder else "run again later"
+            ),
+        )
+
+    _poll(conn, query, key, wait=wait, on_wait=on_wait, sleep=sleep, timed_out=timed_out)
     held = HeldLock(conn, key, watched)
     try:
         yield held

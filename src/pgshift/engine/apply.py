@@ -74,9 +74,7 @@ class Applier:
         # Each transactional section and its tracking row go as one query; an atomic run
         # that meets what needs a savepoint per migration starts again with them.
         self._one_query = True
-        table = session.table
-        self._guard_key = lock.lock_key(table.schema or "", table.name,
-                                        namespace=lock.COMMIT_GUARD_NAMESPACE)
+        self._guard = lock.commit_guard(session.guard_key)
         self._interrupted_after: BaseException | None = None
         self._schema: str | None = None
         self._hooks = Hooks()
@@ -437,7 +435,7 @@ class Applier:
             try:
                 return runner.run_in_transaction(conn, section, prefix=self._prefix(),
                                                  setup=setup, finish=finish, record=record,
-                                                 guard=lock.commit_guard(self._guard_key),
+                                                 guard=self._guard,
                                                  strict=strict)
             except runner.NeedsSavepoints as error:
                 raise _NeedsSavepoints(name, error.server.message) from None
@@ -469,7 +467,7 @@ class Applier:
         UP, gone after a DOWN). None: cannot tell (no connection, or still running)."""
         try:
             with connect(self.s.database_url, autocommit=False) as conn:
-                lock.await_commits(conn, self._guard_key, wait=SETTLE_SECONDS)
+                lock.await_commits(conn, self.s.guard_key, wait=SETTLE_SECONDS)
                 with conn.transaction():
                     return store.is_recorded(conn, self.s.table, name) == present
         except (psycopg.Error, PgshiftError):

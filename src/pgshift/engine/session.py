@@ -53,8 +53,8 @@ class RunOptions(NamedTuple):
 class Session:
     """One locked session: the migration connection (not autocommit), the held migration
     lock, the schema-qualified tracking table, its state as read under the lock, the
-    migration files found, and the connection string (to ask the server again after the
-    migration connection was lost)."""
+    migration files found, the connection string (to ask the server again after the
+    migration connection was lost) and the key of the table's commit guard."""
 
     conn: psycopg.Connection[Any]
     held: HeldLock
@@ -62,6 +62,7 @@ class Session:
     state: TableState
     discovery: Discovery
     database_url: str
+    guard_key: int
 
     def reread(self, *, end_transaction: bool = True) -> None:
         """Read the tracking table again (after a half of refresh or redo)."""
@@ -126,7 +127,7 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
                 lock.await_commits(conn, guard, wait=lock_wait, on_wait=finishing)
                 state = store.read(conn, qualified)
                 conn.rollback()
-            yield Session(conn, held, qualified, state, discovery, database_url)
+            yield Session(conn, held, qualified, state, discovery, database_url, guard)
     finally:
         conn.close()
         if lock_conn is not None:
