@@ -182,8 +182,7 @@ def _repeatable_entries(discovery: directory.Discovery, rows: dict[str, AppliedR
     (changed since its last apply: migrate applies it again; not drift), ``pending``
     (never applied) or ``missing file``."""
     files = {f.name: f for f in discovery.repeatables}
-    prefix = directory.REPEATABLE_PREFIX  # is_repeatable, without a call per row
-    for name in sorted(set(files) | {n for n in rows if n.startswith(prefix)}):
+    for name in sorted(set(files) | {n for n in rows if is_repeatable(n)}):
         row, file = rows.get(name), files.get(name)
         if row is None:
             entries.append(MigrationStatus(name, "pending"))
