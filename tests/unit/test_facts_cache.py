@@ -58,3 +58,55 @@ def test_an_edited_file_is_read_again(tmp_path: Path) -> None:
 
     assert dict(cache.facts(only_file(folder), header_only=True).metadata)["description"] == (
         "add table a")
+
+
+PARSE_AHEAD_PROBE = """
+import os, sys, threading, time
+from pathlib import Path
+from pgshift.engine.cache import FactsCache
+from pgshift.files import directory, sqlfile
+
+folder, kept = Path(sys.argv[1]), Path(sys.argv[2])
+files = directory.discover(folder).files
+cache = FactsCache(kept)
+started = cache.parse_ahead(folder)
+parsed = [cache.parse(f) for f in files]
+assert parsed == [sqlfile.parse(Path(f.location).read_text(), f.name) for f in files]
+cache.save()
+again = FactsCache(kept).parse_ahead(folder)  # the kept parses are newer than the listing
+(folder / "009_new.sql").write_text("-- UP\\nSELECT 9;\\n")
+future = time.time() + 5
+os.utime(folder, (future, future))
+added = FactsCache(kept).parse_ahead(folder)
+os.wait()
+event = threading.Event()
+helper = threading.Thread(target=event.wait)
+helper.start()
+threaded = FactsCache(kept.with_name("other.json")).parse_ahead(folder)
+event.set()
+helper.join()
+print(started, again, added, threaded)
+"""
+
+
+def test_parse_ahead_forks_only_when_it_pays_and_is_safe(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for i in range(1, 6):
+        (folder / f"00{i}_t{i}.sql").write_text(
+            f"-- UP\nCREATE TABLE t{i} (id int);\n-- DOWN\nDROP TABLE t{i};\n")
+    (folder / "006_bad.sql").write_text("-- UP\nCREATE TABLE (;\n")
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE_AHEAD_PROBE, str(folder), str(tmp_path / "facts.json")],
+        capture_output=True, text=True, timeout=60)
+    # The child cannot parse 006_bad: the parent parses it and reports it, as a run does.
+    assert "MigrationFileError" in done.stderr and "006_bad.sql" in done.stderr
+    (folder / "006_bad.sql").unlink()
+    done = subprocess.run([sys.executable, "-c", PARSE_AHEAD_PROBE, str(folder),
+                           str(tmp_path / "facts.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "True", "False"]

@@ -68,15 +68,20 @@ def database_url(ctx: click.Context, settings: Settings) -> str:
     return server.url
 
 
-def migrator_for(ctx: click.Context, **options: Any) -> Migrator:
+def migrator_for(ctx: click.Context, *, parse_ahead: bool = False,
+                 **options: Any) -> Migrator:
     """A Migrator for the resolved settings, reporting its events on stderr; ``None``
-    options fall back to ``[tool.pgshift]`` and then to the library defaults."""
+    options fall back to ``[tool.pgshift]`` and then to the library defaults.
+    ``parse_ahead``: the command applies migrations; their files are parsed by a child
+    process while this one connects (:meth:`FactsCache.parse_ahead`)."""
     from pgshift.engine.migrator import Migrator
 
     settings = settings_for(ctx)
     options = run_settings(settings, **options)
-    conninfo = database_url(ctx, settings)
     cache = file_cache(ctx, settings)
+    if parse_ahead:
+        cache.parse_ahead(settings.directory)
+    conninfo = database_url(ctx, settings)
     return Migrator(conninfo, settings.directory, table=_table(settings),
                     on_event=event_reporter(ctx), facts=cache.facts, parse=cache.parse,
                     variables=settings.variables, **options)

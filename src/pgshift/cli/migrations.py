@@ -91,7 +91,7 @@ def migrate(ctx: click.Context, strict: bool | None, step: int | None, to: str |
             lock_wait: float | None, lock_timeout: float | None,
             lock_retries: int | None) -> None:
     """Apply every pending migration, in order, as one new batch."""
-    migrator = migrator_for(ctx, strict=strict, lock_wait=lock_wait,
+    migrator = migrator_for(ctx, parse_ahead=True, strict=strict, lock_wait=lock_wait,
                             lock_timeout=lock_timeout, lock_retries=lock_retries,
                             atomic=atomic)
     if dry_run:
@@ -166,7 +166,7 @@ def refresh(ctx: click.Context, yes: bool, strict: bool | None, atomic: bool | N
             lock_retries: int | None) -> None:
     """Reset, then migrate everything again as batch 1 (destructive)."""
     confirm("refresh rolls back EVERY applied migration, then applies them again", yes)
-    migrator = migrator_for(ctx, strict=strict, lock_wait=lock_wait,
+    migrator = migrator_for(ctx, parse_ahead=True, strict=strict, lock_wait=lock_wait,
                             lock_timeout=lock_timeout, lock_retries=lock_retries,
                             atomic=atomic)
     print_result(ctx, migrator.refresh())

@@ -13,6 +13,16 @@ new database (a CI run, a test database, another environment) does not parse the
 They are a pickle of pgshift's own parse results, read only by the user who wrote it,
 loaded only by a command that applies or plans migrations.
 
+**Parsing ahead.** A command that will parse the files it applies (``migrate``,
+``refresh``) can have them parsed by a child process while it imports its database driver,
+connects and takes the lock (:meth:`FactsCache.parse_ahead`): on a machine with a second
+core the parse costs no wall time. The child writes only the parses; the command reads
+them at its first :meth:`FactsCache.parse`, after the child has ended, and parses itself
+whatever the child did not keep (a malformed file is always parsed, and reported, by the
+command). This happens only where it is safe and can pay: a program with one thread, on a
+system with ``fork``, when the kept parses are missing or older than the directory's last
+change of its list of files (a file added, removed or renamed).
+
 Both live under the user's cache directory, one pair of files per migrations directory,
 written atomically (readable by the user only); a missing, stale or corrupt cache only
 costs time.
@@ -58,6 +68,7 @@ class FactsCache:
         self._dirty = False
         self._parsed: dict[str, tuple[str, ParsedMigration]] | None = None
         self._parses_dirty = False
+        self._ahead: int | None = None  # the process id of the child parsing ahead
         with contextlib.suppress(OSError, ValueError, TypeError):
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") == CACHE_FORMAT and isinstance(data.get("files"), dict):
@@ -113,10 +124,71 @@ class FactsCache:
         self._parses_dirty = True
         return parsed
 
+    def parse_ahead(self, migrations_dir: Path) -> bool:
+        """Start a child process that parses the files of ``migrations_dir`` the kept
+        parses lack, and keeps them (module docstring); True when one was started.
+
+        Only for a program's own use: call it before this process opens a connection or
+        starts a thread, and before the first :meth:`parse`.
+        """
+        if self._parsed is not None or self._ahead is not None or not _may_fork():
+            return False
+        try:
+            listed = os.stat(migrations_dir).st_mtime_ns
+            if os.stat(self.parses_path).st_mtime_ns > listed:
+                return False  # kept after the last file was added, removed or renamed
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        try:
+            pid = os.fork()
+        except OSError:
+            return False
+        if pid == 0:  # pragma: no cover - the child (its work is checked by its result)
+            self._parse_as_child(migrations_dir)
+        self._ahead = pid
+        return True
+
+    def _parse_as_child(self, migrations_dir: Path) -> None:
+        """The child of :meth:`parse_ahead`: parse, keep the parses, and end without
+        running the parent's exit handlers or flushing its buffers. It holds none of the
+        parent's standard streams (a pipe reading them ends with the parent), and ignores
+        Ctrl-C, which is meant for the parent: its work is bounded, its result written
+        atomically."""
+        import signal
+
+        status = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            null = os.open(os.devnull, os.O_RDWR)
+            for stream in (0, 1, 2):
+                os.dup2(null, stream)
+            for file in directory.discover(migrations_dir).files:
+                with contextlib.suppress(Exception):  # the parent parses it and reports
+                    self.parse(file)
+            self._dirty = False  # the facts are the parent's to write
+            self._parses_dirty = True  # written even if unchanged: current for this listing
+            self.save()
+            status = 0
+        finally:
+            os._exit(status)
+
+    def _join(self, *, wait: bool = True) -> None:
+        """Wait for the child parsing ahead (or only reap it, if it ended, unless ``wait``)."""
+        if self._ahead is None:
+            return
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(self._ahead, 0 if wait else os.WNOHANG)[0] == 0:
+                return  # still running; it ends on its own
+        self._ahead = None
+
     def _parses(self) -> dict[str, tuple[str, ParsedMigration]]:
         """The kept parses, loaded at the first :meth:`parse` (``status`` never loads them,
-        nor imports :mod:`pickle`)."""
+        nor imports :mod:`pickle`), after the child parsing ahead has ended."""
         if self._parsed is None:
+            self._join()
             import pickle
 
             self._parsed = {}
@@ -129,6 +201,7 @@ class FactsCache:
 
     def save(self) -> None:
         """Write what changed; failures are ignored (it is only a cache)."""
+        self._join(wait=False)
         if self._dirty:
             document = {"format": CACHE_FORMAT, "files": self._entries}
             if _write(self.path, lambda out: out.write(json.dumps(document).encode())):
@@ -139,6 +212,13 @@ class FactsCache:
             kept = {"format": _parse_format(), "files": self._parsed}
             if _write(self.parses_path, lambda out: pickle.dump(kept, out, protocol=5)):
                 self._parses_dirty = False
+
+
+def _may_fork() -> bool:
+    """Whether this process can fork safely: a system with ``fork`` and one thread."""
+    import threading
+
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _parse_format() -> str:
