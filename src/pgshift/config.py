@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -76,8 +76,13 @@ class Settings(NamedTuple):
         return self.cwd / EMBEDDED_DIR
 
 
-def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
+def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path, *,
+            files_known: Callable[[Path], object] | None = None) -> Settings:
     """Combine flag, environment, ``.env`` and ``[tool.pgshift]`` into Settings.
+
+    ``files_known`` is called with the migrations directory as soon as it is known, before
+    the connection settings are worked out (they load the database driver): a command can
+    start work on its files meanwhile.
 
     Raises:
         ConfigError: names the bad setting and where it came from.
@@ -100,14 +105,17 @@ def resolve(cli: CliValues, environ: Mapping[str, str], cwd: Path) -> Settings:
         cli.table if cli.table is not None else str(project.get("table") or DEFAULT_TABLE),
         "--table" if cli.table is not None else "[tool.pgshift] table",
     )
+    directory = directory if directory.is_absolute() else cwd / directory
     common = {
-        "directory": directory if directory.is_absolute() else cwd / directory,
+        "directory": directory,
         "table_schema": table_schema,
         "table_name": table_name,
         "project": project,
         "cwd": cwd,
         "variables": resolve_variables(cli.variables, merged, project),
     }
+    if files_known is not None:
+        files_known(directory)
     if url is None and not libpq_target:
         return Settings(conninfo=None, url_source="embedded", **common)  # type: ignore[arg-type]
     if url is None:

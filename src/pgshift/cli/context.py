@@ -9,6 +9,7 @@ modules inside the functions, so the command modules can import it at start-up.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +37,11 @@ def add_secrets(ctx: click.Context, secrets: tuple[str, ...]) -> None:
     root[_SECRETS] = (*root.get(_SECRETS, ()), *secrets)
 
 
-def settings_for(ctx: click.Context) -> Settings:
+def settings_for(ctx: click.Context, *,
+                 files_known: Callable[[Path], object] | None = None) -> Settings:
     """The settings from the global options, the environment, ``.env`` and
-    ``[tool.pgshift]``; their secrets are remembered for masking."""
+    ``[tool.pgshift]``; their secrets are remembered for masking. ``files_known``: see
+    :func:`pgshift.config.resolve`."""
     from pgshift.config import CliValues, resolve
 
     opts = global_opts(ctx)
@@ -47,6 +50,7 @@ def settings_for(ctx: click.Context) -> Settings:
                   opts.get("env_file"), tuple(opts.get("variables") or ())),
         os.environ,
         Path.cwd(),
+        files_known=files_known,
     )
     ctx.find_root().meta[_SECRETS] = settings.secrets
     return settings
@@ -76,11 +80,17 @@ def migrator_for(ctx: click.Context, *, parse_ahead: bool = False,
     process while this one connects (:meth:`FactsCache.parse_ahead`)."""
     from pgshift.engine.migrator import Migrator
 
-    settings = settings_for(ctx)
+    caches: list[FactsCache] = []
+
+    def files_known(migrations_dir: Path) -> None:
+        # before the connection settings load psycopg: the child parses meanwhile
+        caches.append(file_cache(ctx, migrations_dir))
+        if parse_ahead:
+            caches[0].parse_ahead(migrations_dir)
+
+    settings = settings_for(ctx, files_known=files_known)
     options = run_settings(settings, **options)
-    cache = file_cache(ctx, settings)
-    if parse_ahead:
-        cache.parse_ahead(settings.directory)
+    cache = caches[0]
     conninfo = database_url(ctx, settings)
     return Migrator(conninfo, settings.directory, table=_table(settings),
                     on_event=event_reporter(ctx), facts=cache.facts, parse=cache.parse,
@@ -102,12 +112,12 @@ def run_settings(settings: Settings, **options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def file_cache(ctx: click.Context, settings: Settings) -> FactsCache:
-    """The cache of the migration files' facts and parses (its ``facts`` and ``parse``
-    read through it), saved when the command ends."""
+def file_cache(ctx: click.Context, migrations_dir: Path) -> FactsCache:
+    """The cache of the facts and parses of ``migrations_dir``'s files (its ``facts`` and
+    ``parse`` read through it), saved when the command ends."""
     from pgshift.engine.cache import FactsCache, default_path
 
-    cache = FactsCache(default_path(settings.directory, os.environ))
+    cache = FactsCache(default_path(migrations_dir, os.environ))
     ctx.call_on_close(cache.save)
     return cache
 

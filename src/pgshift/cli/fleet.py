@@ -164,7 +164,7 @@ def _fleet(ctx: click.Context, selection: dict[str, Any], **options: Any) -> Fle
 
     settings = settings_for(ctx)
     targets = _targets(ctx, selection)
-    cache = file_cache(ctx, settings)
+    cache = file_cache(ctx, settings.directory)
     return Fleet(targets, settings.directory, table=settings.table_name,
                  parallel=selection["parallel"], on_error=selection["on_error"],
                  canary=selection["canary"], on_event=_reporter(ctx),
