@@ -83,9 +83,10 @@ event = threading.Event()
 helper = threading.Thread(target=event.wait)
 helper.start()
 threaded = FactsCache(kept.with_name("other.json")).parse_ahead(folder)
+missing = FactsCache(kept.with_name("third.json")).parse_ahead(folder / "nowhere")
 event.set()
 helper.join()
-print(started, again, added, threaded)
+print(started, again, added, threaded, missing)
 """
 
 
@@ -109,4 +110,4 @@ def test_parse_ahead_forks_only_when_it_pays_and_is_safe(tmp_path: Path) -> None
                            str(tmp_path / "facts.json")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False", "True", "False"]
+    assert done.stdout.split() == ["True", "False", "True", "False", "False"]

@@ -135,10 +135,13 @@ class FactsCache:
             return False
         try:
             listed = os.stat(migrations_dir).st_mtime_ns
+        except OSError:
+            return False  # no directory: the command says so
+        try:
             if os.stat(self.parses_path).st_mtime_ns > listed:
                 return False  # kept after the last file was added, removed or renamed
         except FileNotFoundError:
-            pass
+            pass  # nothing kept yet
         except OSError:
             return False
         try:
