@@ -74,7 +74,7 @@ parsed = [cache.parse(f) for f in files]
 assert parsed == [sqlfile.parse(Path(f.location).read_text(), f.name) for f in files]
 cache.save()
 again = FactsCache(kept).parse_ahead(folder)  # the kept parses are newer than the listing
-(folder / "009_new.sql").write_text("-- UP\\nSELECT 9;\\n")
+(folder / "099_new.sql").write_text("-- UP\\nSELECT 9;\\n")
 future = time.time() + 5
 os.utime(folder, (future, future))
 added = FactsCache(kept).parse_ahead(folder)
@@ -84,9 +84,13 @@ helper = threading.Thread(target=event.wait)
 helper.start()
 threaded = FactsCache(kept.with_name("other.json")).parse_ahead(folder)
 missing = FactsCache(kept.with_name("third.json")).parse_ahead(folder / "nowhere")
+few = folder.parent / "few"
+few.mkdir()
+(few / "001_a.sql").write_text("-- UP\\nSELECT 1;\\n")
+small = FactsCache(kept.with_name("fourth.json")).parse_ahead(few)
 event.set()
 helper.join()
-print(started, again, added, threaded, missing)
+print(started, again, added, threaded, missing, small)
 """
 
 
@@ -96,18 +100,18 @@ def test_parse_ahead_forks_only_when_it_pays_and_is_safe(tmp_path: Path) -> None
 
     folder = tmp_path / "m"
     folder.mkdir()
-    for i in range(1, 6):
-        (folder / f"00{i}_t{i}.sql").write_text(
+    for i in range(1, 61):  # more than a run lints on its own
+        (folder / f"{i:03d}_t{i}.sql").write_text(
             f"-- UP\nCREATE TABLE t{i} (id int);\n-- DOWN\nDROP TABLE t{i};\n")
-    (folder / "006_bad.sql").write_text("-- UP\nCREATE TABLE (;\n")
+    (folder / "061_bad.sql").write_text("-- UP\nCREATE TABLE (;\n")
     done = subprocess.run(
         [sys.executable, "-c", PARSE_AHEAD_PROBE, str(folder), str(tmp_path / "facts.json")],
         capture_output=True, text=True, timeout=60)
-    # The child cannot parse 006_bad: the parent parses it and reports it, as a run does.
-    assert "MigrationFileError" in done.stderr and "006_bad.sql" in done.stderr
-    (folder / "006_bad.sql").unlink()
+    # The child cannot parse 061_bad: the parent parses it and reports it, as a run does.
+    assert "MigrationFileError" in done.stderr and "061_bad.sql" in done.stderr
+    (folder / "061_bad.sql").unlink()
     done = subprocess.run([sys.executable, "-c", PARSE_AHEAD_PROBE, str(folder),
                            str(tmp_path / "facts.json")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False", "True", "False", "False"]
+    assert done.stdout.split() == ["True", "False", "True", "False", "False", "False"]

@@ -20,8 +20,9 @@ core the parse costs no wall time. The child writes only the parses; the command
 them at its first :meth:`FactsCache.parse`, after the child has ended, and parses itself
 whatever the child did not keep (a malformed file is always parsed, and reported, by the
 command). This happens only where it is safe and can pay: a program with one thread, on a
-system with ``fork``, when the kept parses are missing or older than the directory's last
-change of its list of files (a file added, removed or renamed).
+system with ``fork``, for a directory of more files than a run lints on its own (a run
+that lints loads the parser all the same), when the kept parses are missing or older
+than the directory's last change of its list of files (a file added, removed or renamed).
 
 Both live under the user's cache directory, one pair of files per migrations directory,
 written atomically (readable by the user only); a missing, stale or corrupt cache only
@@ -133,8 +134,12 @@ class FactsCache:
         """
         if self._parsed is not None or self._ahead is not None or not _may_fork():
             return False
+        from pgshift.engine.policy import LINT_MAX_MIGRATIONS
+
         try:
             listed = os.stat(migrations_dir).st_mtime_ns
+            if len(os.listdir(migrations_dir)) <= LINT_MAX_MIGRATIONS:
+                return False  # a run lints so few files, which loads pglast all the same
         except OSError:
             return False  # no directory: the command says so
         try:
