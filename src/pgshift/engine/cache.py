@@ -134,12 +134,8 @@ class FactsCache:
         """
         if self._parsed is not None or self._ahead is not None or not _may_fork():
             return False
-        from pgshift.engine.policy import LINT_MAX_MIGRATIONS
-
         try:
             listed = os.stat(migrations_dir).st_mtime_ns
-            if len(os.listdir(migrations_dir)) <= LINT_MAX_MIGRATIONS:
-                return False  # a run lints so few files, which loads pglast all the same
         except OSError:
             return False  # no directory: the command says so
         try:
@@ -147,6 +143,13 @@ class FactsCache:
                 return False  # kept after the last file was added, removed or renamed
         except FileNotFoundError:
             pass  # nothing kept yet
+        except OSError:
+            return False
+        from pgshift.engine.policy import LINT_MAX_MIGRATIONS
+
+        try:
+            if len(os.listdir(migrations_dir)) <= LINT_MAX_MIGRATIONS:
+                return False  # a run lints so few files, which loads pglast all the same
         except OSError:
             return False
         try:
