@@ -179,7 +179,6 @@ class FactsCache:
             for file in directory.discover(migrations_dir).files:
                 with contextlib.suppress(Exception):  # the parent parses it and reports
                     self.parse(file)
-            self._dirty = False  # the facts are the parent's to write
             self._parses_dirty = True  # written even if unchanged: current for this listing
             self.save()
             status = 0
