@@ -10,6 +10,7 @@ modules (psycopg, pglast, rich) are imported only inside the commands that need 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import signal
 from collections.abc import Iterator
@@ -171,6 +172,4 @@ def _skip_exit_collection() -> None:
     Nothing pgshift leaves needs that collection: connections and files are closed by
     their ``with`` blocks, temporary files by ``atexit``, which still runs; objects are
     still freed as their last reference goes."""
-    import gc
-
     gc.freeze()
