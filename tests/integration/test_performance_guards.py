@@ -14,6 +14,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from faultkit import FaultProxy
+from pgtest import fetch
 
 HEAVY = ("psycopg", "pglast", "rich")
 
@@ -92,3 +93,31 @@ def test_status_and_a_noop_migrate_load_only_what_they_need(
                             timeout=60, env={**os.environ, **env})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_the_parse_ahead_child_starts_before_the_database_driver_is_imported(
+    db_url: str, migrations: Any, tmp_path: Path
+) -> None:
+    # The child parses while this process imports psycopg and connects: forked after that
+    # import, it would start ~0.2 s late and the run would wait for it.
+    directory: Path = migrations(many(60))  # more than a run lints on its own
+    probe = (
+        "import os, sys\n"
+        "seen = []\n"
+        "real_fork = os.fork\n"
+        "def fork():\n"
+        "    seen.append('psycopg' in sys.modules)\n"
+        "    return real_fork()\n"
+        "os.fork = fork\n"
+        "from pgshift.cli.app import main\n"
+        f"try:\n    main(['--database-url', {db_url!r}, '--dir', {str(directory)!r},"
+        " 'migrate', '-q'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(seen)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[False]", result.stdout
+    applied = fetch(db_url, "SELECT count(*) FROM _migrations")
+    assert applied == [(60,)]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
-from pgshift.db.store import AppliedRow
 from pgshift.errors import StateError, UsageRefused
-from pgshift.files.directory import MigrationFile
+
+if TYPE_CHECKING:  # annotations only: choosing migrations never loads the database driver
+    from pgshift.db.store import AppliedRow
+    from pgshift.files.directory import MigrationFile
 
 BASELINE_BATCH = 0
 
