@@ -140,3 +140,27 @@ def test_a_malformed_file_is_never_kept(
         assert tables(db_url) == []
         assert fetch(db_url, "SELECT to_regclass('_migrations')") in ([(None,)],
                                                                        [("_migrations",)])
+
+
+def test_a_file_made_malformed_is_reported_though_its_old_parse_is_kept(
+    db_url: str, second_db: str, migrations: Any, run_pgshift: Any, tmp_path: Path
+) -> None:
+    # The child parsing ahead fails on the edited file and leaves its old parse in the
+    # cache: the run must read and report the file, never apply the old parse.
+    directory: Path = migrations(history())
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = run_pgshift("--database-url", db_url, "--dir", str(directory), "migrate", env=env)
+    assert first.exit_code == 0, first.stderr
+    (directory / "005_t5.sql").write_text("-- UP\nCREATE TABLE t5 (id int;\n-- DOWN\n"
+                                          "DROP TABLE t5;\n")
+    (directory / "070_later.sql").write_text("-- UP\nCREATE TABLE later (id int);\n")
+    # the listing changed after the parses were kept: the next run parses ahead
+    kept = next((tmp_path / "cache" / "pgshift").glob("parses-*.pickle"))
+    os.utime(kept, ns=(0, 0))
+    second = run_pgshift("--database-url", second_db, "--dir", str(directory), "migrate",
+                         env=env)
+    assert second.exit_code == 2, second.stderr
+    assert "005_t5.sql" in second.stderr
+    assert tables(second_db) == []
+    assert fetch(second_db, "SELECT to_regclass('_migrations')") in ([(None,)],
+                                                                     [("_migrations",)])

@@ -78,8 +78,6 @@ def migrator_for(ctx: click.Context, *, parse_ahead: bool = False,
     options fall back to ``[tool.pgshift]`` and then to the library defaults.
     ``parse_ahead``: the command applies migrations; their files are parsed by a child
     process while this one connects (:meth:`FactsCache.parse_ahead`)."""
-    from pgshift.engine.migrator import Migrator
-
     caches: list[FactsCache] = []
 
     def files_known(migrations_dir: Path) -> None:
@@ -89,6 +87,9 @@ def migrator_for(ctx: click.Context, *, parse_ahead: bool = False,
             caches[0].parse_ahead(migrations_dir)
 
     settings = settings_for(ctx, files_known=files_known)
+    # imported once the child parses: its modules load meanwhile
+    from pgshift.engine.migrator import Migrator
+
     options = run_settings(settings, **options)
     cache = caches[0]
     conninfo = database_url(ctx, settings)

@@ -16,13 +16,16 @@ loaded only by a command that applies or plans migrations.
 **Parsing ahead.** A command that will parse the files it applies (``migrate``,
 ``refresh``) can have them parsed by a child process while it imports its database driver,
 connects and takes the lock (:meth:`FactsCache.parse_ahead`): on a machine with a second
-core the parse costs no wall time. The child writes only the parses; the command reads
-them at its first :meth:`FactsCache.parse`, after the child has ended, and parses itself
-whatever the child did not keep (a malformed file is always parsed, and reported, by the
-command). This happens only where it is safe and can pay: a program with one thread, on a
-system with ``fork``, for a directory of more files than a run lints on its own (a run
-that lints loads the parser all the same), when the kept parses are missing or older
-than the directory's last change of its list of files (a file added, removed or renamed).
+core the parse costs no wall time. The child writes only the parses, with the names of
+the files it read and parsed, marked with a token the command drew before forking it; the
+command reads them at its first :meth:`FactsCache.parse`, after the child has ended, takes
+those files' parses without reading the files again (its child read them moments ago),
+and reads and parses itself whatever the child did not (a malformed file is always
+parsed, and reported, by the command). This happens only where it is safe and can pay: a
+program with one thread, on a system with ``fork``, for a directory of more files than a
+run lints on its own (a run that lints loads the parser all the same), when the kept
+parses are missing or older than the directory's last change of its list of files (a
+file added, removed or renamed).
 
 Both live under the user's cache directory, one pair of files per migrations directory,
 written atomically (readable by the user only); a missing, stale or corrupt cache only
@@ -70,6 +73,10 @@ class FactsCache:
         self._parsed: dict[str, tuple[str, ParsedMigration]] | None = None
         self._parses_dirty = False
         self._ahead: int | None = None  # the process id of the child parsing ahead
+        # Set before the child is forked (so it has the same): names this run's parses.
+        self._run: str | None = None
+        self._checked: list[str] = []  # the child: files it read and parsed in this run
+        self._fresh: frozenset[str] = frozenset()  # the parent: the child's _checked
         with contextlib.suppress(OSError, ValueError, TypeError):
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") == CACHE_FORMAT and isinstance(data.get("files"), dict):
@@ -108,16 +115,19 @@ class FactsCache:
 
     def parse(self, file: directory.MigrationFile) -> ParsedMigration:
         """``file`` read and parsed; the parse is kept, and reused while the file's text
-        is the same (:data:`PARSE_FORMAT` and pglast's version included).
+        is the same (:data:`PARSE_FORMAT` and pglast's version included), or, for a file
+        this run's child read and parsed, taken as the child left it.
 
         Raises: MigrationFileError — the file is malformed (nothing is kept).
         """
         from pgshift.files import sqlfile
 
-        text = directory.read_text(file)
-        key = hashlib.sha256(f"{file.name}\0{text}".encode()).hexdigest()
         parses = self._parses()
         kept = parses.get(file.name)
+        if kept is not None and file.name in self._fresh:
+            return kept[1]  # read and parsed by this run's child moments ago
+        text = directory.read_text(file)
+        key = hashlib.sha256(f"{file.name}\0{text}".encode()).hexdigest()
         if kept is not None and kept[0] == key:
             return kept[1]
         parsed = sqlfile.parse(text, file.name)
@@ -152,6 +162,7 @@ class FactsCache:
                 return False  # a run lints so few files, which loads pglast all the same
         except OSError:
             return False
+        self._run = os.urandom(8).hex()
         try:
             pid = os.fork()
         except OSError:
@@ -179,6 +190,7 @@ class FactsCache:
             for file in directory.discover(migrations_dir).files:
                 with contextlib.suppress(Exception):  # the parent parses it and reports
                     self.parse(file)
+                    self._checked.append(file.name)
             self._parses_dirty = True  # written even if unchanged: current for this listing
             self.save()
             status = 0
@@ -207,6 +219,8 @@ class FactsCache:
                     data = pickle.load(source)
                 if data.get("format") == _parse_format() and isinstance(data["files"], dict):
                     self._parsed = data["files"]
+                    if self._run is not None and data.get("run") == self._run:
+                        self._fresh = frozenset(data.get("checked", ()))
         return self._parsed
 
     def save(self) -> None:
@@ -219,7 +233,8 @@ class FactsCache:
         if self._parses_dirty:
             import pickle
 
-            kept = {"format": _parse_format(), "files": self._parsed}
+            kept = {"format": _parse_format(), "files": self._parsed, "run": self._run,
+                    "checked": self._checked}
             if _write(self.parses_path, lambda out: pickle.dump(kept, out, protocol=5)):
                 self._parses_dirty = False
 
