@@ -210,3 +210,35 @@ def test_rollback_sends_each_down_with_the_row_deletion(
     assert "nope" in str(caught.value)
     assert names(db_url) == ["001_a.sql", "002_b.sql", "003_bad_down.sql"]
     assert table_exists(db_url, "c")
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_an_atomic_run_holds_pgshift_settings_in_every_migration(
+    db_url: str, migrations: Files, again: bool
+) -> None:
+    # The SET LOCALs go once, when the run's transaction starts; with "already exists" the
+    # run starts again with savepoints and sends them with each migration.
+    execute(db_url, "CREATE TABLE seen (name text, idle text, lock text, keepalive text)")
+    if again:
+        execute(db_url, "CREATE TABLE by_hand (id int)")
+
+    def seen(name: str, extra: str = "") -> str:
+        return (f"-- UP\n{extra}INSERT INTO seen SELECT '{name}', "
+                "current_setting('idle_in_transaction_session_timeout'), "
+                "current_setting('lock_timeout'), current_setting('tcp_keepalives_idle');\n"
+                f"-- DOWN\nDELETE FROM seen WHERE name = '{name}';\n")
+
+    directory = migrations({"000_first.sql": table("first")})
+    Migrator(db_url, directory).migrate()  # the tracking table exists: no set-up below
+    migrations({
+        "001_a.sql": seen("a"),
+        "002_b.sql": seen("b", "CREATE TABLE by_hand (id int);\n"),
+        "003_c.sql": seen("c"),
+    })
+    Migrator(db_url, directory, atomic=True, lock_timeout=3).migrate()
+
+    rows = fetch(db_url, "SELECT name, idle, lock, keepalive FROM seen ORDER BY name")
+    keepalive = rows[0][3]  # "0" on a Unix-domain socket, else 15
+    assert keepalive in ("0", "15")
+    assert rows == [(n, "1min", "3s", keepalive) for n in ("a", "b", "c")]
+    assert names(db_url) == ["000_first.sql", "001_a.sql", "002_b.sql", "003_c.sql"]

@@ -229,6 +229,7 @@ def backend_words(pid: int, application_name: str | None, client: str | None) ->
 READING_FACTS = "reading the server's facts"
 WAITING_FOR_LOCK = "taking the migration lock"
 READING_TABLE = "reading the tracking table"
+STARTING_ATOMIC_RUN = "starting the --atomic run's transaction"
 _SESSION_ENDED = {
     "57P01": "the session was terminated (pg_terminate_backend, or a fast shutdown)",
     "57P02": "the server crashed",

@@ -3,7 +3,8 @@
 The happy path of a transactional section is one round trip: ``BEGIN``, pgshift's
 ``SET LOCAL``s, a guard statement, the section, the tracking-table statement and
 ``COMMIT`` are sent as one simple query (inside an enclosing transaction: the section
-and the tracking-table statement only, without ``BEGIN``, guard or ``COMMIT``). The
+and the tracking-table statement only, without ``BEGIN``, guard or ``COMMIT``, and
+without the ``SET LOCAL``s when the caller sent them when that transaction began). The
 server answers each statement with its own result until the first error, so the count of
 results names the failing statement without running anything again; an error stops the
 server before ``COMMIT``, and the transaction is rolled back. Only an "already exists"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from pgshift.db import catalog, lock, runner, store
-from pgshift.db.connect import connect, server_error
+from pgshift.db.connect import STARTING_ATOMIC_RUN, connect, server_error, setting_up
 from pgshift.engine import failures, policy
 from pgshift.engine.events import Emitter
 from pgshift.engine.session import RunOptions, Session
@@ -74,6 +74,9 @@ class Applier:
         # Each transactional section and its tracking row go as one query; an atomic run
         # that meets what needs a savepoint per migration starts again with them.
         self._one_query = True
+        # An atomic run without savepoints sends its SET LOCALs once, when its transaction
+        # starts: they last until it ends, so its migrations' queries go without them.
+        self._prefix_sent = False
         self._guard = lock.commit_guard(session.guard_key)
         self._interrupted_after: BaseException | None = None
         self._schema: str | None = None
@@ -132,6 +135,10 @@ class Applier:
         savepoint of it, and any failure rolls the whole run back."""
         try:
             with self.s.conn.transaction():
+                if self._one_query:
+                    with setting_up(STARTING_ATOMIC_RUN, self.s.database_url):
+                        self.s.conn.execute(self._prefix())
+                    self._prefix_sent = True
                 return body()
         except (MigrationFailed, RollbackFailed) as error:
             error.applied = []
@@ -144,6 +151,8 @@ class Applier:
             error.applied = []
             error.message += " (--atomic: the whole run was rolled back)"
             raise
+        finally:
+            self._prefix_sent = False
 
     def _apply_each(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
         list[AppliedMigration]
@@ -430,10 +439,11 @@ class Applier:
         starts the run again with savepoints (:class:`_NeedsSavepoints`)."""
         conn = self.s.conn
         enclosed = bool(record) and self.options.atomic
+        prefix = "" if enclosed and self._prefix_sent else self._prefix()
 
         def attempt() -> runner.Outcome:
             try:
-                return runner.run_in_transaction(conn, section, prefix=self._prefix(),
+                return runner.run_in_transaction(conn, section, prefix=prefix,
                                                  setup=setup, finish=finish, record=record,
                                                  guard=self._guard,
                                                  strict=strict)
