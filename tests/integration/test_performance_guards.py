@@ -121,3 +121,26 @@ def test_the_parse_ahead_child_starts_before_the_database_driver_is_imported(
     assert result.stdout.strip().splitlines()[-1] == "[False]", result.stdout
     applied = fetch(db_url, "SELECT count(*) FROM _migrations")
     assert applied == [(60,)]
+
+
+def test_migrate_opens_two_connections_and_a_noop_migrate_one(
+    db_url: str, migrations: Any
+) -> None:
+    # The connection that finds something pending becomes the run's connection; the
+    # other one holds the migration lock.
+    from pgshift import Migrator
+
+    directory: Path = migrations(many(3))
+    target = conninfo_to_dict(db_url)
+    host, port = str(target.get("host", "127.0.0.1")), int(target.get("port", 5432))
+    with FaultProxy(host, port) as proxy:
+        applied = Migrator(proxy.rewrite_url(db_url), directory).migrate()
+        first = proxy.stats().accepted
+    with FaultProxy(host, port) as proxy:
+        again = Migrator(proxy.rewrite_url(db_url), directory).migrate()
+        noop = proxy.stats().accepted
+
+    assert [a.name for a in applied.applied] == sorted(many(3))
+    assert again.applied == ()
+    assert (first, noop) == (2, 1)
+    assert fetch(db_url, "SELECT count(*) FROM _migrations") == [(3,)]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pgshift.engine import states
 from pgshift.engine.events import Emitter, EventHandler
@@ -24,6 +24,8 @@ from pgshift.results import Finding, RunResult, StatusReport
 # What runs need (the policy, sessions, parsing) is imported where it is used, so that
 # ``status`` loads none of it.
 if TYPE_CHECKING:
+    import psycopg
+
     from pgshift.db.store import AppliedRow, TableState
     from pgshift.engine import policy
     from pgshift.engine.session import RunOptions, Session
@@ -139,29 +141,38 @@ class Migrator:
                 ``atomic``. LockTimeout, ConnectionFailed, ReadOnlyServer.
         """
         started = time.monotonic()
-        nothing = None if step is not None or to is not None else self._nothing_pending(started)
-        if nothing is not None:
-            return nothing
-        with self._session() as session:
+        conn = None
+        if step is None and to is None:
+            nothing, conn = self._nothing_pending(started)
+            if nothing is not None:
+                return nothing
+        with self._session(conn=conn) as session:
             return self._migrate(session, started, step=step, to=to,
                                  atomic=self.atomic if atomic is None else atomic)
 
-    def _nothing_pending(self, started: float) -> RunResult | None:
+    def _nothing_pending(self, started: float) -> (
+            tuple[RunResult | None, psycopg.Connection[Any] | None]):
         """The no-op answer without the lock, when one read shows every file recorded and
-        nothing partial (the usual deploy of an up-to-date database); None otherwise."""
+        nothing partial (the usual deploy of an up-to-date database); otherwise None and
+        the connection that read it, still open, for the run's session."""
         from pgshift.db import store
         from pgshift.db.connect import READING_TABLE, connect, setting_up
         from pgshift.engine import policy
 
         discovery = directory.discover(self.directory)
-        with connect(self.database_url, autocommit=True) as conn, setting_up(
-                READING_TABLE, self.database_url):
-            state = store.read(conn, self.table)
-        if not policy.up_to_date(discovery, state):
-            return None
+        conn = connect(self.database_url, autocommit=True)
+        try:
+            with setting_up(READING_TABLE, self.database_url):
+                state = store.read(conn, self.table)
+            if not policy.up_to_date(discovery, state):
+                return None, conn
+        except BaseException:
+            conn.close()
+            raise
+        conn.close()
         decision = self._decide(discovery, state, self.run_options())
         return RunResult("migrate", None, warnings=decision.warnings,
-                         seconds=time.monotonic() - started)
+                         seconds=time.monotonic() - started), None
 
     def _decide(self, discovery: directory.Discovery, state: TableState, options: RunOptions,
                 *, step: int | None = None, to: str | None = None,
@@ -294,13 +305,22 @@ class Migrator:
 
     # --- sessions -----------------------------------------------------------------------
 
-    def _session(self, *, lock_wait: float | None = None) -> AbstractContextManager[Session]:
-        """Connect, refuse a standby, take the lock, read the tracking table under it."""
+    def _session(self, *, lock_wait: float | None = None,
+                 conn: psycopg.Connection[Any] | None = None) -> (
+            AbstractContextManager[Session]):
+        """Connect (or take ``conn``, idle, which the session then owns), refuse a standby,
+        take the lock, read the tracking table under it."""
         from pgshift.engine.session import open_session
 
-        return open_session(self.database_url, self.table, directory.discover(self.directory),
+        try:
+            discovery = directory.discover(self.directory)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return open_session(self.database_url, self.table, discovery,
                             lock_wait=self.lock_wait if lock_wait is None else lock_wait,
-                            emit=self._emit, schema=self.schema)
+                            emit=self._emit, schema=self.schema, conn=conn)
 
     # --- migrate ------------------------------------------------------------------------
 

@@ -76,10 +76,12 @@ class Session:
 @contextmanager
 def open_session(database_url: str, table: TrackingTable, discovery: Discovery, *,
                  lock_wait: float | None, emit: Emitter,
-                 schema: str | None = None) -> Iterator[Session]:
-    """Connect, refuse a standby, take the lock (waiting at most ``lock_wait`` seconds),
-    read the tracking table under it. With ``schema`` (a schema target), refuse unless
-    the connection's current schema is that schema.
+                 schema: str | None = None,
+                 conn: psycopg.Connection[Any] | None = None) -> Iterator[Session]:
+    """Connect (or take ``conn``, an idle connection to ``database_url`` that the
+    session then owns and closes), refuse a standby, take the lock (waiting at most
+    ``lock_wait`` seconds), read the tracking table under it. With ``schema`` (a schema
+    target), refuse unless the connection's current schema is that schema.
 
     Raises:
         ReadOnlyServer, TrackingTableError, LockTimeout, ConnectionFailed, StateError.
@@ -87,9 +89,11 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
     from pgshift.db import catalog, lock, store
     from pgshift.db.connect import connect, describe_target
 
-    conn = connect(database_url, autocommit=False)
+    if conn is None:
+        conn = connect(database_url, autocommit=False)
     lock_conn = None
     try:
+        conn.autocommit = False
         with setting_up(READING_FACTS, database_url):
             current, in_recovery, _ = catalog.server_facts(conn)
             conn.rollback()
