@@ -274,7 +274,7 @@ class Applier:
             raise self._failure(MigrationFailed, migration.name, up,
                                 self._bookkeeping(error)) from None
         self._setup_needed = False
-        masking = self._masking()
+        masking = self._masking() if outcome.warnings else []
         for warning in outcome.warnings:
             self.emit("warning", f"{migration.name}: {placeholders.mask(warning, masking)}",
                       migration.name)

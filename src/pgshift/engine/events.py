@@ -17,10 +17,10 @@ _LOG_LEVELS = {"warning": logging.WARNING, "lock-wait": logging.WARNING, "lint":
 
 def log_event(event: Event) -> None:
     """Every event also goes to the ``pgshift`` logger (passwords masked)."""
-    from pgshift.config import redact
-
     level = _LOG_LEVELS.get(event.kind, logging.DEBUG)
     if LOGGER.isEnabledFor(level):
+        from pgshift.config import redact
+
         suffix = f" ({event.duration_ms} ms)" if event.duration_ms is not None else ""
         LOGGER.log(level, "%s%s", redact(event.message), suffix)
 
