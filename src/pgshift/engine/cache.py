@@ -39,7 +39,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,8 +215,8 @@ class FactsCache:
 
             self._parsed = {}
             with contextlib.suppress(Exception):  # a stale or corrupt cache is no cache
-                with self.parses_path.open("rb") as source:
-                    data = pickle.load(source)
+                with self.parses_path.open("rb") as source, _no_collection():
+                    data = pickle.load(source)  # thousands of objects, no cycles
                 if data.get("format") == _parse_format() and isinstance(data["files"], dict):
                     self._parsed = data["files"]
                     if self._run is not None and data.get("run") == self._run:
@@ -237,6 +237,21 @@ class FactsCache:
                     "checked": self._checked}
             if _write(self.parses_path, lambda out: pickle.dump(kept, out, protocol=5)):
                 self._parses_dirty = False
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused: loading many objects that form no cycles
+    would otherwise trigger collections that traverse them (and everything older)."""
+    import gc
+
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _may_fork() -> bool:
