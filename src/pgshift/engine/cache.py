@@ -178,8 +178,12 @@ class FactsCache:
         parent's standard streams (a pipe reading them ends with the parent), and ignores
         Ctrl-C, which is meant for the parent: its work is bounded, its result written
         atomically."""
+        import gc
         import signal
 
+        # Its work is bounded and its garbage acyclic: no collections, which would also
+        # write to (and so copy) the pages it shares with the command.
+        gc.disable()
         status = 1
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
