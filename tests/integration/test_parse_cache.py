@@ -36,6 +36,22 @@ def tables(url: str) -> list[str]:
                                      "AND relname NOT LIKE '\\_migrations%' ORDER BY relname")]
 
 
+def applied_once(url: str, migrations: Any, run_pgshift: Any,
+                 cache: Path) -> tuple[Path, dict[str, str]]:
+    """history() applied to ``url`` by the CLI with ``cache`` as XDG_CACHE_HOME (the parses
+    are kept); the directory and that environment."""
+    directory: Path = migrations(history())
+    env = {"XDG_CACHE_HOME": str(cache)}
+    first = run_pgshift("--database-url", url, "--dir", str(directory), "migrate", env=env)
+    assert first.exit_code == 0, first.stderr
+    return directory, env
+
+
+def assert_nothing_applied(url: str) -> None:
+    assert tables(url) == []
+    assert fetch(url, "SELECT to_regclass('_migrations')") in ([(None,)], [("_migrations",)])
+
+
 def migrate_in_process(url: str, directory: Path, cache: Path) -> list[str]:
     """``pgshift migrate`` in a new interpreter; the heavy modules it loaded."""
     probe = (
@@ -84,10 +100,7 @@ def test_files_parsed_in_the_run_when_the_kept_parses_are_newer_than_the_listing
 def test_an_edited_file_is_parsed_again_even_with_its_size_and_times_unchanged(
     db_url: str, second_db: str, migrations: Any, run_pgshift: Any, tmp_path: Path
 ) -> None:
-    directory: Path = migrations(history())
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    first = run_pgshift("--database-url", db_url, "--dir", str(directory), "migrate", env=env)
-    assert first.exit_code == 0, first.stderr
+    directory, env = applied_once(db_url, migrations, run_pgshift, tmp_path / "cache")
     edited = directory / "005_t5.sql"
     before = edited.stat()
     edited.write_text(edited.read_text().replace("t5 (id int)", "t5 (xy int)"))
@@ -137,9 +150,7 @@ def test_a_malformed_file_is_never_kept(
                              env=env)
         assert result.exit_code == 2, result.stderr
         assert "062_bad.sql" in result.stderr
-        assert tables(db_url) == []
-        assert fetch(db_url, "SELECT to_regclass('_migrations')") in ([(None,)],
-                                                                       [("_migrations",)])
+        assert_nothing_applied(db_url)
 
 
 def test_a_file_made_malformed_is_reported_though_its_old_parse_is_kept(
@@ -147,10 +158,7 @@ def test_a_file_made_malformed_is_reported_though_its_old_parse_is_kept(
 ) -> None:
     # The child parsing ahead fails on the edited file and leaves its old parse in the
     # cache: the run must read and report the file, never apply the old parse.
-    directory: Path = migrations(history())
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    first = run_pgshift("--database-url", db_url, "--dir", str(directory), "migrate", env=env)
-    assert first.exit_code == 0, first.stderr
+    directory, env = applied_once(db_url, migrations, run_pgshift, tmp_path / "cache")
     (directory / "005_t5.sql").write_text("-- UP\nCREATE TABLE t5 (id int;\n-- DOWN\n"
                                           "DROP TABLE t5;\n")
     (directory / "070_later.sql").write_text("-- UP\nCREATE TABLE later (id int);\n")
@@ -161,6 +169,4 @@ def test_a_file_made_malformed_is_reported_though_its_old_parse_is_kept(
                          env=env)
     assert second.exit_code == 2, second.stderr
     assert "005_t5.sql" in second.stderr
-    assert tables(second_db) == []
-    assert fetch(second_db, "SELECT to_regclass('_migrations')") in ([(None,)],
-                                                                     [("_migrations",)])
+    assert_nothing_applied(second_db)

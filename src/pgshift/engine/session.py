@@ -86,31 +86,15 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
     Raises:
         ReadOnlyServer, TrackingTableError, LockTimeout, ConnectionFailed, StateError.
     """
-    from pgshift.db import catalog, lock, store
-    from pgshift.db.connect import connect, describe_target
+    from pgshift.db import lock, store
+    from pgshift.db.connect import connect
 
     if conn is None:
         conn = connect(database_url, autocommit=False)
     lock_conn = None
     try:
         conn.autocommit = False
-        with setting_up(READING_FACTS, database_url):
-            current, in_recovery, _ = catalog.server_facts(conn)
-            conn.rollback()
-        if in_recovery:
-            raise ReadOnlyServer(
-                f"{describe_target(database_url)} is in recovery (a read-only "
-                "standby): nothing was changed",
-                hint="point pgshift at the primary server",
-            )
-        if schema is not None and current != schema:
-            raise _schema_problem(conn, schema)
-        if current is None and table.schema is None:
-            raise TrackingTableError(
-                "no current schema (search_path is empty): cannot place the tracking table",
-                hint="pass --table schema.name",
-            )
-        qualified = table.qualified(current or "")
+        qualified = _placed_table(conn, database_url, table, schema)
         lock_conn = connect(database_url, autocommit=False)
 
         waiting = _wait_reporter(emit, "waiting for the migration lock, held by {who} "
@@ -136,6 +120,36 @@ def open_session(database_url: str, table: TrackingTable, discovery: Discovery, 
         conn.close()
         if lock_conn is not None:
             lock_conn.close()
+
+
+def _placed_table(conn: psycopg.Connection[Any], database_url: str, table: TrackingTable,
+                  schema: str | None) -> TrackingTable:
+    """The tracking table, schema-qualified by the connection's current schema, once
+    the server proves to be a primary (and, for a schema target, to use ``schema``).
+
+    Raises:
+        ReadOnlyServer, StateError, TrackingTableError, ConnectionFailed.
+    """
+    from pgshift.db import catalog
+    from pgshift.db.connect import describe_target
+
+    with setting_up(READING_FACTS, database_url):
+        current, in_recovery, _ = catalog.server_facts(conn)
+        conn.rollback()
+    if in_recovery:
+        raise ReadOnlyServer(
+            f"{describe_target(database_url)} is in recovery (a read-only "
+            "standby): nothing was changed",
+            hint="point pgshift at the primary server",
+        )
+    if schema is not None and current != schema:
+        raise _schema_problem(conn, schema)
+    if current is None and table.schema is None:
+        raise TrackingTableError(
+            "no current schema (search_path is empty): cannot place the tracking table",
+            hint="pass --table schema.name",
+        )
+    return table.qualified(current or "")
 
 
 def _wait_reporter(emit: Emitter, text: str) -> WaitReporter:
