@@ -74,9 +74,6 @@ class Applier:
         # Each transactional section and its tracking row go as one query; an atomic run
         # that meets what needs a savepoint per migration starts again with them.
         self._one_query = True
-        # An atomic run without savepoints sends its SET LOCALs once, when its transaction
-        # starts: they last until it ends, so its migrations' queries go without them.
-        self._prefix_sent = False
         self._guard = lock.commit_guard(session.guard_key)
         self._interrupted_after: BaseException | None = None
         self._schema: str | None = None
@@ -136,9 +133,10 @@ class Applier:
         try:
             with self.s.conn.transaction():
                 if self._one_query:
+                    # sent once: they last until the transaction ends, so the migrations'
+                    # queries go without them (see _in_transaction)
                     with setting_up(STARTING_ATOMIC_RUN, self.s.database_url):
                         self.s.conn.execute(self._prefix())
-                    self._prefix_sent = True
                 return body()
         except (MigrationFailed, RollbackFailed) as error:
             error.applied = []
@@ -151,8 +149,6 @@ class Applier:
             error.applied = []
             error.message += " (--atomic: the whole run was rolled back)"
             raise
-        finally:
-            self._prefix_sent = False
 
     def _apply_each(self, parsed: Sequence[sqlfile.ParsedMigration], batch: int) -> (
         list[AppliedMigration]
@@ -439,7 +435,8 @@ class Applier:
         starts the run again with savepoints (:class:`_NeedsSavepoints`)."""
         conn = self.s.conn
         enclosed = bool(record) and self.options.atomic
-        prefix = "" if enclosed and self._prefix_sent else self._prefix()
+        # one query inside an atomic run's transaction, which began with the SET LOCALs
+        prefix = "" if enclosed else self._prefix()
 
         def attempt() -> runner.Outcome:
             try:

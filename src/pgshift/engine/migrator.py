@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,16 +141,17 @@ class Migrator:
                 ``atomic``. LockTimeout, ConnectionFailed, ReadOnlyServer.
         """
         started = time.monotonic()
+        discovery = directory.discover(self.directory)
         conn = None
         if step is None and to is None:
-            nothing, conn = self._nothing_pending(started)
+            nothing, conn = self._nothing_pending(discovery, started)
             if nothing is not None:
                 return nothing
-        with self._session(conn=conn) as session:
+        with self._session(conn=conn, discovery=discovery) as session:
             return self._migrate(session, started, step=step, to=to,
                                  atomic=self.atomic if atomic is None else atomic)
 
-    def _nothing_pending(self, started: float) -> (
+    def _nothing_pending(self, discovery: directory.Discovery, started: float) -> (
             tuple[RunResult | None, psycopg.Connection[Any] | None]):
         """The no-op answer without the lock, when one read shows every file recorded and
         nothing partial (the usual deploy of an up-to-date database); otherwise None and
@@ -159,17 +160,13 @@ class Migrator:
         from pgshift.db.connect import READING_TABLE, connect, setting_up
         from pgshift.engine import policy
 
-        discovery = directory.discover(self.directory)
-        conn = connect(self.database_url, autocommit=True)
-        try:
+        with ExitStack() as stack:
+            conn = stack.enter_context(connect(self.database_url, autocommit=True))
             with setting_up(READING_TABLE, self.database_url):
                 state = store.read(conn, self.table)
             if not policy.up_to_date(discovery, state):
+                stack.pop_all()  # the run's session takes the connection over
                 return None, conn
-        except BaseException:
-            conn.close()
-            raise
-        conn.close()
         decision = self._decide(discovery, state, self.run_options())
         return RunResult("migrate", None, warnings=decision.warnings,
                          seconds=time.monotonic() - started), None
@@ -306,18 +303,16 @@ class Migrator:
     # --- sessions -----------------------------------------------------------------------
 
     def _session(self, *, lock_wait: float | None = None,
-                 conn: psycopg.Connection[Any] | None = None) -> (
+                 conn: psycopg.Connection[Any] | None = None,
+                 discovery: directory.Discovery | None = None) -> (
             AbstractContextManager[Session]):
         """Connect (or take ``conn``, idle, which the session then owns), refuse a standby,
-        take the lock, read the tracking table under it."""
+        take the lock, read the tracking table under it; the files are ``discovery``, else
+        listed now."""
         from pgshift.engine.session import open_session
 
-        try:
+        if discovery is None:
             discovery = directory.discover(self.directory)
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            raise
         return open_session(self.database_url, self.table, discovery,
                             lock_wait=self.lock_wait if lock_wait is None else lock_wait,
                             emit=self._emit, schema=self.schema, conn=conn)
