@@ -149,6 +149,10 @@ def test_s04_four_runners_racing_a_cic_migration(
             assert ours[holders[0]].state == "idle in transaction"
             assert ours[holders[0]].has_snapshot is False
             assert index_info(db_url, "big_v_idx") is not None
+            # the three others have their lock's connection (two backends each): they are
+            # at the lock, not still starting, when the blocker lets the CIC finish
+            runs[0].wait_for(lambda: len(pgshift_backends(db_url)) == 8, 60,
+                             "the other three runners waiting for the lock")
             for _ in range(10):
                 stuck += _snapshot_holders(db_url, seen)
                 time.sleep(0.05)
