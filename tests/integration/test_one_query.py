@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from faultkit import FaultProxy
 from pgshift import Migrator
+from pgshift.engine import apply
 from pgshift.errors import MigrationFailed
 from pgshift.results import Event
 from pgtest import Files, catalog_snapshot, execute, fetch, table_exists, tracking_rows
@@ -42,8 +43,11 @@ def queries_sent(db_url: str, directory: Path, *, atomic: bool = False) -> int:
 
 @pytest.mark.parametrize("atomic", [False, True])
 def test_each_further_migration_costs_one_query(
-    db_url: str, migrations: Files, atomic: bool
+    db_url: str, migrations: Files, atomic: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # one query per migration when none may share a query (tests/integration/
+    # test_together.py: when they may)
+    monkeypatch.setattr(apply, "TOGETHER_MAX", 1)
     directory = migrations({"001_a.sql": table("a")})
     Migrator(db_url, directory).migrate()  # the tracking table exists from here on
     migrations({"002_b.sql": table("b")})

@@ -12,6 +12,7 @@ a migration runs.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -157,10 +158,12 @@ def test_s14_ambiguous_commit_is_settled_and_the_table_tells_the_truth(
 ) -> None:
     """The connection is cut right after 002's one query (its COMMIT included) reached the
     server. pgshift asks again on a new connection, after waiting for the server to end
-    that transaction (its commit guard), and reports what the server did."""
+    that transaction (its commit guard), and reports what the server did. (001 takes over
+    half a second, so 002 goes alone: test_s14_..._of_a_shared_query has them share.)"""
     set_sleep(db_url, 1.5)
     directory = write_files(tmp_path / "migrations", {
-        "001_t1.sql": migration("CREATE TABLE t1 (id int);", "DROP TABLE t1;"),
+        "001_t1.sql": migration("CREATE TABLE t1 (id int);\nSELECT pg_sleep(0.6);",
+                                "DROP TABLE t1;"),
         "002_t2.sql": migration(f"CREATE TABLE t2 (id int);\n{SLEEP}\n"
                                 "INSERT INTO t2 VALUES (1);", "DROP TABLE t2;"),
         "003_t3.sql": migration("CREATE TABLE t3 (id int);", "DROP TABLE t3;"),
@@ -238,3 +241,48 @@ def test_s41_blackholed_server_exits_1_within_the_connect_timeout(
         assert f"127.0.0.1:{proxy.port}" in result.stderr, result.stderr
         assert "timeout" in result.stderr, result.stderr
         assert_no_leak(result, SECRET)
+
+
+def test_s14_ambiguous_commit_of_a_shared_query_is_settled_and_the_table_tells_the_truth(
+    db_url: str, tmp_path: Path, procs: Procs
+) -> None:
+    """As above, with 001 quick: 002 and 003 then travel in one query (on a loaded machine
+    002 may still go alone). Whatever the server did with them, each row goes with its
+    objects and the message says the truth about the migration it names."""
+    set_sleep(db_url, 1.5)
+    directory = write_files(tmp_path / "migrations", {
+        "001_t1.sql": migration("CREATE TABLE t1 (id int);", "DROP TABLE t1;"),
+        "002_t2.sql": migration(f"CREATE TABLE t2 (id int);\n{SLEEP}\n"
+                                "INSERT INTO t2 VALUES (1);", "DROP TABLE t2;"),
+        "003_t3.sql": migration("CREATE TABLE t3 (id int);", "DROP TABLE t3;"),
+    })
+    with proxy_for(db_url) as proxy:
+        url = proxy.rewrite_url(with_password(db_url, SECRET))
+        proxy.cut_after_client_bytes(b"'002_t2.sql'")
+        run = procs.start(url, directory, tmp_path, "migrate")
+        assert proxy.wait_for_cut(60), "002_t2.sql was never sent"
+        result = run.result(CLIENT_BOUND)
+    wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone")
+
+    assert result.exit_code == 1, result.stderr
+    assert_no_leak(result, SECRET)
+    recorded = [name for name, _ in batches(db_url)]
+    for name, table in (("002_t2.sql", "t2"), ("003_t3.sql", "t3")):
+        assert (name in recorded) == table_exists(db_url, table), (name, recorded)
+    assert recorded in (["001_t1.sql"], ["001_t1.sql", "002_t2.sql"],
+                        ["001_t1.sql", "002_t2.sql", "003_t3.sql"]), recorded
+    finished = re.search(r"the server finished (\S+) and committed it", result.stderr)
+    missing = re.search(r"; (\S+) was not applied", result.stderr)
+    assert bool(finished) != bool(missing), result.stderr
+    if finished:  # the last it sent, committed
+        assert finished.group(1) == recorded[-1], (recorded, result.stderr)
+    else:  # the first not committed, everything before it committed
+        assert missing is not None
+        assert missing.group(1) not in recorded, (recorded, result.stderr)
+        assert ["001_t1.sql", "002_t2.sql", "003_t3.sql"].index(missing.group(1)) == len(
+            recorded), (recorded, result.stderr)
+    assert_released(db_url)
+
+    again = procs.run(with_password(db_url, SECRET), directory, tmp_path, "migrate")
+    assert again.exit_code == 0, again.stderr
+    assert [name for name, _ in batches(db_url)] == ["001_t1.sql", "002_t2.sql", "003_t3.sql"]

@@ -23,15 +23,17 @@ final one and a migration is never applied twice.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import psycopg
 
 from pgshift.db import catalog
 from pgshift.db.connect import TRANSACTION_BOUNDS, server_error
+from pgshift.db.store import MARKS_START
 from pgshift.errors import ServerError
 from pgshift.files.sqlfile import Section, Statement
 
@@ -176,6 +178,119 @@ def run_in_transaction(
     return _run_one_by_one(conn, section, prefix=prefix, setup=setup, finish=finish, strict=strict)
 
 
+class Member(NamedTuple):
+    """One migration's part of a query that runs several (:func:`run_together`): its
+    section (values substituted), its tracking-table statement (``INSERT … RETURNING
+    duration_ms``) and its INVALID-index check ("" for none)."""
+
+    section: Section
+    record: str
+    check: str
+
+
+class Stopped(Exception):
+    """:func:`run_together` stopped at member ``at``: ``cause`` is a :class:`StatementError`
+    (the server's error, or the lost connection), a :class:`NeedsSavepoints` or the
+    interrupt. Without an enclosing transaction, the members before ``at`` committed (their
+    ``duration_ms`` in ``durations``) and member ``at``'s transaction was rolled back; after
+    a connection lost without the server saying why, member ``at`` and those after it may
+    have committed too (the server goes on with the query). After an interrupt ``at`` is 0
+    and ``durations`` empty: which members committed is the tracking table's to tell.
+    Inside an enclosing transaction that transaction is aborted and nothing of the query
+    stays."""
+
+    def __init__(self, at: int, cause: BaseException, durations: list[int]) -> None:
+        super().__init__(str(cause))
+        self.at = at
+        self.cause = cause
+        self.durations = durations
+
+
+class _Layout(NamedTuple):
+    """A query running members one after the other: its text and, for each member, the
+    number (among the query's statements) of its first statement, of its section's first
+    statement and of its tracking-table statement, and the character offset of its
+    section's text."""
+
+    text: str
+    firsts: list[int]
+    places: list[tuple[int, int]]
+    records: list[int]
+
+
+def _compose(members: Sequence[Member], prefix: str, guard: str, enclosed: bool) -> _Layout:
+    """Each member as ``BEGIN``, ``prefix``, the start marker, ``guard``, its section, its
+    check, its record and ``COMMIT``; inside an enclosing transaction as ``prefix``, the
+    marker, its section, its check and its record. The newline and ``;`` after a section
+    end its last statement and any comment after it."""
+    lead = [prefix, MARKS_START + ";\n"] if enclosed else [
+        "BEGIN;\n", prefix, MARKS_START + ";\n", *([guard + ";\n"] if guard else [])]
+    lead_text = "".join(lead)
+    lead_count = sum(part.count(";") for part in lead)  # each ends with its only ';'
+    layout = _Layout("", [], [], [])
+    parts: list[str] = []
+    statements = chars = 0
+    for member in members:
+        layout.firsts.append(statements)
+        statements += lead_count
+        chars += len(lead_text)
+        layout.places.append((statements, chars))
+        tail = [*([member.check + ";\n"] if member.check else []), member.record + ";\n",
+                *([] if enclosed else ["COMMIT;\n"])]
+        statements += len(member.section)
+        layout.records.append(statements + (1 if member.check else 0))
+        statements += len(tail)
+        chars += len(member.section.text) + 3 + sum(map(len, tail))
+        parts += [lead_text, member.section.text, "\n;\n", *tail]
+    return layout._replace(text="".join(parts))
+
+
+def _send(conn: psycopg.Connection[Any], layout: _Layout, progress: ScriptProgress, *,
+          enclosed: bool, guarded: bool) -> psycopg.Error | None:
+    """Send the query; the server's error (None: every statement ran).
+
+    Raises:
+        StatementError: the connection broke before the server said why
+            (``during_commit``: outside an enclosing transaction, a ``COMMIT`` may have run).
+        InterruptedAfterCommit: interrupted, and the connection is idle again.
+        BaseException: interrupted, the transaction rolled back (or left to the enclosing
+            one's owner).
+    """
+    try:
+        run_script(conn, layout.text, progress)
+    except ScriptFailed as failed:
+        error = failed.error
+    except psycopg.Error as lost:  # the connection broke before the server said why
+        raise StatementError(server_error(lost), None, connection_lost=True,
+                             during_commit=not enclosed,
+                             guarded=guarded and not enclosed) from lost
+    except BaseException as interrupt:
+        if not enclosed and _idle(conn):
+            raise InterruptedAfterCommit(interrupt) from None
+        if not enclosed:
+            _roll_back(conn)
+        raise
+    else:
+        return None
+    if is_connection_error(error, conn):
+        # The server said why it ended the session (e.g. 57P01) before the COMMIT ran.
+        raise StatementError(server_error(error), None, connection_lost=True) from error
+    if not enclosed:
+        _roll_back(conn)
+    return error
+
+
+def _placed(error: psycopg.Error, section: Section, index: int, offset: int, *,
+            strict: bool) -> StatementError | None:
+    """The error of statement ``index`` of ``section`` (whose text began at character
+    ``offset`` of the query), unless it is one the statement-by-statement form handles
+    (an "already exists" to skip without ``strict``, or a statement outside the section)."""
+    if 0 <= index < len(section) and (strict or (error.sqlstate or "") not in ALREADY_EXISTS):
+        return StatementError(server_error(error), section.statement(index),
+                              offset=error_offset(error, -offset))
+    return None
+
+
 def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: str,
                       record: str, guard: str, strict: bool) -> Outcome | None:
     """The one-query form, ``COMMIT`` included (see the module docstring); None when the
@@ -191,38 +306,16 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
 
     enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
     check = catalog.invalid_index_check([name[1:] for name in section.index_names], conn)
-    lead = [prefix] if enclosed else ["BEGIN;\n", prefix, *([guard + ";\n"] if guard else [])]
-    # The newline and ';' end the section's last statement and any comment after it.
-    tail = [*([check + ";\n"] if check else []), record + ";\n",
-            *([] if enclosed else ["COMMIT;\n"])]
-    skip = sum(part.count(";") for part in lead)
+    layout = _compose([Member(section, record, check)], prefix, guard, enclosed)
     progress = ScriptProgress()
-    try:
-        run_script(conn, "".join([*lead, section.text, "\n;\n", *tail]), progress)
-    except ScriptFailed as failed:
-        error = failed.error
-    except psycopg.Error as lost:  # the connection broke before the server said why
-        raise StatementError(server_error(lost), None, connection_lost=True,
-                             during_commit=not enclosed,
-                             guarded=bool(guard) and not enclosed) from lost
-    except BaseException as interrupt:
-        if not enclosed and _idle(conn):
-            raise InterruptedAfterCommit(interrupt) from None
-        if not enclosed:
-            _roll_back(conn)
-        raise
-    else:
+    error = _send(conn, layout, progress, enclosed=enclosed, guarded=bool(guard))
+    if error is None:
         return Outcome()
-    if is_connection_error(error, conn):
-        # The server said why it ended the session (e.g. 57P01) before the COMMIT ran.
-        raise StatementError(server_error(error), None, connection_lost=True) from error
-    if not enclosed:
-        _roll_back(conn)
-    index = progress.completed - skip
-    state = error.sqlstate or ""
-    if 0 <= index < len(section) and (strict or state not in ALREADY_EXISTS):
-        raise StatementError(server_error(error), section.statement(index),
-                             offset=error_offset(error, -len("".join(lead)))) from error
+    start, offset = layout.places[0]
+    index = progress.completed - start
+    placed = _placed(error, section, index, offset, strict=strict)
+    if placed is not None:
+        raise placed from error
     if check and index == len(section) and not enclosed:
         with conn.transaction():
             bad = catalog.invalid_indexes(conn, [name[1:] for name in section.index_names])
@@ -231,6 +324,53 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
     if enclosed:
         raise NeedsSavepoints(server_error(error)) from error
     return None
+
+
+def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, prefix: str,
+                 guard: str, strict: bool) -> list[int]:
+    """Run ``members`` one after the other as one simple query: outside a transaction each
+    in its own (``BEGIN`` … ``COMMIT``, with ``prefix`` and ``guard``), inside one each
+    after the other in it (``prefix`` as given: "" when the transaction began with it).
+    Every member starts by marking its start (:data:`MARKS_START`), so that its record
+    measures its own ``duration_ms``. Returns each member's ``duration_ms``.
+
+    Raises:
+        Stopped: a member failed, the connection was lost or the run was interrupted (see
+            the class). Inside an enclosing transaction its cause is placed as
+            :func:`run_in_transaction` places it for a single section.
+    """
+    from psycopg.pq import TransactionStatus
+
+    enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
+    layout = _compose(members, prefix, guard, enclosed)
+    progress = ScriptProgress(keep=frozenset(layout.records))
+
+    def durations() -> list[int]:
+        return [int(progress.kept[i]) for i in layout.records if i in progress.kept]
+
+    def stopped_at() -> int:
+        return bisect.bisect_right(layout.firsts, progress.completed) - 1
+
+    try:
+        error = _send(conn, layout, progress, enclosed=enclosed, guarded=bool(guard))
+    except InterruptedAfterCommit as late:
+        raise Stopped(0, late.interrupt, []) from None
+    except StatementError as lost:  # the results read so far are in order, if not all
+        raise Stopped(stopped_at(), lost, durations()) from None
+    except BaseException as interrupt:
+        # psycopg drops the result it was reading when interrupted (often the query's
+        # first: the server sends results as the query ends), so the count says nothing
+        raise Stopped(0, interrupt, []) from None
+    if error is None:
+        return durations()
+    at = stopped_at()
+    why: BaseException = StatementError(server_error(error), None)
+    if enclosed:
+        start, offset = layout.places[at]
+        why = (_placed(error, members[at].section, progress.completed - start, offset,
+                       strict=strict)
+               or NeedsSavepoints(server_error(error)))
+    raise Stopped(at, why, durations()) from error
 
 
 def _idle(conn: psycopg.Connection[Any]) -> bool:
@@ -249,10 +389,13 @@ def _roll_back(conn: psycopg.Connection[Any]) -> None:
 
 @dataclass
 class ScriptProgress:
-    """What :func:`run_script` has read so far: statements completed, whether one failed."""
+    """What :func:`run_script` has read so far: statements completed, whether one failed,
+    and the first value returned by each statement whose number is in ``keep``."""
 
     completed: int = 0
     failed: bool = False
+    keep: frozenset[int] = frozenset()
+    kept: dict[int, str] = field(default_factory=dict)
 
 
 class ScriptFailed(Exception):
@@ -289,6 +432,10 @@ def run_script(conn: psycopg.Connection[Any], text: str,
             if failure is None:
                 failure = errors.error_from_result(result, encoding=conn.info.encoding)
         elif not seen.failed:
+            if seen.completed in seen.keep and result.ntuples:
+                value = result.get_value(0, 0)
+                if value is not None:
+                    seen.kept[seen.completed] = value.decode()
             seen.completed += 1
 
     with conn.lock:

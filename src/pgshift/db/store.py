@@ -348,19 +348,35 @@ def insert(
 
 # How long the statements before it in the same simple query took: the server stamps
 # statement_timestamp() once per query message, clock_timestamp() is now.
-_ELAPSED_MS = ("(extract(epoch FROM pg_catalog.clock_timestamp() - "
-               "pg_catalog.statement_timestamp()) * 1000)::integer")
+# A one-query migration starts by marking the time (seconds since the epoch, as text: no
+# DateStyle or TimeZone a migration sets can change how it reads back) in a setting of its
+# transaction; its INSERT takes the time since then as its duration_ms. Several migrations
+# may go in one query, so statement_timestamp() (when the query arrived) only stands in
+# when the mark is gone (a RESET ALL in the migration).
+MARKS_START = ("SELECT pg_catalog.set_config('pgshift.started', "
+               "pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())::text, true)")
+_STARTED = ("coalesce(NULLIF(pg_catalog.current_setting('pgshift.started', true), '')"
+            "::float8, pg_catalog.date_part('epoch', pg_catalog.statement_timestamp()))")
+_ELAPSED_MS = ("(1000 * (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) - "
+               f"{_STARTED}))::integer")
 
 
 def insert_sql(conn: psycopg.Connection[Any], table: TrackingTable, *, name: str, batch: int,
-               checksum: str, down_sql: str | None) -> str:
+               checksum: str, down_sql: str | None, enclosed: bool = False) -> str:
     """:func:`insert` as SQL text with its values inlined (quoted by libpq), to end the
-    query that runs the section: ``duration_ms`` is the time the server spent on that
-    query before this statement, i.e. on the UP section."""
+    migration's part of the query that runs it: ``executed_at`` is the start of its
+    transaction, the migration's :data:`MARKS_START` (``now()`` is the query's start for
+    every transaction of a query of several), or inside an ``enclosed`` transaction that
+    transaction's start; ``duration_ms`` is the time the server spent since the mark, i.e.
+    on its UP section. The statement returns it."""
     quote = _literals(conn)
+    # inside an enclosing transaction (--atomic) now(), the column's default, as for rows
+    # written one by one: the run's one start
+    started = "now()" if enclosed else f"pg_catalog.to_timestamp({_STARTED})"
     return (f"INSERT INTO {table.identifier.as_string(conn)} "
-            f"(name, batch, checksum, duration_ms, down_sql) VALUES ({quote(name)}, "
-            f"{int(batch)}, {quote(checksum)}, {_ELAPSED_MS}, {quote(down_sql)})")
+            f"(name, batch, checksum, executed_at, duration_ms, down_sql) VALUES "
+            f"({quote(name)}, {int(batch)}, {quote(checksum)}, {started}, {_ELAPSED_MS}, "
+            f"{quote(down_sql)}) RETURNING duration_ms")
 
 
 def delete_sql(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> str:
@@ -387,6 +403,17 @@ def is_recorded(conn: psycopg.Connection[Any], table: TrackingTable, name: str) 
         (name,),
     ).fetchone()
     return bool(row and row[0])
+
+
+def recorded_durations(conn: psycopg.Connection[Any], table: TrackingTable,
+                       names: Sequence[str]) -> dict[str, int]:
+    """The ``duration_ms`` of each of ``names`` that has a row (0 where it has none)."""
+    rows = conn.execute(
+        sql.SQL("SELECT name, duration_ms FROM {} WHERE name = ANY(%s)").format(
+            table.identifier),
+        (list(names),),
+    ).fetchall()
+    return {str(name): int(ms or 0) for name, ms in rows}
 
 
 def delete(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> int:

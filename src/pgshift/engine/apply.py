@@ -41,6 +41,14 @@ _T = TypeVar("_T")
 # connection waits for the server to end that transaction before saying it cannot tell.
 SETTLE_SECONDS = 10.0
 
+# Consecutive migrations of the one-query form go together, several in one query, while
+# such queries stay short (progress is reported as each query ends): how many go together
+# doubles after a query quicker than TOGETHER_QUICK_SECONDS, halves after one quicker than
+# TOGETHER_SLOW_SECONDS and is back to one after a slower one, never above TOGETHER_MAX.
+TOGETHER_QUICK_SECONDS = 0.1
+TOGETHER_SLOW_SECONDS = 0.5
+TOGETHER_MAX = 64
+
 
 @dataclass(frozen=True)
 class RevertPlan:
@@ -74,6 +82,8 @@ class Applier:
         # Each transactional section and its tracking row go as one query; an atomic run
         # that meets what needs a savepoint per migration starts again with them.
         self._one_query = True
+        self._together = 1  # how many such migrations the next query may carry
+        self._announced: str | None = None
         self._guard = lock.commit_guard(session.guard_key)
         self._interrupted_after: BaseException | None = None
         self._schema: str | None = None
@@ -154,25 +164,213 @@ class Applier:
         list[AppliedMigration]
     ):
         names = [p.name for p in parsed]
+        self._announced = None  # an atomic run starting again announces each again
         self.emit("batch-start", f"applying batch {batch}", total=len(parsed))
         try:
             if self._hooks.before_migrate is not None and parsed:
                 self._migrate_hook(self._hooks.before_migrate)
-            for position, migration in enumerate(parsed):
+            position = 0
+            while position < len(parsed):
                 self.s.held.check()
                 self._interruptible(self._late_interrupt, names[position:], "applied")
-                self.emit("applying", f"applying {migration.name}", migration.name)
-                one = self._interruptible(
-                    partial(self._apply_one, migration, batch), names[position:], "applied",
-                    outside=migration.no_transaction,
-                )
-                self.done.append(one)
-                self.emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+                started = time.monotonic()
+                group = self._together_from(parsed, position)
+                if group:
+                    applied = self._interruptible(
+                        partial(self._apply_together, group, batch, names[position:]),
+                        names[position:], "applied")
+                    position += applied
+                    if applied < len(group):
+                        self._together = 1  # the one that stopped the query goes alone
+                        continue
+                else:
+                    migration = parsed[position]
+                    self._announce(migration.name)
+                    one = self._interruptible(
+                        partial(self._apply_one, migration, batch), names[position:],
+                        "applied", outside=migration.no_transaction,
+                    )
+                    self._record_done(one)
+                    position += 1
+                self._pace(time.monotonic() - started)
             if self._hooks.after_migrate is not None and parsed:
                 self._migrate_hook(self._hooks.after_migrate)
         finally:
             self.emit("batch-end", f"batch {batch} ended")
         return self.done
+
+    def _announce(self, name: str) -> None:
+        """The "applying" event of ``name``, once (a migration that stopped a query of
+        several goes again alone)."""
+        if name != self._announced:
+            self._announced = name
+            self.emit("applying", f"applying {name}", name)
+
+    def _record_done(self, one: AppliedMigration) -> None:
+        self.done.append(one)
+        self.emit("applied", f"applied {one.name}", one.name, one.duration_ms)
+
+    def _pace(self, seconds: float) -> None:
+        """How many migrations the next query may carry, after one that took ``seconds``."""
+        if seconds < TOGETHER_QUICK_SECONDS:
+            self._together = min(TOGETHER_MAX, self._together * 2)
+        elif seconds < TOGETHER_SLOW_SECONDS:
+            self._together = max(1, self._together // 2)
+        else:
+            self._together = 1
+
+    def _in_one_query(self, migration: sqlfile.ParsedMigration) -> bool:
+        """Whether ``migration`` goes as one query with its tracking row (the happy path of
+        :mod:`pgshift.db.runner`): transactional, the tracking table in place, no
+        before-each/after-each hook to run in its transaction, not repeatable."""
+        hooks = self._hooks.before_each is not None or self._hooks.after_each is not None
+        return (self._one_query and not self._setup_needed and not hooks
+                and not migration.no_transaction and not is_repeatable(migration.name))
+
+    def _together_from(self, parsed: Sequence[sqlfile.ParsedMigration], position: int) -> (
+            list[sqlfile.ParsedMigration]):
+        """The migrations from ``position`` on that go together in the next query: the
+        consecutive ones of the one-query form, as many as :meth:`_pace` allows (none: the
+        one at ``position`` goes alone)."""
+        if self._together < 2:
+            return []
+        group = []
+        for migration in parsed[position:position + self._together]:
+            if not self._in_one_query(migration):
+                break
+            group.append(migration)
+        return group if len(group) > 1 else []
+
+    def _apply_together(self, group: Sequence[sqlfile.ParsedMigration], batch: int,
+                        remaining: list[str]) -> int:
+        """Send ``group`` as one query (:func:`runner.run_together`); return how many of
+        them were applied: all, or (outside ``--atomic``) those before the one that
+        failed, which the caller then applies alone, so that its error, its retry after a
+        lock_timeout or its statement-by-statement form are exactly those of a migration
+        sent alone. ``remaining``: the names from ``group[0]`` to the end of the run."""
+        conn = self.s.conn
+        ups = [self._substituted(m.name, m.up) for m in group]
+        members = [
+            runner.Member(up, self._record_sql(m, batch), catalog.invalid_index_check(
+                [name[1:] for name in up.index_names], conn))
+            for m, up in zip(group, ups, strict=True)
+        ]
+        # an atomic run's transaction began with the SET LOCALs (_as_one_transaction)
+        prefix = "" if self.options.atomic else self._prefix()
+        self._announce(group[0].name)
+        try:
+            durations = runner.run_together(conn, members, prefix=prefix, guard=self._guard,
+                                            strict=self.options.strict)
+        except runner.Stopped as stop:
+            return self._stopped(group, ups, batch, stop, remaining)
+        self._record_together(group, batch, durations)
+        return len(group)
+
+    def _record_sql(self, migration: sqlfile.ParsedMigration, batch: int) -> str:
+        return store.insert_sql(self.s.conn, self.s.table, name=migration.name, batch=batch,
+                                checksum=migration.checksum, down_sql=migration.down_sql,
+                                enclosed=self.options.atomic)
+
+    def _record_together(self, group: Sequence[sqlfile.ParsedMigration], batch: int,
+                         durations: Sequence[int]) -> None:
+        for migration, ms in zip(group, durations, strict=True):
+            self._announce(migration.name)
+            self._record_done(AppliedMigration(migration.name, batch, ms, False))
+
+    def _stopped(self, group: Sequence[sqlfile.ParsedMigration],
+                 ups: Sequence[sqlfile.Section], batch: int, stop: runner.Stopped,
+                 remaining: list[str]) -> int:
+        """What :meth:`_apply_together` returns, or raises, once its query stopped."""
+        cause = stop.cause
+        if self.options.atomic:  # the run's one transaction is aborted: nothing stays
+            if isinstance(cause, KeyboardInterrupt):
+                raise failures.interrupted(cause, [d.name for d in self.done], remaining,
+                                           "applied", outside_done=None)
+            self._record_together(group[:stop.at], batch, stop.durations)
+            raise self._enclosed_failure(group[stop.at].name, ups[stop.at], cause)
+        finished = stop.at  # committed: their COMMIT's result was read
+        if isinstance(cause, runner.StatementError) and not cause.during_commit:
+            self._record_together(group[:finished], batch, stop.durations[:finished])
+            if cause.connection_lost:
+                raise self._failure(MigrationFailed, group[finished].name, ups[finished],
+                                    cause)
+            return finished  # the caller applies group[finished] alone
+        # Interrupted, or the connection lost without a word: the results of the last
+        # statements may be lost, so the tracking table tells which of the rest committed.
+        unread = [m.name for m in group[finished:]]
+        if isinstance(cause, KeyboardInterrupt):
+            committed: dict[str, int] | None = self._recorded_of(unread) or {}
+        else:
+            committed = self._settled_of(unread)
+        if committed is None:  # the connection is lost and the server cannot be asked
+            self._record_together(group[:finished], batch, stop.durations[:finished])
+            if not isinstance(cause, runner.StatementError):
+                raise cause
+            error = self._failure(MigrationFailed, unread[0], ups[finished],
+                                  runner.StatementError(cause.server, None,
+                                                        connection_lost=True,
+                                                        during_commit=True))
+            if len(unread) > 1 and isinstance(error, PgshiftError):
+                error.message += (f"; sent in the same query after it, so equally in "
+                                  f"doubt: {', '.join(unread[1:])}")
+            raise error
+        for name in unread:
+            if name not in committed:
+                break
+            finished += 1
+        durations = [*stop.durations[:stop.at],
+                     *(committed[n] for n in unread[:finished - stop.at])]
+        self._record_together(group[:finished], batch, durations)
+        if isinstance(cause, KeyboardInterrupt):
+            if finished == len(group):  # it came after the last COMMIT
+                self._interrupted_after = cause
+                return finished
+            raise failures.interrupted(cause, [d.name for d in self.done],
+                                       remaining[finished:], "applied", outside_done=None)
+        if not isinstance(cause, runner.StatementError):
+            raise cause
+        last = finished == len(group)  # lost after the last COMMIT: reported as for one alone
+        if last:
+            self.done.pop()
+            finished -= 1
+        raise failures.failure(
+            MigrationFailed, group[finished].name, ups[finished], cause,
+            done=[d.name for d in self.done], creating_table=None, blocking=[],
+            masking=self._masking(), committed=last)
+
+    def _enclosed_failure(self, name: str, up: sqlfile.Section, cause: BaseException) -> (
+            BaseException):
+        """The error for migration ``name`` (``up``: as it ran) that stopped a query of
+        several inside an atomic run's transaction, as for one sent alone."""
+        if isinstance(cause, (runner.NeedsSavepoints, runner.StatementError)):
+            needs = _needs_savepoints(name, cause)
+            if needs is not None:
+                return needs
+        if isinstance(cause, runner.StatementError):
+            return self._failure(MigrationFailed, name, up, cause)
+        return cause
+
+    def _recorded_of(self, names: Sequence[str]) -> dict[str, int] | None:
+        """Which of ``names`` are recorded, with their ``duration_ms``, read on the run's
+        connection (its query has ended: its results were all read). None: cannot tell
+        (reported as not applied, as for one sent alone)."""
+        try:
+            with self.s.conn.transaction():
+                return store.recorded_durations(self.s.conn, self.s.table, names)
+        except psycopg.Error:
+            return None
+
+    def _settled_of(self, names: Sequence[str]) -> dict[str, int] | None:
+        """After the connection was lost while a query of several migrations ran: on a new
+        connection, wait for the server to end it (as :meth:`_settle`), then read which of
+        ``names`` are recorded. None: cannot tell."""
+        try:
+            with connect(self.s.database_url, autocommit=False) as conn:
+                lock.await_commits(conn, self.s.guard_key, wait=SETTLE_SECONDS)
+                with conn.transaction():
+                    return store.recorded_durations(conn, self.s.table, names)
+        except (psycopg.Error, PgshiftError):
+            return None
 
     # --- hooks --------------------------------------------------------------------------
 
@@ -221,7 +419,7 @@ class Applier:
 
     def _apply_one(self, migration: sqlfile.ParsedMigration, batch: int) -> AppliedMigration:
         started = time.monotonic()
-        conn, table = self.s.conn, self.s.table
+        table = self.s.table
         up = self._substituted(migration.name, migration.up)
         again = is_repeatable(migration.name)
 
@@ -246,10 +444,8 @@ class Applier:
         record = ""
         before, after = self._hooks.before_each, self._hooks.after_each
         each = (before or after) and not migration.no_transaction
-        if self._one_query and not self._setup_needed and not each and not again:
-            record = store.insert_sql(conn, table, name=migration.name, batch=batch,
-                                      checksum=migration.checksum,
-                                      down_sql=migration.down_sql)
+        if self._in_one_query(migration):
+            record = self._record_sql(migration, batch)
         if each:
             setup, finish = self._with_each_hooks(migration.name, setup, finish)
         try:
@@ -445,10 +641,10 @@ class Applier:
                                                  guard=self._guard,
                                                  strict=strict)
             except runner.NeedsSavepoints as error:
-                raise _NeedsSavepoints(name, error.server.message) from None
+                raise _needs_savepoints(name, error) or error from None
             except runner.StatementError as error:
-                if enclosed and error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
-                    raise _NeedsSavepoints(name, "lock_timeout hit") from None
+                if enclosed and (needs := _needs_savepoints(name, error)):
+                    raise needs from None
                 raise
             except runner.InterruptedAfterCommit as late:
                 if not self._recorded(name, present=applying):
@@ -637,6 +833,17 @@ class _NeedsSavepoints(Exception):
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+def _needs_savepoints(name: str, error: runner.NeedsSavepoints | runner.StatementError) -> (
+        _NeedsSavepoints | None):
+    """What makes an atomic run without savepoints start again with them: what only the
+    statement-by-statement form handles, or a lock_timeout (retried behind a savepoint)."""
+    if isinstance(error, runner.NeedsSavepoints):
+        return _NeedsSavepoints(name, error.server.message)
+    if error.server.sqlstate == failures.LOCK_NOT_AVAILABLE:
+        return _NeedsSavepoints(name, "lock_timeout hit")
+    return None
 
 
 class _HookError(Exception):
