@@ -11,6 +11,10 @@ server before ``COMMIT``, and the transaction is rolled back. Only an "already e
 error (skipped one statement at a time, each behind a savepoint) or an error that cannot
 be placed runs the section again, statement by statement.
 
+Consecutive migrations may also travel together (:func:`run_together`): one query of
+several such parts, each in its own transaction (inside an enclosing one: each after the
+other in it), each marking its own start for its ``duration_ms``.
+
 Because ``COMMIT`` travels with the section, a connection lost without a word from the
 server while the query runs leaves an open question: the server may still finish the
 query and commit it (the ``client_connection_check_interval`` of the prefix makes it
