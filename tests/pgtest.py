@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 
@@ -78,6 +78,18 @@ def execute(url: str, query: str, params: Sequence[object] = ()) -> None:
     """Run ``query`` (one or more statements when there are no params) in autocommit."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(_sql(query), params or None)
+
+
+def queries_sent(db_url: str, directory: Path, *, atomic: bool = False) -> int:
+    """Query messages (simple or extended) pgshift sends to apply what is pending."""
+    from faultkit import FaultProxy
+    from pgshift import Migrator
+
+    target = conninfo_to_dict(db_url)
+    with FaultProxy(str(target.get("host", "127.0.0.1")), int(target.get("port", 5432))) as proxy:
+        Migrator(proxy.rewrite_url(db_url), directory, atomic=atomic).migrate()
+        sent = proxy.stats().client_messages
+    return sent.get("Q", 0) + sent.get("E", 0)
 
 
 def tracking_rows(url: str, table: str = "_migrations") -> list[dict[str, Any]]:

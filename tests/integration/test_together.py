@@ -12,17 +12,22 @@ from __future__ import annotations
 import _thread
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
-from faultkit import FaultProxy
 from pgshift import Migrator
 from pgshift.engine import apply
 from pgshift.errors import ConnectionFailed, Interrupted, MigrationFailed
 from pgshift.results import Event
-from pgtest import Files, catalog_snapshot, execute, fetch, table_exists, tracking_rows
+from pgtest import (
+    Files,
+    catalog_snapshot,
+    execute,
+    fetch,
+    queries_sent,
+    table_exists,
+    tracking_rows,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -41,15 +46,6 @@ def numbered(first: int, last: int) -> dict[str, str]:
 
 def names(url: str) -> list[str]:
     return [row["name"] for row in tracking_rows(url)]
-
-
-def queries_sent(db_url: str, directory: Path, *, atomic: bool = False) -> int:
-    """Query messages (simple or extended) pgshift sends to apply what is pending."""
-    target = conninfo_to_dict(db_url)
-    with FaultProxy(str(target.get("host", "127.0.0.1")), int(target.get("port", 5432))) as proxy:
-        Migrator(proxy.rewrite_url(db_url), directory, atomic=atomic).migrate()
-        sent = proxy.stats().client_messages
-    return sent.get("Q", 0) + sent.get("E", 0)
 
 
 @pytest.mark.parametrize("atomic", [False, True])

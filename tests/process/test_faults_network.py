@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from faultkit import FaultProxy, free_port
-from pgtest import advisory_locks, batches, execute, fetch, table_exists
+from pgtest import CliResult, advisory_locks, batches, execute, fetch, table_exists
 from process.support import (
     Backend,
     Procs,
@@ -153,6 +153,29 @@ def test_s13_blackhole_mid_migration_ends_both_sides(
 # --- S14: ambiguous commit ------------------------------------------------------------------
 
 
+def cut_during_002(db_url: str, tmp_path: Path, procs: Procs, first: str) -> tuple[
+        Path, CliResult]:
+    """Run migrate of 001 (its UP: ``first``), 002 (sleeps 1.5 s) and 003 through a
+    proxy that cuts the connection right after the query holding 002's tracking row (and
+    so its COMMIT) reached the server; return the directory and the run's result, once
+    the server has ended pgshift's sessions."""
+    set_sleep(db_url, 1.5)
+    directory = write_files(tmp_path / "migrations", {
+        "001_t1.sql": migration(first, "DROP TABLE t1;"),
+        "002_t2.sql": migration(f"CREATE TABLE t2 (id int);\n{SLEEP}\n"
+                                "INSERT INTO t2 VALUES (1);", "DROP TABLE t2;"),
+        "003_t3.sql": migration("CREATE TABLE t3 (id int);", "DROP TABLE t3;"),
+    })
+    with proxy_for(db_url) as proxy:
+        url = proxy.rewrite_url(with_password(db_url, SECRET))
+        proxy.cut_after_client_bytes(b"'002_t2.sql'")
+        run = procs.start(url, directory, tmp_path, "migrate")
+        assert proxy.wait_for_cut(60), "002_t2.sql was never sent"
+        result = run.result(CLIENT_BOUND)
+    wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone")
+    return directory, result
+
+
 def test_s14_ambiguous_commit_is_settled_and_the_table_tells_the_truth(
     db_url: str, tmp_path: Path, procs: Procs
 ) -> None:
@@ -160,22 +183,8 @@ def test_s14_ambiguous_commit_is_settled_and_the_table_tells_the_truth(
     server. pgshift asks again on a new connection, after waiting for the server to end
     that transaction (its commit guard), and reports what the server did. (001 takes over
     half a second, so 002 goes alone: test_s14_..._of_a_shared_query has them share.)"""
-    set_sleep(db_url, 1.5)
-    directory = write_files(tmp_path / "migrations", {
-        "001_t1.sql": migration("CREATE TABLE t1 (id int);\nSELECT pg_sleep(0.6);",
-                                "DROP TABLE t1;"),
-        "002_t2.sql": migration(f"CREATE TABLE t2 (id int);\n{SLEEP}\n"
-                                "INSERT INTO t2 VALUES (1);", "DROP TABLE t2;"),
-        "003_t3.sql": migration("CREATE TABLE t3 (id int);", "DROP TABLE t3;"),
-    })
-    with proxy_for(db_url) as proxy:
-        url = proxy.rewrite_url(with_password(db_url, SECRET))
-        # 002's tracking row names it: the cut comes with the query that holds its COMMIT
-        proxy.cut_after_client_bytes(b"'002_t2.sql'")
-        run = procs.start(url, directory, tmp_path, "migrate")
-        assert proxy.wait_for_cut(60), "002_t2.sql was never sent"
-        result = run.result(CLIENT_BOUND)
-    wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone")
+    directory, result = cut_during_002(db_url, tmp_path, procs,
+                                       "CREATE TABLE t1 (id int);\nSELECT pg_sleep(0.6);")
 
     assert result.exit_code == 1, result.stderr
     assert "the connection was lost during 002_t2.sql" in result.stderr, result.stderr
@@ -249,20 +258,7 @@ def test_s14_ambiguous_commit_of_a_shared_query_is_settled_and_the_table_tells_t
     """As above, with 001 quick: 002 and 003 then travel in one query (on a loaded machine
     002 may still go alone). Whatever the server did with them, each row goes with its
     objects and the message says the truth about the migration it names."""
-    set_sleep(db_url, 1.5)
-    directory = write_files(tmp_path / "migrations", {
-        "001_t1.sql": migration("CREATE TABLE t1 (id int);", "DROP TABLE t1;"),
-        "002_t2.sql": migration(f"CREATE TABLE t2 (id int);\n{SLEEP}\n"
-                                "INSERT INTO t2 VALUES (1);", "DROP TABLE t2;"),
-        "003_t3.sql": migration("CREATE TABLE t3 (id int);", "DROP TABLE t3;"),
-    })
-    with proxy_for(db_url) as proxy:
-        url = proxy.rewrite_url(with_password(db_url, SECRET))
-        proxy.cut_after_client_bytes(b"'002_t2.sql'")
-        run = procs.start(url, directory, tmp_path, "migrate")
-        assert proxy.wait_for_cut(60), "002_t2.sql was never sent"
-        result = run.result(CLIENT_BOUND)
-    wait_for(lambda: not pgshift_backends(db_url), 30, "pgshift's backends gone")
+    directory, result = cut_during_002(db_url, tmp_path, procs, "CREATE TABLE t1 (id int);")
 
     assert result.exit_code == 1, result.stderr
     assert_no_leak(result, SECRET)
