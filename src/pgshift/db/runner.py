@@ -349,8 +349,8 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
     layout = _compose(members, prefix, guard, enclosed)
     progress = ScriptProgress(keep=frozenset(layout.records))
 
-    def durations() -> list[int]:
-        return [int(progress.kept[i]) for i in layout.records if i in progress.kept]
+    def durations(count: int) -> list[int]:  # of the first ``count`` members
+        return [int(progress.kept.get(i, 0)) for i in layout.records[:count]]
 
     def stopped_at() -> int:
         return bisect.bisect_right(layout.firsts, progress.completed) - 1
@@ -360,13 +360,13 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
     except InterruptedAfterCommit as late:
         raise Stopped(0, late.interrupt, []) from None
     except StatementError as lost:  # the results read so far are in order, if not all
-        raise Stopped(stopped_at(), lost, durations()) from None
+        raise Stopped(stopped_at(), lost, durations(stopped_at())) from None
     except BaseException as interrupt:
         # psycopg drops the result it was reading when interrupted (often the query's
         # first: the server sends results as the query ends), so the count says nothing
         raise Stopped(0, interrupt, []) from None
     if error is None:
-        return durations()
+        return durations(len(members))
     at = stopped_at()
     why: BaseException = StatementError(server_error(error), None)
     if enclosed:
@@ -374,7 +374,7 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
         why = (_placed(error, members[at].section, progress.completed - start, offset,
                        strict=strict)
                or NeedsSavepoints(server_error(error)))
-    raise Stopped(at, why, durations()) from error
+    raise Stopped(at, why, durations(at)) from error
 
 
 def _idle(conn: psycopg.Connection[Any]) -> bool:
