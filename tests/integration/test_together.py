@@ -116,6 +116,25 @@ def test_a_failure_in_a_shared_query_keeps_those_before_it_and_reports_it_as_alo
     assert not table_exists(db_url, "b") and not table_exists(db_url, "t5")
 
 
+def test_a_failing_migration_of_a_shared_query_runs_once(
+    db_url: str, migrations: Files
+) -> None:
+    # a sequence counts what a rollback does not undo: each time 004 ran
+    execute(db_url, "CREATE SEQUENCE runs")
+    files = numbered(1, 3)
+    files["004_bad.sql"] = "-- UP\nSELECT nextval('runs');\nSELECT 1/0;\n-- DOWN\nSELECT 1;\n"
+    files.update(numbered(5, 6))
+    directory = migrations(files)  # queries: 001; 002-003; 004 (fails)-006
+
+    with pytest.raises(MigrationFailed) as caught:
+        Migrator(db_url, directory).migrate()
+
+    assert caught.value.migration == "004_bad.sql"
+    assert caught.value.statement is not None and caught.value.statement.index == 2
+    assert fetch(db_url, "SELECT last_value FROM runs") == [(1,)]
+    assert names(db_url) == list(numbered(1, 3))
+
+
 def test_a_failure_in_the_second_migration_of_a_shared_query(
     db_url: str, migrations: Files
 ) -> None:

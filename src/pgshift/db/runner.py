@@ -340,8 +340,11 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
 
     Raises:
         Stopped: a member failed, the connection was lost or the run was interrupted (see
-            the class). Inside an enclosing transaction its cause is placed as
-            :func:`run_in_transaction` places it for a single section.
+            the class). A server error is placed as :func:`run_in_transaction` places it
+            for a single section (a :class:`StatementError` naming the statement);
+            what only the statement-by-statement form handles is a
+            :class:`NeedsSavepoints` inside an enclosing transaction, else a
+            :class:`StatementError` without a statement.
     """
     from psycopg.pq import TransactionStatus
 
@@ -368,12 +371,11 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
     if error is None:
         return durations(len(members))
     at = stopped_at()
-    why: BaseException = StatementError(server_error(error), None)
-    if enclosed:
-        start, offset = layout.places[at]
-        why = (_placed(error, members[at].section, progress.completed - start, offset,
-                       strict=strict)
-               or NeedsSavepoints(server_error(error)))
+    start, offset = layout.places[at]
+    placed = _placed(error, members[at].section, progress.completed - start, offset,
+                     strict=strict)
+    why: BaseException = placed or (NeedsSavepoints(server_error(error)) if enclosed
+                                    else StatementError(server_error(error), None))
     raise Stopped(at, why, durations(at)) from error
 
 

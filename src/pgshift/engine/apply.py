@@ -245,9 +245,12 @@ class Applier:
                         remaining: list[str]) -> int:
         """Send ``group`` as one query (:func:`runner.run_together`); return how many of
         them were applied: all, or (outside ``--atomic``) those before the one that
-        failed, which the caller then applies alone, so that its error, its retry after a
-        lock_timeout or its statement-by-statement form are exactly those of a migration
-        sent alone. ``remaining``: the names from ``group[0]`` to the end of the run."""
+        stopped the query on a lock_timeout or on what only the statement-by-statement
+        form handles ("already exists", an error it cannot place), which the caller then
+        applies alone, so that its retry or that form are exactly those of a migration
+        sent alone. Any other failure is reported as it is for a migration sent alone,
+        without running it again. ``remaining``: the names from ``group[0]`` to the end
+        of the run."""
         conn = self.s.conn
         ups = [self._substituted(m.name, m.up) for m in group]
         members = [
@@ -291,12 +294,22 @@ class Applier:
         finished = stop.at  # committed: their COMMIT's result was read
         if isinstance(cause, runner.StatementError) and not cause.during_commit:
             self._record_together(group[:finished], batch, stop.durations[:finished])
-            if cause.connection_lost:
+            retried = cause.server.sqlstate == failures.LOCK_NOT_AVAILABLE
+            if cause.connection_lost or (cause.statement is not None and not retried):
                 raise self._failure(MigrationFailed, group[finished].name, ups[finished],
                                     cause)
-            return finished  # the caller applies group[finished] alone
-        # Interrupted, or the connection lost without a word: the results of the last
-        # statements may be lost, so the tracking table tells which of the rest committed.
+            # a lock_timeout to retry, or what only the statement-by-statement form
+            # handles: the caller applies group[finished] alone
+            return finished
+        return self._unread_stop(group, ups, batch, stop, remaining)
+
+    def _unread_stop(self, group: Sequence[sqlfile.ParsedMigration],
+                     ups: Sequence[sqlfile.Section], batch: int, stop: runner.Stopped,
+                     remaining: list[str]) -> int:
+        """:meth:`_stopped` after an interrupt or a connection lost without a word: the
+        results of the last statements may be lost, so the tracking table tells which of
+        the members from ``stop.at`` on committed."""
+        cause, finished = stop.cause, stop.at
         unread = [m.name for m in group[finished:]]
         if isinstance(cause, KeyboardInterrupt):
             committed: dict[str, int] | None = self._recorded_of(unread) or {}
