@@ -346,8 +346,6 @@ def insert(
     )
 
 
-# How long the statements before it in the same simple query took: the server stamps
-# statement_timestamp() once per query message, clock_timestamp() is now.
 # A one-query migration starts by marking the time (seconds since the epoch, as text: no
 # DateStyle or TimeZone a migration sets can change how it reads back) in a setting of its
 # transaction; its INSERT takes the time since then as its duration_ms. Several migrations
@@ -407,7 +405,8 @@ def is_recorded(conn: psycopg.Connection[Any], table: TrackingTable, name: str) 
 
 def recorded_durations(conn: psycopg.Connection[Any], table: TrackingTable,
                        names: Sequence[str]) -> dict[str, int]:
-    """The ``duration_ms`` of each of ``names`` that has a row (0 where it has none)."""
+    """The ``duration_ms`` of each of ``names`` that has a row (a NULL one as 0); names
+    without a row are left out."""
     rows = conn.execute(
         sql.SQL("SELECT name, duration_ms FROM {} WHERE name = ANY(%s)").format(
             table.identifier),
