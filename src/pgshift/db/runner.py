@@ -306,9 +306,7 @@ def _run_as_one_query(conn: psycopg.Connection[Any], section: Section, prefix: s
         InterruptedAfterCommit: interrupted, and the connection is idle again: the
             ``COMMIT`` ran or the transaction ended; the tracking table tells which.
     """
-    from psycopg.pq import TransactionStatus
-
-    enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
+    enclosed = _enclosed(conn)
     check = catalog.invalid_index_check([name[1:] for name in section.index_names], conn)
     layout = _compose([Member(section, record, check)], prefix, guard, enclosed)
     progress = ScriptProgress()
@@ -346,9 +344,7 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
             :class:`NeedsSavepoints` inside an enclosing transaction, else a
             :class:`StatementError` without a statement.
     """
-    from psycopg.pq import TransactionStatus
-
-    enclosed = conn.info.transaction_status == TransactionStatus.INTRANS
+    enclosed = _enclosed(conn)
     layout = _compose(members, prefix, guard, enclosed)
     progress = ScriptProgress(keep=frozenset(layout.records))
 
@@ -377,6 +373,11 @@ def run_together(conn: psycopg.Connection[Any], members: Sequence[Member], *, pr
     why: BaseException = placed or (NeedsSavepoints(server_error(error)) if enclosed
                                     else StatementError(server_error(error), None))
     raise Stopped(at, why, durations(at)) from error
+
+
+def _enclosed(conn: psycopg.Connection[Any]) -> bool:
+    """Inside a transaction its caller owns (an ``--atomic`` run's)."""
+    return conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
 
 def _idle(conn: psycopg.Connection[Any]) -> bool:

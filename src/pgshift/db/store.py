@@ -394,15 +394,6 @@ def _literals(conn: psycopg.Connection[Any]) -> Callable[[str | None], str]:
     return quote
 
 
-def is_recorded(conn: psycopg.Connection[Any], table: TrackingTable, name: str) -> bool:
-    """Whether ``name`` has a row (in the caller's transaction or autocommit)."""
-    row = conn.execute(
-        sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE name = %s)").format(table.identifier),
-        (name,),
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def recorded_durations(conn: psycopg.Connection[Any], table: TrackingTable,
                        names: Sequence[str]) -> dict[str, int]:
     """The ``duration_ms`` of each of ``names`` that has a row (a NULL one as 0); names

@@ -258,12 +258,10 @@ class Applier:
                 [name[1:] for name in up.index_names], conn))
             for m, up in zip(group, ups, strict=True)
         ]
-        # an atomic run's transaction began with the SET LOCALs (_as_one_transaction)
-        prefix = "" if self.options.atomic else self._prefix()
         self._announce(group[0].name)
         try:
-            durations = runner.run_together(conn, members, prefix=prefix, guard=self._guard,
-                                            strict=self.options.strict)
+            durations = runner.run_together(conn, members, prefix=self._one_query_prefix(),
+                                            guard=self._guard, strict=self.options.strict)
         except runner.Stopped as stop:
             return self._stopped(group, ups, batch, stop, remaining)
         self._record_together(group, batch, durations)
@@ -365,18 +363,19 @@ class Applier:
 
     def _recorded_of(self, names: Sequence[str]) -> dict[str, int] | None:
         """Which of ``names`` are recorded, with their ``duration_ms``, read on the run's
-        connection (its query has ended: its results were all read). None: cannot tell
-        (reported as not applied, as for one sent alone)."""
+        connection, idle again after an interrupted query. None: cannot tell (reported as
+        not applied)."""
         try:
             with self.s.conn.transaction():
                 return store.recorded_durations(self.s.conn, self.s.table, names)
-        except psycopg.Error:
+        except Exception:
             return None
 
     def _settled_of(self, names: Sequence[str]) -> dict[str, int] | None:
-        """After the connection was lost while a query of several migrations ran: on a new
-        connection, wait for the server to end it (as :meth:`_settle`), then read which of
-        ``names`` are recorded. None: cannot tell."""
+        """After the connection was lost while a query holding ``COMMIT``s ran: on a new
+        connection, wait (at most :data:`SETTLE_SECONDS`) for the server to end it, then
+        read which of ``names`` are recorded. None: cannot tell (no connection, or still
+        running)."""
         try:
             with connect(self.s.database_url, autocommit=False) as conn:
                 lock.await_commits(conn, self.s.guard_key, wait=SETTLE_SECONDS)
@@ -636,6 +635,11 @@ class Applier:
         return runner.transaction_prefix(self.s.conn.info.server_version,
                                          self.options.lock_timeout, self.options.schema)
 
+    def _one_query_prefix(self) -> str:
+        """The ``SET LOCAL``s of a one-query migration: none inside an atomic run's
+        transaction, which began with them (:meth:`_as_one_transaction`)."""
+        return "" if self.options.atomic else self._prefix()
+
     def _in_transaction(self, name: str, section: sqlfile.Section, *, record: str,
                         finish: runner.Hook, setup: runner.Hook | None = None,
                         strict: bool, applying: bool) -> runner.Outcome:
@@ -644,8 +648,7 @@ class Applier:
         starts the run again with savepoints (:class:`_NeedsSavepoints`)."""
         conn = self.s.conn
         enclosed = bool(record) and self.options.atomic
-        # one query inside an atomic run's transaction, which began with the SET LOCALs
-        prefix = "" if enclosed else self._prefix()
+        prefix = self._one_query_prefix() if record else self._prefix()
 
         def attempt() -> runner.Outcome:
             try:
@@ -670,24 +673,16 @@ class Applier:
     def _recorded(self, name: str, *, present: bool) -> bool:
         """After an interrupted COMMIT on a connection that is idle again: did it commit?
         Its tracking row tells (present after an UP, gone after a DOWN)."""
-        try:
-            with self.s.conn.transaction():
-                return store.is_recorded(self.s.conn, self.s.table, name) == present
-        except Exception:  # cannot tell: report it as not done, as before
-            return False
+        found = self._recorded_of([name])
+        return found is not None and (name in found) == present  # cannot tell: not done
 
     def _settle(self, name: str, *, present: bool) -> bool | None:
         """After the connection was lost while a migration sent with its ``COMMIT`` ran:
         on a new connection, wait (at most :data:`SETTLE_SECONDS`) for the server to end
         that transaction, then ask its tracking row whether it committed (present after an
         UP, gone after a DOWN). None: cannot tell (no connection, or still running)."""
-        try:
-            with connect(self.s.database_url, autocommit=False) as conn:
-                lock.await_commits(conn, self.s.guard_key, wait=SETTLE_SECONDS)
-                with conn.transaction():
-                    return store.is_recorded(conn, self.s.table, name) == present
-        except (psycopg.Error, PgshiftError):
-            return None
+        found = self._settled_of([name])
+        return None if found is None else (name in found) == present
 
     def _late_interrupt(self) -> None:
         """Raise the interrupt that arrived after the previous migration had committed."""
